@@ -1,0 +1,3 @@
+from smartplace.cli import main
+
+main()

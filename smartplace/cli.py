@@ -1,0 +1,192 @@
+"""The ``smartplace`` command: one sub-command per part of the pipeline.
+
+Errors smartplace raises on purpose print as one line and exit 1; anything
+else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smartplace import __version__
+from smartplace.config import load_settings, settings_reference
+from smartplace.errors import SmartplaceError
+from smartplace.logs import configure_logging
+
+app = typer.Typer(
+    name="smartplace",
+    help="Ingestion pipeline for a town's street sensors: MQTT in, InfluxDB out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+LogLevel = Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"smartplace {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """smartplace: air quality, footfall and smart-bin readings from MQTT to InfluxDB."""
+
+
+@app.command()
+def up(
+    status: Annotated[
+        bool, typer.Option("--status", help="Show whether the stack is running.")
+    ] = False,
+    stop: Annotated[
+        bool, typer.Option("--stop", help="Stop the stack (its data is kept).")
+    ] = False,
+) -> None:
+    """Start a local broker and InfluxDB under ./.smartplace/ (the demo stack)."""
+    from smartplace.stack.local import LocalStack
+
+    stack = LocalStack(load_settings())
+    if stop:
+        stopped = stack.down()
+        console.print("Stopped the local stack." if stopped else "The local stack was not running.")
+        return
+    if not status:
+        _state, started = stack.up()
+        console.print(
+            "Started the local stack." if started else "The local stack is already running."
+        )
+    table = Table(title=f"local stack in {stack.dir}/")
+    for column in ("server", "address", "pid", "running", "answering"):
+        table.add_column(column)
+    statuses = stack.status()
+    for s in statuses:
+        table.add_row(s.name, s.address, str(s.pid or "-"), _yes(s.running), _yes(s.answering))
+    console.print(table)
+    if status and not all(s.running and s.answering for s in statuses):
+        raise typer.Exit(3)
+
+
+@app.command()
+def ingest(log_level: LogLevel = "INFO") -> None:
+    """Run the ingest service until SIGTERM or Ctrl-C, then drain and stop."""
+    from smartplace.ingest.service import IngestService
+
+    configure_logging(log_level)
+    stop = _stop_on_signals()
+    IngestService(load_settings()).run(stop)
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(min=1, help="Air quality monitors to simulate.")] = 20,
+    interval_s: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between one device's readings.")
+    ] = 5.0,
+    duration_s: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Stop after this many seconds (default: run until stopped)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same readings.")
+    ] = 0,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Publish simulated air quality readings (QoS 1) in real time."""
+    from smartplace.simulator.run import simulate as run_simulation
+
+    configure_logging(log_level)
+    stop = _stop_on_signals()
+    published = run_simulation(load_settings(), devices, interval_s, duration_s, stop, seed=seed)
+    console.print(f"Published {published:,} readings.")
+
+
+@app.command()
+def demo(
+    duration_s: Annotated[
+        float, typer.Option(min=1.0, help="How long to run the simulator.")
+    ] = 60.0,
+    devices: Annotated[int, typer.Option(min=1, help="Air quality monitors to simulate.")] = 50,
+    interval_s: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between one device's readings.")
+    ] = 1.0,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", help="Leave the local stack running afterwards.")
+    ] = False,
+) -> None:
+    """The whole loop for a newcomer: local stack, simulator, ingest, live counts, then what landed."""
+    from smartplace.demo import run_demo
+
+    settings = load_settings()
+    settings.stack_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging("INFO", file=settings.stack_dir / "demo.log")
+    result = run_demo(settings, console, duration_s, devices, interval_s, keep_stack)
+    if not all(result.row_counts.get(name) for name in list(result.row_counts)[:2]):
+        errors.print("[red]error:[/] no readings landed; see .smartplace/demo.log")
+        raise typer.Exit(1)
+
+
+@app.command("config")
+def show_config(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown.")
+    ] = False,
+) -> None:
+    """Every setting: its environment variable, default and meaning."""
+    rows = settings_reference()
+    if markdown:
+        typer.echo(settings_markdown())
+        return
+    table = Table(title="smartplace settings (environment variables; also TOML keys)")
+    for column in ("variable", "default", "meaning"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def settings_markdown() -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [
+        f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in settings_reference()
+    ]
+    return "\n".join(lines)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so services stop gracefully and drain."""
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def _yes(value: bool) -> str:
+    return "[green]yes[/]" if value else "[red]no[/]"
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors for the problems smartplace knows about."""
+    try:
+        app()
+    except SmartplaceError as exc:
+        errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(1)

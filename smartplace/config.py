@@ -1,0 +1,183 @@
+"""Every setting smartplace reads, with its default and what it is for.
+
+Settings come from, highest precedence first: arguments given in code, the
+environment (``SMARTPLACE_*``, nested with ``__`` as in
+``SMARTPLACE_MQTT__PORT``), a TOML file (``SMARTPLACE_CONFIG`` or
+``./smartplace.toml``), and the file ``smartplace up`` writes for its local
+stack (``.smartplace/stack.toml``). Nothing else in the package reads the
+environment for configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "SMARTPLACE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("smartplace.toml")
+DEFAULT_STACK_DIR = Path(".smartplace")
+STACK_FILE_NAME = "stack.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    """Broker host name or address."""
+    port: int = Field(default=1883, ge=1, le=65535)
+    """Broker port."""
+    username: str | None = None
+    """MQTT user name; none connects without credentials."""
+    password: SecretStr | None = None
+    """MQTT password."""
+    topic_prefix: str = Field(default="smartplace", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    """First topic level(s) of every smartplace topic: {prefix}/{kind}/{device_id}/reading."""
+    client_id: str = "smartplace-ingest"
+    """Client id of the ingest worker; it names the broker's persistent session, so keep it stable."""
+    keepalive_s: int = Field(default=30, ge=5)
+    """Seconds between keep-alive pings."""
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    """How long the broker keeps ingest's session (and queues its messages) while it is away."""
+    receive_maximum: int = Field(default=10_000, ge=1, le=65_535)
+    """Unacknowledged QoS 1 messages the broker may have in flight to ingest."""
+    tls_ca_file: Path | None = None
+    """CA bundle for a TLS connection to the broker; set it to turn TLS on."""
+
+
+class InfluxSettings(_Section):
+    url: str = "http://127.0.0.1:8086"
+    """Base URL of InfluxDB's v1-compatible HTTP API (1.x natively, 2.x and 3 through v1 compatibility)."""
+    database: str = Field(default="smartplace", pattern=r"^[A-Za-z0-9_-]+$")
+    """Database (1.x) or the database name of the DBRP mapping (2.x)."""
+    raw_retention_policy: str = Field(default="raw", pattern=r"^[A-Za-z0-9_-]+$")
+    """Retention policy for raw readings, rejects and pipeline stats."""
+    raw_retention: str = Field(default="30d", pattern=r"^(INF|\d+[hdw])$")
+    """How long raw readings are kept (InfluxQL duration)."""
+    agg_retention_policy: str = Field(default="agg", pattern=r"^[A-Za-z0-9_-]+$")
+    """Retention policy for downsampled aggregates (kept indefinitely)."""
+    create_database: bool = True
+    """Create the database and retention policies when missing (1.x); turn off for 2.x/3."""
+    username: str | None = None
+    """User name for user/password authentication."""
+    password: SecretStr | None = None
+    """Password for user/password authentication."""
+    token: SecretStr | None = None
+    """API token (2.x/3); sent as 'Authorization: Token ...' and preferred over user/password."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds to wait for one HTTP request."""
+    verify_tls: bool = True
+    """Check InfluxDB's TLS certificate on https URLs."""
+
+
+class IngestSettings(_Section):
+    batch_max_messages: int = Field(default=5_000, ge=1)
+    """Most MQTT messages handled as one micro-batch."""
+    batch_max_wait_s: float = Field(default=0.25, gt=0)
+    """Longest a message waits for its micro-batch to fill."""
+    queue_max_messages: int = Field(default=50_000, ge=1)
+    """Messages held in memory between the MQTT thread and the pipeline; beyond it the broker waits."""
+    max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    """Payloads larger than this are rejected (payload_too_large)."""
+    max_readings_per_payload: int = Field(default=1_000, ge=1)
+    """Longest JSON array a device may send in one message (batch_too_long)."""
+    max_future_s: float = Field(default=300.0, ge=0)
+    """Readings timestamped further ahead of the arrival time are rejected (timestamp_future)."""
+    max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    """Readings older than this at arrival are rejected (timestamp_too_old)."""
+    windows_s: list[int] = Field(default=[60], min_length=1)
+    """Tumbling window lengths, in seconds, that readings are downsampled to."""
+    window_grace_s: float = Field(default=120.0, ge=0)
+    """How long after its end a window still takes late readings."""
+    write_retry_max_s: float = Field(default=30.0, gt=0)
+    """Longest pause between retries while InfluxDB is unreachable."""
+
+
+class Settings(BaseSettings):
+    """All of smartplace's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTPLACE_",
+        env_nested_delimiter="__",
+        use_attribute_docstrings=True,
+        extra="ignore",
+    )
+
+    mqtt: MqttSettings = MqttSettings()
+    """MQTT broker connection."""
+    influx: InfluxSettings = InfluxSettings()
+    """InfluxDB connection and storage layout."""
+    ingest: IngestSettings = IngestSettings()
+    """Ingest service tuning and validation limits."""
+    stack_dir: Path = DEFAULT_STACK_DIR
+    """Where 'smartplace up' keeps the local broker's and database's data, logs and state."""
+    mosquitto_bin: Path | None = None
+    """mosquitto binary for the local stack and tests; default: PATH, then /usr/sbin."""
+    influxd_bin: Path | None = None
+    """influxd binary for the local stack and tests; default: PATH."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: one source of truth
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        user_file = os.environ.get(CONFIG_FILE_ENV)
+        if user_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(user_file)))
+        elif DEFAULT_CONFIG_FILE.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=DEFAULT_CONFIG_FILE))
+        stack_dir = Path(os.environ.get("SMARTPLACE_STACK_DIR", DEFAULT_STACK_DIR))
+        stack_file = stack_dir / STACK_FILE_NAME
+        if stack_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=stack_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from every source, with ``overrides`` taking precedence."""
+    return Settings(**overrides)
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, in declaration order.
+
+    The README's configuration table and ``smartplace config`` are generated
+    from this, so documentation cannot drift from the code.
+    """
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            for sub_name, sub_field in annotation.model_fields.items():
+                env = f"SMARTPLACE_{name.upper()}__{sub_name.upper()}"
+                rows.append((env, _show_default(sub_field.default), sub_field.description or ""))
+        else:
+            env = f"SMARTPLACE_{name.upper()}"
+            rows.append((env, _show_default(field.default), field.description or ""))
+    return rows
+
+
+def _show_default(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return json.dumps(value)  # pydantic-settings reads lists from the environment as JSON
+    return str(value)

@@ -1,0 +1,209 @@
+"""``smartplace demo``: the whole loop for a newcomer, with a live terminal view.
+
+Brings the local stack up, runs the simulator and ingest side by side, shows
+the counts as they move, then reads back what landed in InfluxDB.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from smartplace.config import Settings
+from smartplace.influx import InfluxClient, quote_identifier
+from smartplace.ingest.service import IngestService
+from smartplace.ingest.stats import IngestStats
+from smartplace.simulator.publisher import Publisher
+from smartplace.simulator.run import simulate
+from smartplace.stack.local import LocalStack
+
+CATCH_UP_TIMEOUT_S = 30.0
+
+
+@dataclass
+class DemoResult:
+    published: int
+    stats: IngestStats
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that keeps the exception that ended it, for the main thread to raise."""
+
+    def __init__(self, name: str, target: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            self.error = exc
+
+
+def run_demo(
+    settings: Settings,
+    console: Console,
+    duration_s: float,
+    devices: int,
+    interval_s: float,
+    keep_stack: bool,
+) -> DemoResult:
+    stack = LocalStack(settings)
+    console.print(f"[bold]Starting the local stack[/] in {stack.dir}/ ...")
+    state, started = stack.up()
+    console.print(f"  broker   {state.mqtt_address}\n  influxdb {state.influx_url}")
+    settings = settings.model_copy(
+        update={
+            "mqtt": settings.mqtt.model_copy(
+                update={"port": state.mqtt_port, "client_id": "smartplace-demo-ingest"}
+            ),
+            "influx": settings.influx.model_copy(update={"url": state.influx_url}),
+        }
+    )
+    try:
+        return _run_loop(settings, console, duration_s, devices, interval_s)
+    finally:
+        if started and not keep_stack:
+            stack.down()
+            console.print(
+                "Stopped the local stack (its data stays in .smartplace/; 'smartplace up' restarts it)."
+            )
+
+
+def _run_loop(
+    settings: Settings, console: Console, duration_s: float, devices: int, interval_s: float
+) -> DemoResult:
+    started_ns = time.time_ns()
+    stats = IngestStats()
+    service = IngestService(settings, stats)
+    stop_ingest, stop_simulator, ingest_ready = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+    ingest = _Worker("ingest", lambda: service.run(stop_ingest, ingest_ready))
+    ingest.start()
+    while not ingest_ready.wait(0.1):
+        if ingest.error:
+            raise ingest.error
+    publisher = Publisher(settings.mqtt, client_id="smartplace-demo-simulator")
+    publisher.start()
+    simulator = _Worker(
+        "simulator",
+        lambda: simulate(settings, devices, interval_s, duration_s, stop_simulator, publisher),
+    )
+    console.print(
+        f"[bold]Simulating {devices} air quality monitors[/], one reading each every {interval_s:g} s, "
+        f"for {duration_s:g} s (Ctrl-C ends it early)."
+    )
+    simulator.start()
+    try:
+        with Live(
+            _live_view(publisher, stats, 0.0, duration_s), console=console, refresh_per_second=4
+        ) as live:
+            begun = time.monotonic()
+            while simulator.is_alive():
+                simulator.join(0.25)
+                live.update(_live_view(publisher, stats, time.monotonic() - begun, duration_s))
+            deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+            while stats.received < publisher.published and time.monotonic() < deadline:
+                time.sleep(0.1)
+                live.update(_live_view(publisher, stats, time.monotonic() - begun, duration_s))
+            time.sleep(settings.ingest.batch_max_wait_s * 2)
+            live.update(_live_view(publisher, stats, time.monotonic() - begun, duration_s))
+    except KeyboardInterrupt:
+        console.print("Stopping: draining what has arrived ...")
+    finally:
+        stop_simulator.set()
+        simulator.join()
+        publisher.stop()
+        stop_ingest.set()
+        ingest.join()
+    for worker in (simulator, ingest):
+        if worker.error:
+            raise worker.error
+    result = DemoResult(published=publisher.published, stats=stats)
+    _report(settings, console, started_ns, result)
+    return result
+
+
+def _live_view(
+    publisher: Publisher, stats: IngestStats, elapsed_s: float, duration_s: float
+) -> Group:
+    snap = stats.snapshot()
+    table = Table(
+        title=f"smartplace demo: {min(elapsed_s, duration_s):.0f} / {duration_s:.0f} s",
+        min_width=48,
+    )
+    table.add_column("stage")
+    table.add_column("count", justify="right")
+    table.add_row("published by the simulator", f"{publisher.published:,}")
+    table.add_row("received by ingest", f"{snap['received']:,}")
+    table.add_row("accepted", f"{snap['accepted']:,}")
+    table.add_row("rejected", f"{snap['rejected']:,}")
+    table.add_row("raw points written", f"{snap['raw_points_written']:,}")
+    table.add_row("1-minute aggregates written", f"{snap['agg_points_written']:,}")
+    table.add_row("batches", f"{snap['batches']:,}")
+    return Group(table)
+
+
+def _report(settings: Settings, console: Console, started_ns: int, result: DemoResult) -> None:
+    influx = settings.influx
+    raw = quote_identifier(influx.raw_retention_policy)
+    agg = quote_identifier(influx.agg_retention_policy)
+    window_start_ns = started_ns - started_ns % 60_000_000_000
+    # Only quoted identifiers from settings and integers of our own go into these statements.
+    queries = {
+        f"{influx.raw_retention_policy}.air_quality": (
+            f"SELECT count(pm25_ugm3) FROM {raw}.air_quality WHERE time >= {started_ns}"  # noqa: S608
+        ),
+        f"{influx.agg_retention_policy}.air_quality_1m": (
+            f"SELECT count(pm25_ugm3_mean) FROM {agg}.air_quality_1m WHERE time >= {window_start_ns}"  # noqa: S608
+        ),
+        f"{influx.raw_retention_policy}.ingest_rejects": (
+            f'SELECT count("count") FROM {raw}.ingest_rejects WHERE time >= {started_ns}'  # noqa: S608
+        ),
+    }
+    with InfluxClient(influx) as client:
+        table = Table(title="What landed in InfluxDB (this run)")
+        table.add_column("measurement")
+        table.add_column("rows", justify="right")
+        for name, statement in queries.items():
+            rows = client.query_rows(statement)
+            count = int(rows[0]["count"]) if rows else 0
+            result.row_counts[name] = count
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+
+        fields = "pm25_ugm3_mean, pm25_ugm3_min, pm25_ugm3_max, pm25_ugm3_count, no2_ugm3_mean"
+        latest = client.query_rows(
+            f"SELECT {fields} FROM {agg}.air_quality_1m WHERE time >= {window_start_ns} "  # noqa: S608
+            "GROUP BY device_id ORDER BY time DESC LIMIT 1 SLIMIT 5"
+        )
+    sample = Table(title="A few 1-minute aggregates, read back with InfluxQL")
+    for column in ("device_id", "window start (UTC)", "PM2.5 mean", "min", "max", "n", "NO2 mean"):
+        sample.add_column(column, justify="right")
+    for row in latest:
+        start = time.strftime("%H:%M", time.gmtime(row["time"] / 1e9))
+        sample.add_row(
+            row["device_id"],
+            start,
+            f"{row['pm25_ugm3_mean']:.1f}",
+            f"{row['pm25_ugm3_min']:.1f}",
+            f"{row['pm25_ugm3_max']:.1f}",
+            str(row["pm25_ugm3_count"]),
+            f"{row['no2_ugm3_mean']:.1f}",
+        )
+    console.print(sample)
+    console.print(
+        f"Published {result.published:,}; ingest accepted {result.stats.accepted:,}, "
+        f"rejected {result.stats.rejected:,}."
+    )

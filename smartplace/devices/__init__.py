@@ -1,0 +1,1 @@
+"""Device registry and provisioning (broker credentials and ACLs). Not built yet: see issue 6."""

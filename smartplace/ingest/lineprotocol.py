@@ -1,0 +1,112 @@
+"""Columns and rejects as InfluxDB line protocol, escaped exactly as the protocol demands.
+
+Pure string building; the only per-reading loop in ingest that numpy cannot
+replace. Tag values come from validated device ids and fixed names only:
+nothing a device sends becomes a measurement or tag key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from smartplace.ingest.columns import ReadingColumns
+from smartplace.ingest.downsample import WindowAggregates
+from smartplace.ingest.rejects import Reject
+
+REJECTS_MEASUREMENT = "ingest_rejects"
+MAX_STRING_FIELD_CHARS = 256
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+# Line protocol cannot carry a newline anywhere; other control characters only confuse readers.
+_CONTROL = str.maketrans({chr(c): " " for c in (*range(0x20), 0x7F)})
+
+
+def escape_measurement(name: str) -> str:
+    return name.translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_tag(text: str) -> str:
+    """Escape a tag key, tag value or field key. A trailing backslash would escape the
+    separator after it, and a newline would end the line, so both are refused."""
+    if "\n" in text or "\r" in text or text.endswith("\\") or not text:
+        raise ValueError(f"{text!r} cannot be a line-protocol tag or key")
+    return text.translate(_TAG_ESCAPES)
+
+
+def string_field(text: str, max_chars: int = MAX_STRING_FIELD_CHARS) -> str:
+    """A quoted string field value: control characters blanked, quotes and backslashes escaped."""
+    return '"' + text[:max_chars].translate(_CONTROL).translate(_STRING_ESCAPES) + '"'
+
+
+def raw_lines(columns: ReadingColumns) -> list[str]:
+    """One point per reading in measurement ``{kind}``: measured fields plus ``qc_flags``."""
+    kind = escape_tag(columns.kind)
+    measurement = escape_measurement(columns.kind)
+    keys = [escape_tag(name) + "=" for name in columns.fields]
+    prefixes = {
+        device: f"{measurement},device_id={escape_tag(device)},kind={kind} "
+        for device in np.unique(columns.device_ids).tolist()
+    }
+    lines = []
+    for device, ts, row, flags in zip(
+        columns.device_ids.tolist(),
+        columns.ts_ns.tolist(),
+        columns.values.tolist(),
+        columns.qc_flags.tolist(),
+        strict=True,
+    ):
+        fields = ",".join(
+            key + repr(value) for key, value in zip(keys, row, strict=True) if value == value
+        )
+        lines.append(f"{prefixes[device]}{fields},qc_flags={flags}i {ts}")
+    return lines
+
+
+def aggregate_lines(aggregates: WindowAggregates) -> list[str]:
+    """One point per (device, window) at the window start: ``{field}_{stat}`` for measured fields."""
+    measurement = escape_measurement(aggregates.measurement)
+    keys = [escape_tag(name) for name in aggregates.fields]
+    lines = []
+    for device, start, means, mins, maxs, counts in zip(
+        aggregates.device_ids.tolist(),
+        aggregates.window_start_ns.tolist(),
+        aggregates.mean.tolist(),
+        aggregates.min.tolist(),
+        aggregates.max.tolist(),
+        aggregates.count.tolist(),
+        strict=True,
+    ):
+        parts = [
+            f"{key}_mean={mean!r},{key}_min={low!r},{key}_max={high!r},{key}_count={count}i"
+            for key, mean, low, high, count in zip(keys, means, mins, maxs, counts, strict=True)
+            if count > 0
+        ]
+        if parts:
+            lines.append(f"{measurement},device_id={escape_tag(device)} {','.join(parts)} {start}")
+    return lines
+
+
+def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> list[str]:
+    """One point per reject, tagged only by its reason; what the device sent stays in fields.
+
+    ``timestamps_ns`` must be distinct: two rejects with the same reason and
+    time would otherwise overwrite each other.
+    """
+    lines = []
+    for reject, ts in zip(rejects, timestamps_ns, strict=True):
+        fields = [
+            "count=1i",
+            f"topic={string_field(reject.topic)}",
+            f"detail={string_field(reject.detail)}",
+            f"payload={string_field(reject.payload_excerpt)}",
+        ]
+        if reject.device_id is not None:
+            fields.append(f"device_id={string_field(reject.device_id)}")
+        lines.append(
+            f"{REJECTS_MEASUREMENT},reason={escape_tag(reject.reason.value)} {','.join(fields)} {ts}"
+        )
+    return lines

@@ -1,0 +1,68 @@
+"""The pure core of ingest: a micro-batch of messages in, line protocol out.
+
+Holds the open windows between batches and nothing else; no sockets, no
+clocks, no files. The service feeds it and writes what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from smartplace.config import Settings
+from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.downsample import WindowAggregator
+from smartplace.ingest.lineprotocol import aggregate_lines, raw_lines, reject_lines
+from smartplace.ingest.quality import EXCLUDED_FROM_AGGREGATES
+from smartplace.ingest.rejects import Reject
+
+
+@dataclass(slots=True)
+class PipelineOutput:
+    raw_lines: list[str] = field(default_factory=list)
+    """Raw readings and rejects, for the raw retention policy."""
+    agg_lines: list[str] = field(default_factory=list)
+    """Window aggregates, for the agg retention policy."""
+    accepted: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    late_beyond_grace: int = 0
+
+
+class Pipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.limits = DecodeLimits.from_settings(settings.mqtt.topic_prefix, settings.ingest)
+        self.windows_s = settings.ingest.windows_s
+        self.grace_s = settings.ingest.window_grace_s
+        self._aggregators: dict[str, list[WindowAggregator]] = {}
+        self._last_reject_ns = 0
+
+    def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
+        decoded = decode_messages(messages, self.limits)
+        out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
+        for kind, columns in decoded.columns.items():
+            out.raw_lines.extend(raw_lines(columns))
+            include = (columns.qc_flags & np.uint32(EXCLUDED_FROM_AGGREGATES)) == 0
+            for aggregator in self._aggregators_for(kind, columns.fields):
+                aggregates = aggregator.add(columns, include)
+                out.agg_lines.extend(aggregate_lines(aggregates))
+                out.late_beyond_grace += aggregates.late_beyond_grace
+        out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
+        return out
+
+    def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
+        if kind not in self._aggregators:
+            self._aggregators[kind] = [
+                WindowAggregator(kind, fields, length_s, self.grace_s)
+                for length_s in self.windows_s
+            ]
+        return self._aggregators[kind]
+
+    def _reject_times(self, rejects: Sequence[Reject]) -> list[int]:
+        """Arrival times made strictly increasing, so no reject point overwrites another."""
+        times = []
+        for reject in rejects:
+            self._last_reject_ns = max(reject.received_ns, self._last_reject_ns + 1)
+            times.append(self._last_reject_ns)
+        return times

@@ -1,0 +1,94 @@
+"""Why a reading was refused: stable reason codes an engineer can look up.
+
+Codes are part of the public interface (dashboards and alerts group by them):
+add new ones, never rename or reuse one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+EXCERPT_BYTES = 256
+
+
+class RejectReason(StrEnum):
+    MALFORMED_JSON = "malformed_json"
+    """The payload is not JSON (or not UTF-8)."""
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    """The payload is over ingest.max_payload_bytes."""
+    WRONG_SHAPE = "wrong_shape"
+    """JSON, but not an object or an array of objects."""
+    BATCH_TOO_LONG = "batch_too_long"
+    """An array payload with more readings than ingest.max_readings_per_payload."""
+    UNKNOWN_TOPIC = "unknown_topic"
+    """The topic does not follow {prefix}/{kind}/{device_id}/reading."""
+    UNKNOWN_KIND = "unknown_kind"
+    """The topic names a sensor kind smartplace does not know."""
+    BAD_DEVICE_ID = "bad_device_id"
+    """A device id that does not match the device id pattern."""
+    DEVICE_MISMATCH = "device_mismatch"
+    """The payload names a different device than its topic."""
+    MISSING_FIELD = "missing_field"
+    """A required field is absent."""
+    WRONG_TYPE = "wrong_type"
+    """A field has the wrong JSON type (text for a number, say)."""
+    NOT_FINITE = "not_finite"
+    """A number is NaN or infinite."""
+    OUT_OF_RANGE = "out_of_range"
+    """A value is outside its physical range."""
+    NO_MEASUREMENTS = "no_measurements"
+    """A reading with none of its kind's required measurements."""
+    BAD_TIMESTAMP = "bad_timestamp"
+    """A timestamp that is neither ISO 8601 nor epoch seconds/milliseconds."""
+    TIMESTAMP_FUTURE = "timestamp_future"
+    """Timestamped further ahead of its arrival than ingest.max_future_s."""
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    """Older at arrival than ingest.max_age_s."""
+    INVALID = "invalid"
+    """Any other validation failure; the detail says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: RejectReason
+    detail: str
+    topic: str
+    device_id: str | None
+    payload_excerpt: str
+    received_ns: int
+
+
+_ERROR_TYPE_REASONS = {
+    "missing": RejectReason.MISSING_FIELD,
+    "finite_number": RejectReason.NOT_FINITE,
+    "greater_than": RejectReason.OUT_OF_RANGE,
+    "greater_than_equal": RejectReason.OUT_OF_RANGE,
+    "less_than": RejectReason.OUT_OF_RANGE,
+    "less_than_equal": RejectReason.OUT_OF_RANGE,
+    "string_pattern_mismatch": RejectReason.BAD_DEVICE_ID,
+    "model_type": RejectReason.WRONG_SHAPE,
+    "model_attributes_type": RejectReason.WRONG_SHAPE,
+}
+
+
+def reason_for(error: ValidationError) -> tuple[RejectReason, str]:
+    """The reason code and a one-line detail for a model's first validation error."""
+    first = error.errors(include_url=False)[0]
+    kind = first["type"]
+    location = ".".join(str(part) for part in first["loc"]) or "reading"
+    detail = f"{location}: {first['msg']}"
+    if kind in RejectReason.__members__.values():
+        return RejectReason(kind), detail
+    if kind in _ERROR_TYPE_REASONS:
+        return _ERROR_TYPE_REASONS[kind], detail
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return RejectReason.WRONG_TYPE, detail
+    return RejectReason.INVALID, detail
+
+
+def excerpt(payload: bytes) -> str:
+    """The start of a payload as text, for an engineer to recognise it; never the whole thing."""
+    return payload[:EXCERPT_BYTES].decode("utf-8", errors="replace")

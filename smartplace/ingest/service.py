@@ -1,0 +1,138 @@
+"""The ingest worker: wires subscriber -> pipeline -> InfluxDB -> acknowledgement.
+
+Only wiring lives here. A batch is acknowledged to the broker after InfluxDB
+accepted it (HTTP 204); while InfluxDB is unreachable the service retries
+with backoff and acknowledges nothing, so the broker keeps the backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from smartplace.config import Settings
+from smartplace.errors import InfluxError, InfluxUnavailableError
+from smartplace.influx import InfluxClient
+from smartplace.ingest.pipeline import Pipeline, PipelineOutput
+from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.subscriber import MqttSubscriber
+from smartplace.schemas import ingest_subscription
+
+log = logging.getLogger(__name__)
+
+STATS_LOG_INTERVAL_S = 30.0
+
+
+class IngestService:
+    def __init__(self, settings: Settings, stats: IngestStats | None = None) -> None:
+        self.settings = settings
+        self.stats = stats or IngestStats()
+        self.pipeline = Pipeline(settings)
+
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
+        """Run until ``stop`` is set, then drain what was received and return."""
+        s = self.settings
+        with InfluxClient(s.influx) as influx:
+            if s.influx.create_database:
+                self._retry(influx.ensure_storage, stop, "create database")
+            subscriber = MqttSubscriber(
+                s.mqtt, [ingest_subscription(s.mqtt.topic_prefix)], s.ingest.queue_max_messages
+            )
+            subscriber.start()
+            log.info("ingest running topics=%s influx=%s", subscriber.subscriptions, s.influx.url)
+            if ready is not None:
+                ready.set()
+            try:
+                self._loop(subscriber, influx, stop)
+            finally:
+                subscriber.stop()
+        log.info("ingest stopped %s", _kv(self.stats.snapshot()))
+
+    def _loop(
+        self, subscriber: MqttSubscriber, influx: InfluxClient, stop: threading.Event
+    ) -> None:
+        ingest = self.settings.ingest
+        next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+        while True:
+            stopping = stop.is_set()
+            # Once stopping, take only what is already queued: drain, then leave.
+            batch = subscriber.take(
+                ingest.batch_max_messages, 0.0 if stopping else ingest.batch_max_wait_s
+            )
+            if not batch:
+                if stopping:
+                    return
+                continue
+            out = self.pipeline.process(batch)
+            self.stats.record_batch(
+                len(batch),
+                out.accepted,
+                [r.reason.value for r in out.rejects],
+                out.late_beyond_grace,
+            )
+            for reject in out.rejects:
+                log.info(
+                    "reject reason=%s topic=%s detail=%r",
+                    reject.reason.value,
+                    reject.topic,
+                    reject.detail,
+                )
+            if not self._write(influx, out, stop):
+                return  # stopped while InfluxDB was down: unacknowledged, the broker redelivers
+            subscriber.ack(batch)
+            if time.monotonic() >= next_log:
+                log.info(
+                    "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), subscriber.backlog
+                )
+                next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+
+    def _write(self, influx: InfluxClient, out: PipelineOutput, stop: threading.Event) -> bool:
+        """Write one batch's points; False only when stopped before InfluxDB took them."""
+        influx_settings = self.settings.influx
+
+        def write() -> None:
+            influx.write(out.raw_lines, influx_settings.raw_retention_policy)
+            influx.write(out.agg_lines, influx_settings.agg_retention_policy)
+
+        try:
+            if not self._retry(write, stop, "write"):
+                return False
+        except InfluxError as exc:
+            # Refused outright (400: a line InfluxDB will never take). Retrying cannot help.
+            self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
+            self.stats.record_written(0, 0)
+            log.error("write refused status=%s error=%s", exc.status_code, exc)
+            return True
+        self.stats.record_written(len(out.raw_lines) - len(out.rejects), len(out.agg_lines))
+        return True
+
+    def _retry(self, action: Callable[[], None], stop: threading.Event, what: str) -> bool:
+        """Run ``action`` until it succeeds (True) or ``stop`` is set (False).
+
+        Retries what may pass later (unreachable, 5xx, bad credentials that an
+        operator can fix); raises what never will.
+        """
+        delay_s = 0.5
+        while True:
+            try:
+                action()
+                return True
+            except InfluxUnavailableError as exc:
+                log.warning(
+                    "influx unavailable action=%s retry_in_s=%.1f error=%s", what, delay_s, exc
+                )
+            except InfluxError as exc:
+                if exc.status_code not in (401, 403):
+                    raise
+                log.error("INFLUXDB REFUSES OUR CREDENTIALS action=%s: %s; holding data", what, exc)
+            self.stats.write_retries += 1
+            if stop.wait(delay_s * random.uniform(0.5, 1.0)):  # noqa: S311 - jitter, not crypto
+                return False
+            delay_s = min(delay_s * 2, self.settings.ingest.write_retry_max_s)
+
+
+def _kv(values: dict[str, int]) -> str:
+    return " ".join(f"{key}={value}" for key, value in values.items())

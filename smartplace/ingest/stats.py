@@ -1,0 +1,56 @@
+"""Running counters of one ingest worker, read by the demo's live view and the logs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    accepted: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    late_beyond_grace: int = 0
+    raw_points_written: int = 0
+    agg_points_written: int = 0
+    batches: int = 0
+    batches_written: int = 0
+    """Batches whose points InfluxDB accepted (or refused for good); equal to batches when idle."""
+    write_retries: int = 0
+    write_refused_lines: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+    def record_batch(self, received: int, accepted: int, reasons: list[str], late: int) -> None:
+        with self._lock:
+            self.batches += 1
+            self.received += received
+            self.accepted += accepted
+            self.rejected_by_reason.update(reasons)
+            self.late_beyond_grace += late
+
+    def record_written(self, raw_points: int, agg_points: int) -> None:
+        with self._lock:
+            self.batches_written += 1
+            self.raw_points_written += raw_points
+            self.agg_points_written += agg_points
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "received": self.received,
+                "accepted": self.accepted,
+                "rejected": self.rejected,
+                "late_beyond_grace": self.late_beyond_grace,
+                "raw_points_written": self.raw_points_written,
+                "agg_points_written": self.agg_points_written,
+                "batches": self.batches,
+                "batches_written": self.batches_written,
+                "write_retries": self.write_retries,
+                "write_refused_lines": self.write_refused_lines,
+            }

@@ -1,0 +1,154 @@
+"""Receives readings from the broker and hands them over in micro-batches.
+
+paho-mqtt with MQTT 5, a persistent session and manual acknowledgement: a
+QoS 1 message is acknowledged only when the service says its batch is
+stored, so a crash before then means the broker delivers it again.
+(aiomqtt acknowledges inside its callback, before the application holds
+the message, and drops messages when its queue is full: it is not used here.)
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartplace.broker import describe, make_client
+from smartplace.config import MqttSettings
+from smartplace.errors import MqttError
+from smartplace.ingest.decode import RawMessage
+
+log = logging.getLogger(__name__)
+
+
+class MqttSubscriber:
+    def __init__(
+        self, settings: MqttSettings, subscriptions: Sequence[str], queue_max: int
+    ) -> None:
+        self.settings = settings
+        self.subscriptions = list(subscriptions)
+        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=queue_max)
+        self._client = make_client(settings, settings.client_id, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
+        self._subscribed = threading.Event()
+        self._refused: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Connect, subscribe, and return once the broker confirmed the subscription."""
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.settings.session_expiry_s
+        properties.ReceiveMaximum = self.settings.receive_maximum
+        try:
+            self._client.connect(
+                self.settings.host,
+                self.settings.port,
+                keepalive=self.settings.keepalive_s,
+                clean_start=False,
+                properties=properties,
+            )
+        except OSError as exc:
+            raise MqttError(
+                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc}); is it running? "
+                "('smartplace up' starts a local one)"
+            ) from exc
+        self._client.loop_start()
+        deadline = time.monotonic() + timeout_s
+        while not self._subscribed.wait(0.1):
+            if self._refused or time.monotonic() > deadline:
+                self.stop()
+                raise MqttError(
+                    f"the MQTT broker at {describe(self.settings)} "
+                    f"{self._refused or 'did not confirm our subscription in time'}"
+                )
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # -- the service's side --------------------------------------------------------
+
+    def take(self, max_messages: int, max_wait_s: float) -> list[RawMessage]:
+        """Up to ``max_messages``, waiting at most ``max_wait_s`` from the first one (or for it)."""
+        deadline = time.monotonic() + max_wait_s
+        batch: list[RawMessage] = []
+        while len(batch) < max_messages:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        """Acknowledge, in arrival order, messages whose outcome is stored."""
+        for message in messages:
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # -- paho callbacks (network thread) -------------------------------------------
+
+    def _on_connect(
+        self, client: paho.Client, _userdata: Any, flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            self._refused = f"refused the connection: {reason}"
+            log.error("mqtt connect refused reason=%s", reason)
+            return
+        log.info(
+            "mqtt connected broker=%s session_present=%s",
+            describe(self.settings),
+            flags.session_present,
+        )
+        # Subscriptions survive in a persistent session, but subscribing again is harmless
+        # and covers a broker that lost its state.
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: Any,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Any,
+    ) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            self._refused = f"refused our subscription: {', '.join(failed)}"
+            log.error("mqtt subscribe refused reasons=%s", failed)
+            return
+        self._subscribed.set()
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        # Blocks when the queue is full: the broker then holds the rest (receive maximum).
+        self._queue.put(
+            RawMessage(
+                message.topic, bytes(message.payload), time.time_ns(), message.mid, message.qos
+            )
+        )
+
+    def _on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("mqtt disconnected reason=%s; reconnecting", reason)

@@ -1,0 +1,91 @@
+"""Publishes payloads to the broker at QoS 1 and knows when the broker has them all."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartplace.broker import describe, make_client
+from smartplace.config import MqttSettings
+from smartplace.errors import MqttError
+
+
+class Publisher:
+    def __init__(self, settings: MqttSettings, client_id: str, max_inflight: int = 1000) -> None:
+        self.settings = settings
+        self._client = make_client(settings, client_id)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.on_connect = self._on_connect
+        self._client.on_publish = self._on_publish
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        self._lock = threading.Lock()
+        self.published = 0
+        self.acknowledged = 0
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        try:
+            self._client.connect(
+                self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
+            )
+        except OSError as exc:
+            raise MqttError(
+                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc})"
+            ) from exc
+        self._client.loop_start()
+        deadline = time.monotonic() + timeout_s
+        while not self._connected.wait(0.1):
+            if self._refused or time.monotonic() > deadline:
+                self.stop()
+                raise MqttError(
+                    f"the MQTT broker at {describe(self.settings)} {self._refused or 'did not answer'}"
+                )
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self._client.publish(topic, payload, qos=qos)
+        with self._lock:
+            self.published += 1
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the broker acknowledged everything published; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.acknowledged >= self.published:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.flush()
+        self.stop()
+
+    def _on_connect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self._refused = f"refused the connection: {reason}"
+        else:
+            self._connected.set()
+
+    def _on_publish(
+        self, _c: paho.Client, _u: Any, _mid: int, _reason: ReasonCode, _p: Any
+    ) -> None:
+        with self._lock:
+            self.acknowledged += 1

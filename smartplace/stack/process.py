@@ -1,0 +1,160 @@
+"""Start, probe and stop one server process (mosquitto or influxd).
+
+Used by the test harness (child processes that die with the session) and by
+``smartplace up`` (detached processes that outlive the command). It never
+picks ports or writes server configs itself: the server modules do that.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from smartplace.errors import ServerStartError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pid_is_running(pid: int, binary_name: str) -> bool:
+    """True when ``pid`` is alive and runs ``binary_name`` (guards against pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has exited already
+        return False
+    argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
+    return Path(argv0).name == binary_name
+
+
+def terminate_pid(pid: int, binary_name: str, timeout_s: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL a process this stack started earlier."""
+    if not pid_is_running(pid, binary_name):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_is_running(pid, binary_name):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file, or a note that it is missing."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class ServerProcess(ABC):
+    """One server: prepare its files, start it, wait until it answers, stop it."""
+
+    name: str
+    binary: Path
+    log_path: Path
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Write the config file and create data directories."""
+
+    @abstractmethod
+    def argv(self) -> list[str]:
+        """The command line that starts the server with its prepared config."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """True once the server answers its protocol (not just an open port)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the server listens, for people."""
+
+    def start(self, *, detach: bool = False, ready_timeout_s: float = 30.0) -> None:
+        """Start the server and return once it is ready.
+
+        ``detach`` puts it in its own session so it outlives this process
+        (``smartplace up``); otherwise it is our child and dies with stop().
+        """
+        self.prepare()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=detach,
+            )
+        self.pid = self._process.pid
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServerStartError(
+                    f"{self.name} exited with code {self._process.returncode} while starting; "
+                    f"its log ({self.log_path}) ends with:\n{tail(self.log_path)}"
+                )
+            if self.is_ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise ServerStartError(
+            f"{self.name} did not become ready within {ready_timeout_s:.0f} s; "
+            f"its log ({self.log_path}) ends with:\n{tail(self.log_path)}"
+        )
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop gracefully (SIGTERM), killing it if it does not exit in time."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_path, lines)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

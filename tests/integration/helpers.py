@@ -1,0 +1,41 @@
+"""Small helpers shared by integration tests: publishing readings, reading points back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from smartplace.config import Settings
+from smartplace.influx import InfluxClient
+from smartplace.schemas import reading_topic
+from smartplace.simulator.publisher import Publisher
+
+Message = tuple[str, bytes]
+
+
+def reading_message(
+    settings: Settings, device_id: str, body: Any, kind: str = "air_quality"
+) -> Message:
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    return reading_topic(settings.mqtt.topic_prefix, kind, device_id), payload
+
+
+def publish_all(
+    settings: Settings, messages: Iterable[Message], client_id: str = "test-publisher"
+) -> int:
+    """Publish at QoS 1 and return once the broker acknowledged every message."""
+    count = 0
+    with Publisher(settings.mqtt, client_id=f"{client_id}-{settings.mqtt.client_id}") as publisher:
+        for topic, payload in messages:
+            publisher.publish(topic, payload)
+            count += 1
+        assert publisher.flush(30), "the broker did not acknowledge every publish"
+    return count
+
+
+def points(influx: InfluxClient, retention_policy: str, measurement: str) -> list[dict[str, Any]]:
+    """Every point of a measurement, with its tags, fields (None dropped) and time in ns."""
+    rows = influx.query_rows(f'SELECT * FROM "{retention_policy}"."{measurement}" GROUP BY *')  # noqa: S608
+    return [{key: value for key, value in row.items() if value is not None} for row in rows]

@@ -1,0 +1,94 @@
+"""The smartplace command as a person runs it: real processes, real output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smartplace.stack import InfluxdServer, MosquittoServer
+
+pytestmark = pytest.mark.integration
+
+
+def smartplace(
+    stack_dir: Path, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SMARTPLACE_STACK_DIR": str(stack_dir), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "smartplace", *args],
+        cwd=stack_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def test_up_status_and_stop_manage_a_detached_local_stack(
+    tmp_path: Path, mosquitto: MosquittoServer, influxd: InfluxdServer
+) -> None:
+    stack_dir = tmp_path / ".smartplace"
+    try:
+        started = smartplace(stack_dir, "up")
+        assert started.returncode == 0, started.stderr
+        assert "Started the local stack." in started.stdout
+        assert "mqtt://127.0.0.1:" in started.stdout
+        assert "http://127.0.0.1:" in started.stdout
+        assert (stack_dir / "stack.toml").is_file()
+
+        again = smartplace(stack_dir, "up")
+        assert "already running" in again.stdout
+
+        status = smartplace(stack_dir, "up", "--status")
+        assert status.returncode == 0
+        assert status.stdout.count("yes") == 4  # both servers running and answering
+    finally:
+        stopped = smartplace(stack_dir, "up", "--stop")
+    assert "Stopped the local stack." in stopped.stdout
+    down = smartplace(stack_dir, "up", "--status")
+    assert down.returncode == 3
+    assert (stack_dir / "influxdb" / "meta").is_dir()  # data stays for the next 'up'
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_reports_what_landed(
+    tmp_path: Path, mosquitto: MosquittoServer, influxd: InfluxdServer
+) -> None:
+    stack_dir = tmp_path / ".smartplace"
+    result = smartplace(
+        stack_dir, "demo", "--duration-s", "4", "--devices", "10", "--interval-s", "0.5"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "raw.air_quality" in out
+    assert "agg.air_quality_1m" in out
+    summary = re.search(r"Published (\d+); ingest accepted (\d+), rejected 0\.", out)
+    assert summary, out
+    assert int(summary[1]) == int(summary[2]) >= 70  # 10 devices x 8 ticks, give or take a tick
+    assert "Stopped the local stack" in out
+    assert not (stack_dir / "stack.toml").exists()
+
+
+def test_errors_are_one_line_with_what_to_do(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SMARTPLACE_STACK_DIR": str(tmp_path / ".smartplace"),
+        "SMARTPLACE_MQTT__PORT": "1",  # nothing listens there
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "smartplace", "simulate", "--duration-s", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the MQTT broker at mqtt://127.0.0.1:1")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,87 @@
+"""Line protocol text, character for character."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartplace.ingest.columns import ReadingColumns
+from smartplace.ingest.downsample import WindowAggregates
+from smartplace.ingest.lineprotocol import (
+    aggregate_lines,
+    escape_measurement,
+    escape_tag,
+    raw_lines,
+    reject_lines,
+    string_field,
+)
+from smartplace.ingest.rejects import Reject, RejectReason
+
+
+def test_escaping_follows_the_line_protocol_rules() -> None:
+    assert escape_measurement("air quality,x=1") == r"air\ quality\,x=1"
+    assert escape_tag("a b,c=d") == r"a\ b\,c\=d"
+    assert string_field('say "hi" \\ there') == r'"say \"hi\" \\ there"'
+
+
+@pytest.mark.parametrize("bad", ["", "line\nbreak", "cr\r", "ends with \\"])
+def test_tags_that_cannot_be_escaped_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="cannot be a line-protocol tag"):
+        escape_tag(bad)
+
+
+@given(st.text(max_size=400))
+def test_string_fields_never_carry_a_newline_or_an_unescaped_quote(text: str) -> None:
+    field = string_field(text)
+    body = field[1:-1]
+    assert field.startswith('"')
+    assert field.endswith('"')
+    assert "\n" not in field
+    assert "\r" not in field
+    assert len(body.replace('\\"', "").replace("\\\\", "")) <= 256
+    assert '"' not in body.replace('\\"', "")
+
+
+def test_raw_lines_write_measured_fields_and_flags() -> None:
+    cols = ReadingColumns(
+        kind="air_quality",
+        fields=("pm25_ugm3", "no2_ugm3"),
+        device_ids=np.array(["aq-0001", "aq-0002"]),
+        ts_ns=np.array([1_700_000_000_000_000_000, 1_700_000_001_000_000_000], dtype=np.int64),
+        values=np.array([[12.5, np.nan], [0.1, 33.0]]),
+        qc_flags=np.array([1, 0], dtype=np.uint32),
+    )
+    assert raw_lines(cols) == [
+        "air_quality,device_id=aq-0001,kind=air_quality pm25_ugm3=12.5,qc_flags=1i 1700000000000000000",
+        "air_quality,device_id=aq-0002,kind=air_quality pm25_ugm3=0.1,no2_ugm3=33.0,qc_flags=0i 1700000001000000000",
+    ]
+
+
+def test_aggregate_lines_write_stats_for_measured_fields_at_the_window_start() -> None:
+    aggs = WindowAggregates(
+        measurement="air_quality_1m",
+        fields=("pm25_ugm3", "no2_ugm3"),
+        device_ids=np.array(["aq-0001"]),
+        window_start_ns=np.array([1_699_999_980_000_000_000], dtype=np.int64),
+        mean=np.array([[2.5, np.nan]]),
+        min=np.array([[1.0, np.nan]]),
+        max=np.array([[4.0, np.nan]]),
+        count=np.array([[2, 0]]),
+        late_beyond_grace=0,
+    )
+    assert aggregate_lines(aggs) == [
+        "air_quality_1m,device_id=aq-0001 "
+        "pm25_ugm3_mean=2.5,pm25_ugm3_min=1.0,pm25_ugm3_max=4.0,pm25_ugm3_count=2i 1699999980000000000"
+    ]
+
+
+def test_reject_lines_tag_only_the_reason() -> None:
+    reject = Reject(
+        RejectReason.OUT_OF_RANGE, 'pm25_ugm3: "too" high', "t/x", "aq-1", '{"a":\n1}', 5
+    )
+    assert reject_lines([reject], [7]) == [
+        'ingest_rejects,reason=out_of_range count=1i,topic="t/x",detail="pm25_ugm3: \\"too\\" high",'
+        'payload="{\\"a\\": 1}",device_id="aq-1" 7'
+    ]

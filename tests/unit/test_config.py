@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smartplace.config import Settings, settings_reference
+
+
+def test_environment_overrides_nested_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTPLACE_MQTT__PORT", "11883")
+    monkeypatch.setenv("SMARTPLACE_INGEST__WINDOWS_S", "[60, 900]")
+    settings = Settings()
+    assert settings.mqtt.port == 11883
+    assert settings.ingest.windows_s == [60, 900]
+
+
+def test_a_toml_file_is_read_and_the_environment_beats_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "smartplace.toml"
+    config.write_text('[influx]\nurl = "http://db:8086"\ndatabase = "town"\n')
+    monkeypatch.setenv("SMARTPLACE_CONFIG", str(config))
+    monkeypatch.setenv("SMARTPLACE_INFLUX__DATABASE", "city")
+    settings = Settings()
+    assert settings.influx.url == "http://db:8086"
+    assert settings.influx.database == "city"
+
+
+def test_every_setting_is_documented() -> None:
+    rows = settings_reference()
+    assert ("SMARTPLACE_MQTT__PORT", "1883", "Broker port.") in rows
+    assert (
+        "SMARTPLACE_INGEST__WINDOWS_S",
+        "[60]",
+        rows[[r[0] for r in rows].index("SMARTPLACE_INGEST__WINDOWS_S")][2],
+    ) in rows
+    assert all(description for _env, _default, description in rows)
+
+
+def test_the_readme_documents_the_settings_as_the_code_declares_them() -> None:
+    from smartplace.cli import settings_markdown
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert settings_markdown() in readme, (
+        "README is stale: paste the output of 'smartplace config --markdown'"
+    )

@@ -93,9 +93,9 @@ class IngestSettings(_Section):
     max_readings_per_payload: int = Field(default=1_000, ge=1)
     """Longest JSON array a device may send in one message (batch_too_long)."""
     max_future_s: float = Field(default=300.0, ge=0)
-    """Readings timestamped further ahead of the arrival time are rejected (timestamp_future)."""
+    """Readings timestamped further ahead of the arrival time are rejected (future_timestamp)."""
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    """Readings older than this at arrival are rejected (timestamp_too_old)."""
+    """Readings older than this at arrival are rejected (stale_timestamp)."""
     windows_s: list[int] = Field(default=[60], min_length=1)
     """Tumbling window lengths, in seconds, that readings are downsampled to."""
     window_grace_s: float = Field(default=120.0, ge=0)

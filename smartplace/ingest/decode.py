@@ -168,7 +168,7 @@ def _decode_message(
             continue
         if reading.device_id is not None and reading.device_id != device_id:
             reject(
-                RejectReason.DEVICE_MISMATCH,
+                RejectReason.TOPIC_DEVICE_MISMATCH,
                 f"payload names {reading.device_id}, topic names {device_id}",
                 device_id,
                 item_payload,
@@ -183,7 +183,7 @@ def _decode_message(
             if ts_ns > message.received_ns + limits.max_future_ns:
                 ahead_s = (ts_ns - message.received_ns) / _NS_PER_S
                 reject(
-                    RejectReason.TIMESTAMP_FUTURE,
+                    RejectReason.FUTURE_TIMESTAMP,
                     f"{ahead_s:.0f} s ahead of arrival",
                     device_id,
                     item_payload,
@@ -192,7 +192,7 @@ def _decode_message(
             if ts_ns < message.received_ns - limits.max_age_ns:
                 age_s = (message.received_ns - ts_ns) / _NS_PER_S
                 reject(
-                    RejectReason.TIMESTAMP_TOO_OLD,
+                    RejectReason.STALE_TIMESTAMP,
                     f"{age_s:.0f} s old at arrival",
                     device_id,
                     item_payload,

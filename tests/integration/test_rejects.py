@@ -54,15 +54,15 @@ def _bad_messages(settings: Settings) -> list[tuple[Message, str]]:
         ),
         (
             reading_message(settings, "aq-0001", {"ts": _iso(-60, 0), "pm25_ugm3": 5.0}),
-            "timestamp_future",
+            "future_timestamp",
         ),
         (
             reading_message(settings, "aq-0001", {"ts": _iso(60 * 24 * 30, 0), "pm25_ugm3": 5.0}),
-            "timestamp_too_old",
+            "stale_timestamp",
         ),
         (
             reading_message(settings, "aq-0001", {**good_shape, "device_id": "aq-0002"}),
-            "device_mismatch",
+            "topic_device_mismatch",
         ),
         (reading_message(settings, "aq-0001", good_shape, kind="weather"), "unknown_kind"),
         (reading_message(settings, "AQ_0001", good_shape), "bad_device_id"),

@@ -2,9 +2,9 @@
 
 from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
-from smartplace.ingest.rejects import Reject, RejectReason
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats
+from smartplace.schemas.reasons import Reject, RejectReason
 
 __all__ = [
     "DecodeLimits",

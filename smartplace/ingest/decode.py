@@ -1,8 +1,10 @@
 """MQTT messages in, validated readings as columns (and rejects with reasons) out.
 
-Pure: no I/O, no clocks (the arrival time comes with each message). A bad
-message, or a bad element of an array payload, becomes a Reject; it never
-raises and never spoils the rest of the batch.
+Routing by topic picks the input format; each format turns its payload into
+candidate readings; every candidate is validated by the same pydantic model
+whatever its format. No I/O and no clocks (arrival times come with the
+messages). A bad message, or a bad part of one, becomes a Reject: decoding
+never raises and never spoils the rest of the batch.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from pydantic import ValidationError
 from smartplace.config import IngestSettings
 from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.quality import QcFlag
-from smartplace.ingest.rejects import Reject, RejectReason, excerpt, reason_for
-from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, parse_reading_topic
+from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
+from smartplace.schemas.native import native_candidates
+from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
+from smartplace.schemas.senml import senml_candidates
+from smartplace.schemas.topics import parse_topic
 
 _NS_PER_S = 1_000_000_000
 
@@ -55,46 +61,59 @@ class DecodeLimits:
 
 
 @dataclass(slots=True)
-class _KindRows:
+class _Rows:
+    """Accepted readings of one (model, kind), row by row until they become columns."""
+
     device_ids: list[str] = field(default_factory=list)
     ts_ns: list[int] = field(default_factory=list)
     qc_flags: list[int] = field(default_factory=list)
     rows: list[tuple[float, ...]] = field(default_factory=list)
+    texts: list[tuple[str | None, ...]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class DecodedBatch:
-    columns: dict[str, ReadingColumns]
-    """Accepted readings by kind."""
+    columns: list[ReadingColumns]
+    """Accepted readings, one block per (measurement, kind)."""
     rejects: list[Reject]
 
     @property
     def accepted(self) -> int:
-        return sum(len(c) for c in self.columns.values())
+        return sum(len(c) for c in self.columns)
 
 
 def decode_messages(messages: Sequence[RawMessage], limits: DecodeLimits) -> DecodedBatch:
     """Decode and validate a micro-batch of messages."""
-    by_kind: dict[str, _KindRows] = {}
+    rows: dict[tuple[type[Reading], str], _Rows] = {}
     rejects: list[Reject] = []
     for message in messages:
-        _decode_message(message, limits, by_kind, rejects)
-    columns = {kind: _to_columns(kind, rows) for kind, rows in by_kind.items() if rows.ts_ns}
+        _decode_message(message, limits, rows, rejects)
+    columns = [
+        _to_columns(model, kind, block) for (model, kind), block in rows.items() if block.ts_ns
+    ]
     return DecodedBatch(columns=columns, rejects=rejects)
 
 
 def _decode_message(
-    message: RawMessage, limits: DecodeLimits, by_kind: dict[str, _KindRows], rejects: list[Reject]
+    message: RawMessage,
+    limits: DecodeLimits,
+    rows: dict[tuple[type[Reading], str], _Rows],
+    rejects: list[Reject],
 ) -> None:
-    def reject(reason: RejectReason, detail: str, device_id: str | None, payload: bytes) -> None:
+    payload = message.payload
+
+    def reject(
+        reason: RejectReason, detail: str, device_id: str | None, source: bytes, path: str = ""
+    ) -> None:
         rejects.append(
-            Reject(reason, detail, message.topic, device_id, excerpt(payload), message.received_ns)
+            Reject(
+                reason, detail, message.topic, device_id, excerpt(source), message.received_ns, path
+            )
         )
 
-    payload = message.payload
-    topic = parse_reading_topic(limits.topic_prefix, message.topic)
+    topic = parse_topic(limits.topic_prefix, message.topic)
     if topic is None:
-        reject(RejectReason.UNKNOWN_TOPIC, "not a reading topic", None, payload)
+        reject(RejectReason.UNKNOWN_TOPIC, "not a smartplace topic", None, payload)
         return
     if not DEVICE_ID_RE.match(topic.device_id):
         reject(
@@ -107,16 +126,16 @@ def _decode_message(
     device_id = topic.device_id
     model = READING_MODELS.get(topic.kind)
     if model is None:
-        known = ", ".join(READING_MODELS)
-        reject(RejectReason.UNKNOWN_KIND, f"kind must be one of {known}", device_id, payload)
-        return
-    if len(payload) > limits.max_payload_bytes:
         reject(
-            RejectReason.PAYLOAD_TOO_LARGE,
-            f"{len(payload)} bytes, limit {limits.max_payload_bytes}",
+            RejectReason.UNKNOWN_KIND,
+            f"kind must be one of {', '.join(READING_MODELS)}",
             device_id,
             payload,
         )
+        return
+    if len(payload) > limits.max_payload_bytes:
+        detail = f"{len(payload)} bytes, limit {limits.max_payload_bytes}"
+        reject(RejectReason.PAYLOAD_TOO_LARGE, detail, device_id, payload)
         return
     try:
         document: Any = orjson.loads(payload)
@@ -125,96 +144,114 @@ def _decode_message(
         reason = RejectReason.NOT_FINITE if "infinity" in str(exc) else RejectReason.MALFORMED_JSON
         reject(reason, str(exc)[:200], device_id, payload)
         return
-    items: list[Any]
-    if isinstance(document, dict):
-        items = [document]
-    elif isinstance(document, list) and document:
-        items = document
-    else:
-        reject(
-            RejectReason.WRONG_SHAPE,
-            "payload must be an object or a non-empty array",
-            device_id,
-            payload,
-        )
-        return
-    if len(items) > limits.max_readings_per_payload:
-        reject(
-            RejectReason.BATCH_TOO_LONG,
-            f"{len(items)} readings, limit {limits.max_readings_per_payload}",
-            device_id,
-            payload,
-        )
-        return
 
-    rows = by_kind.setdefault(topic.kind, _KindRows())
-    fields = model.measurement_fields()
-    is_batch = len(items) > 1
-    for item in items:
-        item_payload = orjson.dumps(item) if is_batch else payload
-        if not isinstance(item, dict):
-            reject(
-                RejectReason.WRONG_SHAPE,
-                "each reading must be a JSON object",
-                device_id,
-                item_payload,
-            )
-            continue
-        try:
-            reading = model.model_validate(item)
-        except ValidationError as exc:
-            reason, detail = reason_for(exc)
-            reject(reason, detail, device_id, item_payload)
-            continue
-        if reading.device_id is not None and reading.device_id != device_id:
-            reject(
-                RejectReason.TOPIC_DEVICE_MISMATCH,
-                f"payload names {reading.device_id}, topic names {device_id}",
-                device_id,
-                item_payload,
-            )
-            continue
-        flags = QcFlag(0)
-        if reading.ts is None:
-            ts_ns = message.received_ns
-            flags |= QcFlag.TIMESTAMP_MISSING
+    decoded: Decoded
+    if topic.leaf == "reading":
+        decoded = native_candidates(
+            document, payload, model, topic.kind, limits.max_readings_per_payload
+        )
+    elif topic.leaf == "status":
+        decoded = native_candidates(
+            document, payload, DeviceStatusReading, topic.kind, limits.max_readings_per_payload
+        )
+    else:  # senml
+        decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
+
+    for item in decoded:
+        if isinstance(item, Refusal):
+            reject(item.reason, item.detail, device_id, item.source, item.path)
         else:
-            ts_ns = reading.ts
-            if ts_ns > message.received_ns + limits.max_future_ns:
-                ahead_s = (ts_ns - message.received_ns) / _NS_PER_S
-                reject(
-                    RejectReason.FUTURE_TIMESTAMP,
-                    f"{ahead_s:.0f} s ahead of arrival",
-                    device_id,
-                    item_payload,
-                )
-                continue
-            if ts_ns < message.received_ns - limits.max_age_ns:
-                age_s = (message.received_ns - ts_ns) / _NS_PER_S
-                reject(
-                    RejectReason.STALE_TIMESTAMP,
-                    f"{age_s:.0f} s old at arrival",
-                    device_id,
-                    item_payload,
-                )
-                continue
-        rows.device_ids.append(device_id)
-        rows.ts_ns.append(ts_ns)
-        rows.qc_flags.append(int(flags))
-        rows.rows.append(tuple(_or_nan(getattr(reading, name)) for name in fields))
+            _validate(item, message, limits, device_id, rows, reject)
 
 
-def _or_nan(value: float | None) -> float:
-    return float("nan") if value is None else value
+def _validate(
+    candidate: Candidate,
+    message: RawMessage,
+    limits: DecodeLimits,
+    device_id: str,
+    rows: dict[tuple[type[Reading], str], _Rows],
+    reject: Any,
+) -> None:
+    try:
+        reading = candidate.model.model_validate(candidate.values)
+    except ValidationError as exc:
+        reason, detail, location = reason_for(exc)
+        reject(reason, detail, device_id, candidate.source, join_path(candidate.path, location))
+        return
+    if reading.device_id is not None and reading.device_id != device_id:
+        detail = f"payload names {reading.device_id}, topic names {device_id}"
+        reject(
+            RejectReason.TOPIC_DEVICE_MISMATCH,
+            detail,
+            device_id,
+            candidate.source,
+            join_path(candidate.path, "device_id"),
+        )
+        return
+    flags = QcFlag(0)
+    ts_ns = reading.ts if reading.ts is not None else candidate.envelope_ts_ns
+    if ts_ns is None:
+        ts_ns = message.received_ns
+        flags |= QcFlag.TIMESTAMP_MISSING
+    elif ts_ns > message.received_ns + limits.max_future_ns:
+        ahead_s = (ts_ns - message.received_ns) / _NS_PER_S
+        reject(
+            RejectReason.FUTURE_TIMESTAMP,
+            f"{ahead_s:.0f} s ahead of arrival",
+            device_id,
+            candidate.source,
+            join_path(candidate.path, "ts"),
+        )
+        return
+    elif ts_ns < message.received_ns - limits.max_age_ns:
+        age_s = (message.received_ns - ts_ns) / _NS_PER_S
+        reject(
+            RejectReason.STALE_TIMESTAMP,
+            f"{age_s:.0f} s old at arrival",
+            device_id,
+            candidate.source,
+            join_path(candidate.path, "ts"),
+        )
+        return
+    block = rows.setdefault((candidate.model, candidate.kind), _Rows())
+    block.device_ids.append(device_id)
+    block.ts_ns.append(ts_ns)
+    block.qc_flags.append(int(flags))
+    numeric, texts = _split_values(candidate.model, reading)
+    block.rows.append(numeric)
+    block.texts.append(texts)
 
 
-def _to_columns(kind: str, rows: _KindRows) -> ReadingColumns:
-    fields = READING_MODELS[kind].measurement_fields()
+def _split_values(
+    model: type[Reading], reading: Reading
+) -> tuple[tuple[float, ...], tuple[str | None, ...]]:
+    numeric: list[float] = []
+    texts: list[str | None] = []
+    for name, kind_of in zip(model.measurement_fields(), model.field_types(), strict=True):
+        value = getattr(reading, name)
+        if kind_of == "str":
+            texts.append(value)
+        else:
+            numeric.append(float("nan") if value is None else float(value))
+    return tuple(numeric), tuple(texts)
+
+
+def _to_columns(model: type[Reading], kind: str, block: _Rows) -> ReadingColumns:
+    typed = list(zip(model.measurement_fields(), model.field_types(), strict=True))
+    fields = tuple(name for name, kind_of in typed if kind_of != "str")
+    text_fields = tuple(name for name, kind_of in typed if kind_of == "str")
+    n = len(block.ts_ns)
     return ReadingColumns(
+        measurement=model.measurement,
         kind=kind,
         fields=fields,
-        device_ids=np.array(rows.device_ids, dtype=np.str_),
-        ts_ns=np.array(rows.ts_ns, dtype=np.int64),
-        values=np.array(rows.rows, dtype=np.float64).reshape(len(rows.rows), len(fields)),
-        qc_flags=np.array(rows.qc_flags, dtype=np.uint32),
+        field_types=tuple(kind_of for _name, kind_of in typed if kind_of != "str"),
+        device_ids=np.array(block.device_ids, dtype=np.str_),
+        ts_ns=np.array(block.ts_ns, dtype=np.int64),
+        values=np.array(block.rows, dtype=np.float64).reshape(n, len(fields)),
+        qc_flags=np.array(block.qc_flags, dtype=np.uint32),
+        text_fields=text_fields,
+        texts=np.array(block.texts, dtype=object).reshape(n, len(text_fields))
+        if text_fields
+        else None,
     )

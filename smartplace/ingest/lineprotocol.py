@@ -13,7 +13,7 @@ import numpy as np
 
 from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.downsample import WindowAggregates
-from smartplace.ingest.rejects import Reject
+from smartplace.schemas.reasons import Reject
 
 REJECTS_MEASUREMENT = "ingest_rejects"
 MAX_STRING_FIELD_CHARS = 256
@@ -43,27 +43,56 @@ def string_field(text: str, max_chars: int = MAX_STRING_FIELD_CHARS) -> str:
 
 
 def raw_lines(columns: ReadingColumns) -> list[str]:
-    """One point per reading in measurement ``{kind}``: measured fields plus ``qc_flags``."""
+    """One point per reading: measured fields, typed as the model declares them, plus ``qc_flags``."""
+    measurement = escape_measurement(columns.measurement)
     kind = escape_tag(columns.kind)
-    measurement = escape_measurement(columns.kind)
-    keys = [escape_tag(name) + "=" for name in columns.fields]
+    formatters = [
+        (escape_tag(name) + "=", _FORMATTERS[kind_of])
+        for name, kind_of in zip(columns.fields, columns.field_types, strict=True)
+    ]
+    text_keys = [escape_tag(name) + "=" for name in columns.text_fields]
+    texts = columns.texts.tolist() if columns.texts is not None else [()] * len(columns)
     prefixes = {
         device: f"{measurement},device_id={escape_tag(device)},kind={kind} "
         for device in np.unique(columns.device_ids).tolist()
     }
     lines = []
-    for device, ts, row, flags in zip(
+    for device, ts, row, text_row, flags in zip(
         columns.device_ids.tolist(),
         columns.ts_ns.tolist(),
         columns.values.tolist(),
+        texts,
         columns.qc_flags.tolist(),
         strict=True,
     ):
-        fields = ",".join(
-            key + repr(value) for key, value in zip(keys, row, strict=True) if value == value
-        )
-        lines.append(f"{prefixes[device]}{fields},qc_flags={flags}i {ts}")
+        parts = [
+            key + fmt(value)
+            for (key, fmt), value in zip(formatters, row, strict=True)
+            if value == value
+        ]
+        parts += [
+            key + string_field(text)
+            for key, text in zip(text_keys, text_row, strict=True)
+            if text is not None
+        ]
+        parts.append(f"qc_flags={flags}i")
+        lines.append(f"{prefixes[device]}{','.join(parts)} {ts}")
     return lines
+
+
+def _float(value: float) -> str:
+    return repr(value)
+
+
+def _int(value: float) -> str:
+    return f"{int(value)}i"
+
+
+def _bool(value: float) -> str:
+    return "true" if value else "false"
+
+
+_FORMATTERS = {"float": _float, "int": _int, "bool": _bool}
 
 
 def aggregate_lines(aggregates: WindowAggregates) -> list[str]:

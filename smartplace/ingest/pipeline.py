@@ -16,7 +16,7 @@ from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.lineprotocol import aggregate_lines, raw_lines, reject_lines
 from smartplace.ingest.quality import EXCLUDED_FROM_AGGREGATES
-from smartplace.ingest.rejects import Reject
+from smartplace.schemas.reasons import Reject
 
 
 @dataclass(slots=True)
@@ -30,6 +30,11 @@ class PipelineOutput:
     late_beyond_grace: int = 0
 
 
+# Mean/min/max/count windows suit air quality; footfall sums and bin fill events come with
+# their own aggregates (issue 4), until then those kinds are stored raw only.
+AGGREGATED_MEASUREMENTS = frozenset({"air_quality"})
+
+
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.limits = DecodeLimits.from_settings(settings.mqtt.topic_prefix, settings.ingest)
@@ -41,10 +46,12 @@ class Pipeline:
     def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
         decoded = decode_messages(messages, self.limits)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
-        for kind, columns in decoded.columns.items():
+        for columns in decoded.columns:
             out.raw_lines.extend(raw_lines(columns))
+            if columns.measurement not in AGGREGATED_MEASUREMENTS:
+                continue
             include = (columns.qc_flags & np.uint32(EXCLUDED_FROM_AGGREGATES)) == 0
-            for aggregator in self._aggregators_for(kind, columns.fields):
+            for aggregator in self._aggregators_for(columns.measurement, columns.fields):
                 aggregates = aggregator.add(columns, include)
                 out.agg_lines.extend(aggregate_lines(aggregates))
                 out.late_beyond_grace += aggregates.late_beyond_grace

@@ -1,28 +1,35 @@
-"""Pydantic models for what devices send, one module per sensor kind."""
+"""Pydantic models for what devices send, one module per sensor kind, and the input formats."""
 
 from smartplace.schemas.air_quality import AirQualityReading
+from smartplace.schemas.bin import BinReading, fill_pct_from_distance
+from smartplace.schemas.device_status import DeviceStatusReading
+from smartplace.schemas.footfall import FootfallReading
 from smartplace.schemas.reading import DEVICE_ID_PATTERN, DEVICE_ID_RE, Reading, timestamp_to_ns
-from smartplace.schemas.topics import (
-    ReadingTopic,
-    ingest_subscription,
-    parse_reading_topic,
-    reading_topic,
-)
+from smartplace.schemas.topics import Topic, ingest_subscription, parse_topic, reading_topic
 
 READING_MODELS: dict[str, type[Reading]] = {
     "air_quality": AirQualityReading,
+    "footfall": FootfallReading,
+    "bin": BinReading,
 }
-"""Reading model by kind, the kind being the topic's second level and the raw measurement's name."""
+"""Reading model by device kind (the topic's second level)."""
+
+KINDS = tuple(READING_MODELS)
 
 __all__ = [
     "DEVICE_ID_PATTERN",
     "DEVICE_ID_RE",
+    "KINDS",
     "READING_MODELS",
     "AirQualityReading",
+    "BinReading",
+    "DeviceStatusReading",
+    "FootfallReading",
     "Reading",
-    "ReadingTopic",
+    "Topic",
+    "fill_pct_from_distance",
     "ingest_subscription",
-    "parse_reading_topic",
+    "parse_topic",
     "reading_topic",
     "timestamp_to_ns",
 ]

@@ -6,7 +6,7 @@ outside them a value is an instrument fault, so the reading is rejected.
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -22,6 +22,8 @@ POLLUTANT_FIELDS = ("pm1_ugm3", "pm25_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3")
 
 
 class AirQualityReading(Reading):
+    measurement: ClassVar[str] = "air_quality"
+
     pm1_ugm3: Particulate | None = None
     """PM1 mass concentration, ug/m3."""
     pm25_ugm3: Particulate | None = None

@@ -7,8 +7,9 @@ carry line-protocol or topic metacharacters into storage.
 from __future__ import annotations
 
 import re
+import types
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -44,28 +45,54 @@ def timestamp_to_ns(value: Any) -> int:
             return value * 1_000_000 if value >= _EPOCH_MS_THRESHOLD else value * _NS_PER_S
         return round(seconds * _NS_PER_S)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "bad_timestamp", "timestamp {value!r} is not ISO 8601", {"value": value[:40]}
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + delta.microseconds * 1000
+        return _iso_to_ns(value)
     raise PydanticCustomError(
         "bad_timestamp", "timestamp must be ISO 8601 text or epoch seconds/ms"
     )
 
 
+# The fraction is split off so all nine digits of a nanosecond timestamp (TTN's) survive:
+# datetime keeps only microseconds.
+_FRACTION_RE = re.compile(r"^(.{19})[.,](\d+)(.*)$")
+
+
+def _iso_to_ns(text: str) -> int:
+    fraction_ns = 0
+    whole = text
+    match = _FRACTION_RE.match(text)
+    if match:
+        digits = match[2]
+        if len(digits) > 9:
+            raise PydanticCustomError(
+                "bad_timestamp", "timestamp has more than nanosecond precision"
+            )
+        fraction_ns = int(digits.ljust(9, "0"))
+        whole = match[1] + match[3]
+    try:
+        parsed = datetime.fromisoformat(whole)
+    except ValueError:
+        raise PydanticCustomError(
+            "bad_timestamp", "timestamp {value!r} is not ISO 8601", {"value": text[:40]}
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + fraction_ns
+
+
 EventTimeNs = Annotated[int, BeforeValidator(timestamp_to_ns)]
+
+
+FieldType = Literal["float", "int", "bool", "str"]
 
 
 class Reading(BaseModel):
     """Base of every reading model: strict types, no NaN/inf, unknown fields ignored."""
 
     model_config = ConfigDict(strict=True, frozen=True, allow_inf_nan=False, extra="ignore")
+
+    measurement: ClassVar[str]
+    """The raw measurement its points are stored in."""
 
     device_id: DeviceId | None = None
     """The device that measured it; when present it must match the topic's."""
@@ -74,5 +101,27 @@ class Reading(BaseModel):
 
     @classmethod
     def measurement_fields(cls) -> tuple[str, ...]:
-        """The numeric fields stored and aggregated, in declaration order."""
+        """The fields stored with each point, in declaration order."""
         return tuple(name for name in cls.model_fields if name not in Reading.model_fields)
+
+    @classmethod
+    def field_types(cls) -> tuple[FieldType, ...]:
+        """The stored type of each measurement field: it decides how line protocol writes it."""
+        return tuple(
+            _field_type(cls.model_fields[name].annotation) for name in cls.measurement_fields()
+        )
+
+
+def _field_type(annotation: Any) -> FieldType:
+    base = annotation
+    if isinstance(base, types.UnionType) or get_origin(base) is Union:  # X | None: the X
+        base = next(a for a in get_args(base) if a is not type(None))
+    if get_origin(base) is Annotated:
+        base = get_args(base)[0]
+    if base is bool:
+        return "bool"
+    if base is int:
+        return "int"
+    if base is str:
+        return "str"
+    return "float"

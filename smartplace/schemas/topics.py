@@ -1,20 +1,35 @@
-"""The MQTT topic scheme: {prefix}/{kind}/{device_id}/reading and .../status."""
+"""The MQTT topic scheme.
+
+- ``{prefix}/{kind}/{device_id}/reading``: native JSON readings;
+- ``{prefix}/{kind}/{device_id}/status``: native JSON device status;
+- ``{prefix}/{kind}/{device_id}/senml``: SenML (RFC 8428) packs;
+- ``v3/{application}@{tenant}/devices/{device_id}/up``: The Things Stack uplinks.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
-READING_SUFFIX = "reading"
+Leaf = Literal["reading", "status", "senml", "ttn"]
+LEAVES: tuple[Leaf, ...] = ("reading", "status", "senml")
+TTN_SUBSCRIPTION = "v3/+/devices/+/up"
+_TTN_RE = re.compile(r"^v3/([^/]+)/devices/([^/]+)/up$")
 
 
 @dataclass(frozen=True, slots=True)
-class ReadingTopic:
+class Topic:
     kind: str
+    """The device kind; for TTN uplinks, empty until the device's profile names it."""
     device_id: str
+    leaf: Leaf
+    application: str = ""
+    """TTN only: the application id (with @tenant)."""
 
 
-def reading_topic(prefix: str, kind: str, device_id: str) -> str:
-    return f"{prefix}/{kind}/{device_id}/{READING_SUFFIX}"
+def reading_topic(prefix: str, kind: str, device_id: str, leaf: Leaf = "reading") -> str:
+    return f"{prefix}/{kind}/{device_id}/{leaf}"
 
 
 def ingest_subscription(prefix: str) -> str:
@@ -23,16 +38,22 @@ def ingest_subscription(prefix: str) -> str:
     return f"{prefix}/#"
 
 
-def parse_reading_topic(prefix: str, topic: str) -> ReadingTopic | None:
-    """Kind and device id named by a reading topic, or None when it is not one.
+def parse_topic(prefix: str, topic: str) -> Topic | None:
+    """What a topic names, or None when it follows none of the schemes.
 
-    Neither part is validated here: the caller checks the kind against the
-    known ones and the device id against its pattern, each with its own reason.
+    Neither kind nor device id is validated here: the caller checks each,
+    with its own reason.
     """
+    ttn = _TTN_RE.match(topic)
+    if ttn:
+        return Topic(kind="", device_id=ttn[2], leaf="ttn", application=ttn[1])
     head = prefix + "/"
     if not topic.startswith(head):
         return None
     parts = topic[len(head) :].split("/")
-    if len(parts) != 3 or parts[2] != READING_SUFFIX or not parts[0] or not parts[1]:
+    if len(parts) != 3 or parts[2] not in LEAVES or not parts[0] or not parts[1]:
         return None
-    return ReadingTopic(kind=parts[0], device_id=parts[1])
+    leaf: Leaf = (
+        "reading" if parts[2] == "reading" else "status" if parts[2] == "status" else "senml"
+    )
+    return Topic(kind=parts[0], device_id=parts[1], leaf=leaf)

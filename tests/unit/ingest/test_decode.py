@@ -55,7 +55,7 @@ def decode(payload: bytes | object, topic: str = TOPIC) -> tuple[list[str], int]
         ({"pm25_ugm3": 5, "device_id": "AQ 1"}, TOPIC, "bad_device_id"),
         ({"pm25_ugm3": 5}, "smartplace/air_quality/Aq,1/reading", "bad_device_id"),
         ({"pm25_ugm3": 5}, "smartplace/weather/aq-0001/reading", "unknown_kind"),
-        ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001/status", "unknown_topic"),
+        ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001/config", "unknown_topic"),
         ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001", "unknown_topic"),
         ({"pm25_ugm3": 5}, "elsewhere/air_quality/aq-0001/reading", "unknown_topic"),
         (b"[" + b"1," * 3000 + b"1]", TOPIC, "payload_too_large"),
@@ -74,7 +74,7 @@ def test_a_good_reading_becomes_one_row_of_columns() -> None:
         "device_id": "aq-0001",
     }
     batch = decode_messages([RawMessage(TOPIC, orjson.dumps(body), NOW_NS)], LIMITS)
-    cols = batch.columns["air_quality"]
+    [cols] = batch.columns
     assert cols.device_ids.tolist() == ["aq-0001"]
     assert cols.ts_ns.tolist() == [1_795_046_400_500_000_000]
     assert cols.field("pm25_ugm3").tolist() == [7.0]
@@ -85,7 +85,7 @@ def test_a_good_reading_becomes_one_row_of_columns() -> None:
 
 def test_a_reading_without_a_timestamp_takes_the_arrival_time_and_is_flagged() -> None:
     batch = decode_messages([RawMessage(TOPIC, b'{"pm10_ugm3": 3}', NOW_NS)], LIMITS)
-    cols = batch.columns["air_quality"]
+    [cols] = batch.columns
     assert cols.ts_ns.tolist() == [NOW_NS]
     assert cols.qc_flags.tolist() == [int(QcFlag.TIMESTAMP_MISSING)]
 
@@ -148,6 +148,6 @@ def test_hostile_input_never_raises_and_every_reading_is_accounted_for(
     items = len(document) if isinstance(document, list) and 0 < len(document) <= 10 else 1
     assert batch.accepted + len(batch.rejects) in (items, 1)
     if batch.accepted:
-        cols = batch.columns["air_quality"]
+        [cols] = batch.columns
         assert all(math.isfinite(v) for v in cols.values.ravel().tolist() if v == v)
         assert set(cols.device_ids.tolist()) == {"aq-0001"}

@@ -20,8 +20,10 @@ NAN = float("nan")
 def columns(rows: list[tuple[str, int, float, float]]) -> ReadingColumns:
     """(device, seconds since epoch, pm25, no2) rows as a batch."""
     return ReadingColumns(
+        measurement="air_quality",
         kind="air_quality",
         fields=("pm25_ugm3", "no2_ugm3"),
+        field_types=("float", "float"),
         device_ids=np.array([r[0] for r in rows], dtype=np.str_),
         ts_ns=np.array([r[1] * S for r in rows], dtype=np.int64),
         values=np.array([[r[2], r[3]] for r in rows], dtype=np.float64),

@@ -17,7 +17,7 @@ from smartplace.ingest.lineprotocol import (
     reject_lines,
     string_field,
 )
-from smartplace.ingest.rejects import Reject, RejectReason
+from smartplace.schemas.reasons import Reject, RejectReason
 
 
 def test_escaping_follows_the_line_protocol_rules() -> None:
@@ -46,8 +46,10 @@ def test_string_fields_never_carry_a_newline_or_an_unescaped_quote(text: str) ->
 
 def test_raw_lines_write_measured_fields_and_flags() -> None:
     cols = ReadingColumns(
+        measurement="air_quality",
         kind="air_quality",
         fields=("pm25_ugm3", "no2_ugm3"),
+        field_types=("float", "float"),
         device_ids=np.array(["aq-0001", "aq-0002"]),
         ts_ns=np.array([1_700_000_000_000_000_000, 1_700_000_001_000_000_000], dtype=np.int64),
         values=np.array([[12.5, np.nan], [0.1, 33.0]]),

@@ -1,4 +1,4 @@
-"""Why a reading was refused: stable reason codes an engineer can look up.
+"""Why a reading was refused: stable reason codes an engineer can look up, and a Reject.
 
 Codes are part of the public interface (dashboards and alerts group by them):
 add new ones, never rename or reuse one.
@@ -47,6 +47,18 @@ class RejectReason(StrEnum):
     """Timestamped further ahead of its arrival than ingest.max_future_s."""
     STALE_TIMESTAMP = "stale_timestamp"
     """Older at arrival than ingest.max_age_s."""
+    UNKNOWN_MEASUREMENT = "unknown_measurement"
+    """A SenML record or decoded field that maps onto no field of any kind."""
+    UNKNOWN_PROFILE = "unknown_profile"
+    """A LoRaWAN uplink from a device whose payload profile smartplace cannot tell."""
+    UNDECODABLE_PAYLOAD = "undecodable_payload"
+    """Binary frm_payload bytes that do not follow the device profile's channel table."""
+    DUPLICATE_FRAME = "duplicate_frame"
+    """A LoRaWAN frame seen before (same device, session and frame counter)."""
+    UNKNOWN_DEVICE = "unknown_device"
+    """A device the registry does not know (checked once the registry exists)."""
+    RETIRED_DEVICE = "retired_device"
+    """A device the registry has retired."""
     INVALID = "invalid"
     """Any other validation failure; the detail says which."""
 
@@ -59,6 +71,8 @@ class Reject:
     device_id: str | None
     payload_excerpt: str
     received_ns: int
+    field_path: str = ""
+    """Where in the payload the problem is, e.g. 'uplink_message.decoded_payload.distance'."""
 
 
 _ERROR_TYPE_REASONS = {
@@ -74,19 +88,19 @@ _ERROR_TYPE_REASONS = {
 }
 
 
-def reason_for(error: ValidationError) -> tuple[RejectReason, str]:
-    """The reason code and a one-line detail for a model's first validation error."""
+def reason_for(error: ValidationError) -> tuple[RejectReason, str, str]:
+    """The reason code, a one-line detail and the field path of a model's first validation error."""
     first = error.errors(include_url=False)[0]
     kind = first["type"]
-    location = ".".join(str(part) for part in first["loc"]) or "reading"
-    detail = f"{location}: {first['msg']}"
+    location = ".".join(str(part) for part in first["loc"])
+    detail = f"{location or 'reading'}: {first['msg']}"
     if kind in RejectReason.__members__.values():
-        return RejectReason(kind), detail
+        return RejectReason(kind), detail, location
     if kind in _ERROR_TYPE_REASONS:
-        return _ERROR_TYPE_REASONS[kind], detail
+        return _ERROR_TYPE_REASONS[kind], detail, location
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return RejectReason.WRONG_TYPE, detail
-    return RejectReason.INVALID, detail
+        return RejectReason.WRONG_TYPE, detail, location
+    return RejectReason.INVALID, detail, location
 
 
 def excerpt(payload: bytes) -> str:

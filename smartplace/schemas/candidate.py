@@ -1,0 +1,50 @@
+"""What an input format makes of a payload: candidate readings for the models to validate,
+or a refusal of the payload (or of one part of it) with a reason.
+
+Formats never validate values themselves: every format's candidates go
+through the same pydantic models, so a reading is judged the same way
+whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smartplace.schemas.reading import Reading
+from smartplace.schemas.reasons import RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: type[Reading]
+    kind: str
+    """The device kind, stored as the kind tag."""
+    values: dict[str, Any]
+    """Field values to validate, named as the model names them."""
+    source: bytes
+    """The part of the payload it came from, for a reject's excerpt."""
+    path: str = ""
+    """Where in the payload it came from, prefixed to a reject's field path."""
+    envelope_ts_ns: int | None = None
+    """A time the envelope vouches for (TTN received_at), used when the reading has no ts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: RejectReason
+    detail: str
+    source: bytes
+    path: str = ""
+
+
+Decoded = list[Candidate | Refusal]
+"""A format's verdict on one payload, in payload order."""
+
+
+def join_path(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path:
+        return prefix
+    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"

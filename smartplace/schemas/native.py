@@ -1,0 +1,51 @@
+"""smartplace's own JSON: one reading object, or an array of them (a device flushing its buffer).
+
+Topic ``{prefix}/{kind}/{device_id}/reading`` for readings and
+``{prefix}/{kind}/{device_id}/status`` for device status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal
+from smartplace.schemas.reading import Reading
+from smartplace.schemas.reasons import RejectReason
+
+
+def native_candidates(
+    document: Any, payload: bytes, model: type[Reading], kind: str, max_readings: int
+) -> Decoded:
+    if isinstance(document, dict):
+        return [Candidate(model, kind, document, payload)]
+    if not isinstance(document, list) or not document:
+        return [
+            Refusal(
+                RejectReason.WRONG_SHAPE, "payload must be an object or a non-empty array", payload
+            )
+        ]
+    if len(document) > max_readings:
+        return [
+            Refusal(
+                RejectReason.BATCH_TOO_LONG,
+                f"{len(document)} readings, limit {max_readings}",
+                payload,
+            )
+        ]
+    decoded: Decoded = []
+    for index, item in enumerate(document):
+        source = orjson.dumps(item)
+        if isinstance(item, dict):
+            decoded.append(Candidate(model, kind, item, source, path=f"[{index}]"))
+        else:
+            decoded.append(
+                Refusal(
+                    RejectReason.WRONG_SHAPE,
+                    "each reading must be a JSON object",
+                    source,
+                    f"[{index}]",
+                )
+            )
+    return decoded

@@ -54,6 +54,8 @@ class MqttSettings(_Section):
     """Unacknowledged QoS 1 messages the broker may have in flight to ingest."""
     tls_ca_file: Path | None = None
     """CA bundle for a TLS connection to the broker; set it to turn TLS on."""
+    extra_subscriptions: list[str] = ["v3/+/devices/+/up"]
+    """Subscriptions beyond {topic_prefix}/#: by default The Things Stack uplinks (bridged or direct)."""
 
 
 class InfluxSettings(_Section):
@@ -96,6 +98,8 @@ class IngestSettings(_Section):
     """Readings timestamped further ahead of the arrival time are rejected (future_timestamp)."""
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     """Readings older than this at arrival are rejected (stale_timestamp)."""
+    ttn_profiles: dict[str, str] = {}
+    """TTN application id -> payload profile, for devices whose uplinks name no device model."""
     windows_s: list[int] = Field(default=[60], min_length=1)
     """Tumbling window lengths, in seconds, that readings are downsampled to."""
     window_grace_s: float = Field(default=120.0, ge=0)

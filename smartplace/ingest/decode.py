@@ -26,6 +26,7 @@ from smartplace.schemas.native import native_candidates
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
 from smartplace.schemas.topics import parse_topic
+from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 _NS_PER_S = 1_000_000_000
 
@@ -82,12 +83,19 @@ class DecodedBatch:
         return sum(len(c) for c in self.columns)
 
 
-def decode_messages(messages: Sequence[RawMessage], limits: DecodeLimits) -> DecodedBatch:
-    """Decode and validate a micro-batch of messages."""
+def decode_messages(
+    messages: Sequence[RawMessage], limits: DecodeLimits, ttn: TtnState | None = None
+) -> DecodedBatch:
+    """Decode and validate a micro-batch of messages.
+
+    ``ttn`` carries what LoRaWAN decoding remembers between batches (frames
+    seen, counter totals); without it each call starts afresh.
+    """
+    ttn = ttn if ttn is not None else TtnState()
     rows: dict[tuple[type[Reading], str], _Rows] = {}
     rejects: list[Reject] = []
     for message in messages:
-        _decode_message(message, limits, rows, rejects)
+        _decode_message(message, limits, ttn, rows, rejects)
     columns = [
         _to_columns(model, kind, block) for (model, kind), block in rows.items() if block.ts_ns
     ]
@@ -97,6 +105,7 @@ def decode_messages(messages: Sequence[RawMessage], limits: DecodeLimits) -> Dec
 def _decode_message(
     message: RawMessage,
     limits: DecodeLimits,
+    ttn: TtnState,
     rows: dict[tuple[type[Reading], str], _Rows],
     rejects: list[Reject],
 ) -> None:
@@ -125,7 +134,7 @@ def _decode_message(
         return
     device_id = topic.device_id
     model = READING_MODELS.get(topic.kind)
-    if model is None:
+    if model is None and topic.leaf != "ttn":
         reject(
             RejectReason.UNKNOWN_KIND,
             f"kind must be one of {', '.join(READING_MODELS)}",
@@ -146,7 +155,11 @@ def _decode_message(
         return
 
     decoded: Decoded
-    if topic.leaf == "reading":
+    if topic.leaf == "ttn":
+        decoded = ttn_candidates(document, payload, topic.application, ttn)
+    elif model is None:  # only TTN topics name no kind
+        return
+    elif topic.leaf == "reading":
         decoded = native_candidates(
             document, payload, model, topic.kind, limits.max_readings_per_payload
         )

@@ -17,6 +17,7 @@ from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.lineprotocol import aggregate_lines, raw_lines, reject_lines
 from smartplace.ingest.quality import EXCLUDED_FROM_AGGREGATES
 from smartplace.schemas.reasons import Reject
+from smartplace.schemas.ttn import TtnState
 
 
 @dataclass(slots=True)
@@ -41,10 +42,11 @@ class Pipeline:
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
         self._aggregators: dict[str, list[WindowAggregator]] = {}
+        self.ttn = TtnState(profiles_by_application=settings.ingest.ttn_profiles)
         self._last_reject_ns = 0
 
     def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
-        decoded = decode_messages(messages, self.limits)
+        decoded = decode_messages(messages, self.limits, self.ttn)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
         for columns in decoded.columns:
             out.raw_lines.extend(raw_lines(columns))

@@ -39,7 +39,9 @@ class IngestService:
             if s.influx.create_database:
                 self._retry(influx.ensure_storage, stop, "create database")
             subscriber = MqttSubscriber(
-                s.mqtt, [ingest_subscription(s.mqtt.topic_prefix)], s.ingest.queue_max_messages
+                s.mqtt,
+                [ingest_subscription(s.mqtt.topic_prefix), *s.mqtt.extra_subscriptions],
+                s.ingest.queue_max_messages,
             )
             subscriber.start()
             log.info("ingest running topics=%s influx=%s", subscriber.subscriptions, s.influx.url)

@@ -4,17 +4,9 @@ from smartplace.schemas.air_quality import AirQualityReading
 from smartplace.schemas.bin import BinReading, fill_pct_from_distance
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.footfall import FootfallReading
+from smartplace.schemas.kinds import KINDS, READING_MODELS
 from smartplace.schemas.reading import DEVICE_ID_PATTERN, DEVICE_ID_RE, Reading, timestamp_to_ns
 from smartplace.schemas.topics import Topic, ingest_subscription, parse_topic, reading_topic
-
-READING_MODELS: dict[str, type[Reading]] = {
-    "air_quality": AirQualityReading,
-    "footfall": FootfallReading,
-    "bin": BinReading,
-}
-"""Reading model by device kind (the topic's second level)."""
-
-KINDS = tuple(READING_MODELS)
 
 __all__ = [
     "DEVICE_ID_PATTERN",

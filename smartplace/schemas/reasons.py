@@ -55,6 +55,8 @@ class RejectReason(StrEnum):
     """Binary frm_payload bytes that do not follow the device profile's channel table."""
     DUPLICATE_FRAME = "duplicate_frame"
     """A LoRaWAN frame seen before (same device, session and frame counter)."""
+    OUT_OF_ORDER_FRAME = "out_of_order_frame"
+    """A cumulative-counter frame older than the last one from the same device."""
     UNKNOWN_DEVICE = "unknown_device"
     """A device the registry does not know (checked once the registry exists)."""
     RETIRED_DEVICE = "retired_device"

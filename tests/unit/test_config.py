@@ -42,6 +42,4 @@ def test_the_readme_documents_the_settings_as_the_code_declares_them() -> None:
     from smartplace.cli import settings_markdown
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert settings_markdown() in readme, (
-        "README is stale: paste the output of 'smartplace config --markdown'"
-    )
+    assert settings_markdown() in readme, "README is stale: run scripts/readme-settings"

@@ -1,0 +1,1 @@
+"""Device payload profiles (TOML data files); see smartplace.schemas.profiles."""

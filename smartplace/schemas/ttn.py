@@ -1,0 +1,328 @@
+"""The Things Stack (TTN v3) uplinks from its MQTT integration: ``v3/{app}@{tenant}/devices/{id}/up``.
+
+From each uplink: the link quality (best RSSI and SNR over the gateways that
+heard it) as device status, and the reading, through the device's profile:
+``decoded_payload`` when the network server has a payload formatter, else the
+raw ``frm_payload`` bytes through the profile's channel table. Empty fields
+are left out by TTS (f_cnt 0, f_port, received_at, decoded_payload), so
+nothing optional is required. A frame seen twice (same device, session and
+f_cnt) is refused as a duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from smartplace.schemas.bin import fill_pct_from_distance
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal
+from smartplace.schemas.codecs import CodecError, decode_channels
+from smartplace.schemas.device_status import DeviceStatusReading
+from smartplace.schemas.footfall import FootfallReading
+from smartplace.schemas.kinds import READING_MODELS
+from smartplace.schemas.profiles import Profile, profile_for_model_id, profile_named
+from smartplace.schemas.reading import Reading, timestamp_to_ns
+from smartplace.schemas.reasons import RejectReason, reason_for
+
+DEDUPLICATION_MEMORY = 100_000
+"""Frames remembered for duplicate detection (LoRaWAN retries arrive within seconds)."""
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class EndDeviceIds(_Envelope):
+    device_id: str
+    dev_eui: str | None = None
+
+
+class RxMetadata(_Envelope):
+    rssi: float | None = None
+    channel_rssi: float | None = None
+    snr: float | None = None
+    time: str | None = None
+
+
+class VersionIds(_Envelope):
+    brand_id: str | None = None
+    model_id: str | None = None
+
+
+class UplinkMessage(_Envelope):
+    session_key_id: str | None = None
+    f_port: int | None = None
+    f_cnt: int = 0  # TTS omits a zero frame counter
+    frm_payload: str | None = None
+    decoded_payload: dict[str, Any] | None = None
+    rx_metadata: list[RxMetadata] = []
+    received_at: str | None = None
+    version_ids: VersionIds | None = None
+
+
+class TtnUplink(_Envelope):
+    end_device_ids: EndDeviceIds
+    received_at: str | None = None
+    uplink_message: UplinkMessage
+    simulated: bool = False
+
+
+@dataclass
+class TtnState:
+    """What decoding TTN uplinks remembers between messages: frames seen, counter totals."""
+
+    profiles_by_application: Mapping[str, str] = field(default_factory=dict)
+    """Application id (without @tenant) -> profile name, for devices TTS does not name a model for."""
+    _seen: OrderedDict[tuple[str, str, int], None] = field(default_factory=OrderedDict)
+    _totals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """device -> (total in, total out, ts_ns) of its last counter frame."""
+
+    def first_sighting(self, device_id: str, session: str, f_cnt: int) -> bool:
+        key = (device_id, session, f_cnt)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > DEDUPLICATION_MEMORY:
+            self._seen.popitem(last=False)
+        return True
+
+    def counts_since_last(
+        self, device_id: str, total_in: int, total_out: int, ts_ns: int
+    ) -> tuple[int, int, int] | None:
+        """(count in, count out, interval s) since the device's previous totals, or None for the first.
+
+        A total lower than before means the counter was reset (power cycle, wrap): what it counted
+        since the reset is its new total.
+        """
+        previous = self._totals.get(device_id)
+        if previous is not None and ts_ns <= previous[2]:
+            return (-1, -1, 0)  # an older frame than the last: the caller refuses it
+        self._totals[device_id] = (total_in, total_out, ts_ns)
+        if previous is None:
+            return None
+        last_in, last_out, last_ts = previous
+        count_in = total_in - last_in if total_in >= last_in else total_in
+        count_out = total_out - last_out if total_out >= last_out else total_out
+        return count_in, count_out, round((ts_ns - last_ts) / 1e9)
+
+
+def ttn_candidates(
+    document: Any,
+    payload: bytes,
+    application: str,
+    state: TtnState,
+    profile_override: Profile | None = None,
+    parameters: Mapping[str, float] | None = None,
+) -> Decoded:
+    try:
+        uplink = TtnUplink.model_validate(document)
+    except ValidationError as exc:
+        _reason, detail, location = reason_for(exc)
+        return [Refusal(RejectReason.WRONG_SHAPE, f"not a TTS uplink: {detail}", payload, location)]
+    message = uplink.uplink_message
+    device_id = uplink.end_device_ids.device_id
+    if not state.first_sighting(device_id, message.session_key_id or "", message.f_cnt):
+        return [
+            Refusal(
+                RejectReason.DUPLICATE_FRAME,
+                f"frame f_cnt={message.f_cnt} of session {message.session_key_id} seen before",
+                payload,
+                "uplink_message.f_cnt",
+            )
+        ]
+    try:
+        ts_ns = _uplink_time_ns(uplink)
+    except ValueError as exc:
+        return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
+
+    profile = profile_override or _profile_for(uplink, application, state)
+    kind = profile.kind if profile else "unknown"
+    decoded: Decoded = []
+    status: dict[str, Any] = {"device_id": device_id}
+    heard = [m.rssi if m.rssi is not None else m.channel_rssi for m in message.rx_metadata]
+    rssi = [r for r in heard if r is not None]
+    snr = [m.snr for m in message.rx_metadata if m.snr is not None]
+    if rssi:
+        status["rssi_dbm"] = max(rssi)
+    if snr:
+        status["snr_db"] = max(snr)
+
+    if profile is None:
+        decoded.append(
+            Refusal(
+                RejectReason.UNKNOWN_PROFILE,
+                f"no payload profile for device {device_id} of application {application}: register the "
+                "device with one, or map the application in ingest.ttn_profiles",
+                payload,
+                "uplink_message",
+            )
+        )
+    else:
+        values, path, refusal = _payload_values(message, profile, payload)
+        if refusal is not None:
+            decoded.append(refusal)
+        else:
+            for name in DeviceStatusReading.measurement_fields():
+                if name in values:
+                    status[name] = values.pop(name)
+            decoded.extend(
+                _kind_candidates(
+                    profile, values, path, payload, device_id, ts_ns, state, parameters or {}
+                )
+            )
+    if len(status) > 1:
+        decoded.insert(
+            0, Candidate(DeviceStatusReading, kind, status, payload, "uplink_message", ts_ns)
+        )
+    return decoded
+
+
+def _uplink_time_ns(uplink: TtnUplink) -> int | None:
+    """received_at, else the network server's, else the first gateway's (TTS leaves out empties)."""
+    message = uplink.uplink_message
+    for text in (
+        uplink.received_at,
+        message.received_at,
+        *(m.time for m in message.rx_metadata),
+    ):
+        if text:
+            try:
+                return timestamp_to_ns(text)
+            except ValueError as exc:  # PydanticCustomError is a ValueError
+                raise ValueError(f"unreadable uplink time {text[:40]!r}") from exc
+    return None
+
+
+def _profile_for(uplink: TtnUplink, application: str, state: TtnState) -> Profile | None:
+    version = uplink.uplink_message.version_ids
+    if version and version.model_id:
+        profile = profile_for_model_id(version.model_id)
+        if profile is not None:
+            return profile
+    name = state.profiles_by_application.get(application.split("@", 1)[0])
+    return profile_named(name) if name else None
+
+
+def _payload_values(
+    message: UplinkMessage, profile: Profile, payload: bytes
+) -> tuple[dict[str, Any], str, Refusal | None]:
+    if message.decoded_payload is not None:
+        values = {}
+        for key, value in message.decoded_payload.items():
+            mapped = profile.decoded_values.get(key, {})
+            values[profile.decoded_fields.get(key, key)] = (
+                mapped.get(value, value) if isinstance(value, str) else value
+            )
+        return values, "uplink_message.decoded_payload", None
+    if not message.frm_payload:
+        return (
+            {},
+            "",
+            Refusal(
+                RejectReason.MISSING_FIELD,
+                "uplink has neither decoded_payload nor frm_payload",
+                payload,
+                "uplink_message.frm_payload",
+            ),
+        )
+    try:
+        data = base64.b64decode(message.frm_payload, validate=True)
+        return decode_channels(data, profile.channels), "uplink_message.frm_payload", None
+    except (binascii.Error, CodecError) as exc:
+        detail = f"frm_payload does not follow profile {profile.name}: {exc}"
+        return (
+            {},
+            "",
+            Refusal(
+                RejectReason.UNDECODABLE_PAYLOAD, detail, payload, "uplink_message.frm_payload"
+            ),
+        )
+
+
+def _kind_candidates(
+    profile: Profile,
+    values: dict[str, Any],
+    path: str,
+    payload: bytes,
+    device_id: str,
+    ts_ns: int | None,
+    state: TtnState,
+    overrides: Mapping[str, float],
+) -> Decoded:
+    model: type[Reading] = READING_MODELS[profile.kind]
+    parameters = {**profile.parameters, **overrides}
+    if (
+        profile.derive == "bin_fill_from_distance"
+        and "fill_pct" not in values
+        and "distance_mm" in values
+    ):
+        distance = values["distance_mm"]
+        if isinstance(distance, int | float) and not isinstance(distance, bool):
+            values["fill_pct"] = fill_pct_from_distance(
+                float(distance), parameters["empty_distance_mm"], parameters["full_distance_mm"]
+            )
+    if profile.derive == "footfall_from_totals":
+        return _footfall_from_totals(profile, values, path, payload, device_id, ts_ns, state)
+    reading = {name: value for name, value in values.items() if name in model.model_fields}
+    if not reading:
+        return []
+    reading["device_id"] = device_id
+    return [Candidate(model, profile.kind, reading, payload, path, ts_ns)]
+
+
+def _footfall_from_totals(
+    profile: Profile,
+    values: dict[str, Any],
+    path: str,
+    payload: bytes,
+    device_id: str,
+    ts_ns: int | None,
+    state: TtnState,
+) -> Decoded:
+    names = [f"line_{line}_total_{way}" for line in profile.counted_lines for way in ("in", "out")]
+    if not all(isinstance(values.get(name), int) for name in names):
+        return []  # a frame without the totals (periodic attributes, region counts only)
+    if ts_ns is None:
+        return [
+            Refusal(
+                RejectReason.MISSING_FIELD,
+                "a counter frame needs a receive time",
+                payload,
+                "received_at",
+            )
+        ]
+    total_in = sum(values[f"line_{line}_total_in"] for line in profile.counted_lines)
+    total_out = sum(values[f"line_{line}_total_out"] for line in profile.counted_lines)
+    counts = state.counts_since_last(device_id, total_in, total_out, ts_ns)
+    if counts is None:
+        return []  # the first totals are the baseline: counts start with the next frame
+    count_in, count_out, interval_s = counts
+    if interval_s <= 0:
+        return [
+            Refusal(
+                RejectReason.OUT_OF_ORDER_FRAME,
+                "counter frame older than the last one",
+                payload,
+                path,
+            )
+        ]
+    reading: dict[str, Any] = {
+        "device_id": device_id,
+        "count_in": count_in,
+        "count_out": count_out,
+        "interval_s": interval_s,
+    }
+    regions = [
+        values[f"region_{i}_count"]
+        for i in range(1, 5)
+        if isinstance(values.get(f"region_{i}_count"), int)
+    ]
+    if regions:
+        reading["occupancy"] = sum(regions)
+    return [Candidate(FootfallReading, profile.kind, reading, payload, path, ts_ns)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -138,6 +139,67 @@ def demo(
     if not all(result.row_counts.get(name) for name in list(result.row_counts)[:2]):
         errors.print("[red]error:[/] no readings landed; see .smartplace/demo.log")
         raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    topic: Annotated[str, typer.Option(help="The MQTT topic the payload came on.")],
+    source: Annotated[
+        str, typer.Argument(help="File with the payload, or - for standard input.")
+    ] = "-",
+    profile: Annotated[
+        str | None, typer.Option(help="Decode LoRaWAN uplinks with this payload profile.")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A profile parameter as NAME=NUMBER, e.g. empty_distance_mm=1200 (repeatable)."
+        ),
+    ] = None,
+    received_at: Annotated[
+        str | None, typer.Option(help="Judge it as if it arrived then (ISO 8601); default: now.")
+    ] = None,
+) -> None:
+    """Decode and validate one payload exactly as ingest would; print the verdict as JSON.
+
+    Exit 0 when every reading in it is accepted, 1 when anything is rejected.
+    """
+    import time
+
+    import orjson
+
+    from smartplace.errors import SmartplaceError
+    from smartplace.ingest.verdict import verdict
+    from smartplace.schemas.profiles import UnknownProfileError, profile_named
+    from smartplace.schemas.reading import timestamp_to_ns
+
+    payload = sys.stdin.buffer.read() if source == "-" else _read_file(Path(source))
+    try:
+        chosen = profile_named(profile) if profile else None
+    except UnknownProfileError as exc:
+        raise SmartplaceError(str(exc)) from None
+    parameters = {}
+    for item in param or []:
+        name, _, number = item.partition("=")
+        try:
+            parameters[name.strip()] = float(number)
+        except ValueError:
+            raise SmartplaceError(f"--param {item!r}: expected NAME=NUMBER") from None
+    try:
+        received_ns = timestamp_to_ns(received_at) if received_at else time.time_ns()
+    except ValueError:
+        raise SmartplaceError(f"--received-at {received_at!r} is not ISO 8601") from None
+    result = verdict(load_settings(), topic, payload, received_ns, chosen, parameters)
+    typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    if result["verdict"] != "accepted":
+        raise typer.Exit(1)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SmartplaceError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @app.command("config")

@@ -135,6 +135,8 @@ def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> lis
         ]
         if reject.device_id is not None:
             fields.append(f"device_id={string_field(reject.device_id)}")
+        if reject.field_path:
+            fields.append(f"field={string_field(reject.field_path)}")
         lines.append(
             f"{REJECTS_MEASUREMENT},reason={escape_tag(reject.reason.value)} {','.join(fields)} {ts}"
         )

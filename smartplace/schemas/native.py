@@ -1,5 +1,8 @@
 """smartplace's own JSON: one reading object, or an array of them (a device flushing its buffer).
 
+On air quality topics, Sensor.Community's JSON (push or API record) is
+recognised by its ``sensordatavalues`` and read by its own adapter.
+
 Topic ``{prefix}/{kind}/{device_id}/reading`` for readings and
 ``{prefix}/{kind}/{device_id}/status`` for device status.
 """
@@ -13,13 +16,14 @@ import orjson
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal
 from smartplace.schemas.reading import Reading
 from smartplace.schemas.reasons import RejectReason
+from smartplace.schemas.sensorcommunity import is_sensorcommunity, sensorcommunity_candidates
 
 
 def native_candidates(
     document: Any, payload: bytes, model: type[Reading], kind: str, max_readings: int
 ) -> Decoded:
     if isinstance(document, dict):
-        return [Candidate(model, kind, document, payload)]
+        return _one(document, payload, model, kind, "")
     if not isinstance(document, list) or not document:
         return [
             Refusal(
@@ -38,7 +42,7 @@ def native_candidates(
     for index, item in enumerate(document):
         source = orjson.dumps(item)
         if isinstance(item, dict):
-            decoded.append(Candidate(model, kind, item, source, path=f"[{index}]"))
+            decoded.extend(_one(item, source, model, kind, f"[{index}]"))
         else:
             decoded.append(
                 Refusal(
@@ -49,3 +53,11 @@ def native_candidates(
                 )
             )
     return decoded
+
+
+def _one(
+    item: dict[str, Any], source: bytes, model: type[Reading], kind: str, path: str
+) -> Decoded:
+    if kind == "air_quality" and is_sensorcommunity(item):
+        return sensorcommunity_candidates(item, source, path)
+    return [Candidate(model, kind, item, source, path=path)]

@@ -98,6 +98,8 @@ def reason_for(error: ValidationError) -> tuple[RejectReason, str, str]:
     detail = f"{location or 'reading'}: {first['msg']}"
     if kind in RejectReason.__members__.values():
         return RejectReason(kind), detail, location
+    if kind == "string_pattern_mismatch" and location != "device_id":
+        return RejectReason.INVALID, detail, location
     if kind in _ERROR_TYPE_REASONS:
         return _ERROR_TYPE_REASONS[kind], detail, location
     if kind.endswith("_type") or kind.endswith("_parsing"):

@@ -79,6 +79,10 @@ class TtnState:
 
     profiles_by_application: Mapping[str, str] = field(default_factory=dict)
     """Application id (without @tenant) -> profile name, for devices TTS does not name a model for."""
+    profile_override: Profile | None = None
+    """Decode every uplink with this profile (``smartplace validate --profile``)."""
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    """Overrides of the profile's parameters (a bin's depth) for the device being decoded."""
     _seen: OrderedDict[tuple[str, str, int], None] = field(default_factory=OrderedDict)
     _totals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     """device -> (total in, total out, ts_ns) of its last counter frame."""
@@ -117,8 +121,6 @@ def ttn_candidates(
     payload: bytes,
     application: str,
     state: TtnState,
-    profile_override: Profile | None = None,
-    parameters: Mapping[str, float] | None = None,
 ) -> Decoded:
     try:
         uplink = TtnUplink.model_validate(document)
@@ -141,7 +143,7 @@ def ttn_candidates(
     except ValueError as exc:
         return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
 
-    profile = profile_override or _profile_for(uplink, application, state)
+    profile = state.profile_override or _profile_for(uplink, application, state)
     kind = profile.kind if profile else "unknown"
     decoded: Decoded = []
     status: dict[str, Any] = {"device_id": device_id}
@@ -172,9 +174,7 @@ def ttn_candidates(
                 if name in values:
                     status[name] = values.pop(name)
             decoded.extend(
-                _kind_candidates(
-                    profile, values, path, payload, device_id, ts_ns, state, parameters or {}
-                )
+                _kind_candidates(profile, values, path, payload, device_id, ts_ns, state)
             )
     if len(status) > 1:
         decoded.insert(
@@ -253,10 +253,9 @@ def _kind_candidates(
     device_id: str,
     ts_ns: int | None,
     state: TtnState,
-    overrides: Mapping[str, float],
 ) -> Decoded:
     model: type[Reading] = READING_MODELS[profile.kind]
-    parameters = {**profile.parameters, **overrides}
+    parameters = {**profile.parameters, **state.parameters}
     if (
         profile.derive == "bin_fill_from_distance"
         and "fill_pct" not in values

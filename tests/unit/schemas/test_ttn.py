@@ -204,13 +204,8 @@ def test_em310_uplink_becomes_status_and_a_bin_fill_from_the_bins_depth() -> Non
         model_id="em310-udl",
     )
     # A 2.5 m deep skip with a 250 mm blind zone: (2500 - 2116) / (2500 - 250) = 17.0666... %
-    candidates = ttn_candidates(
-        document,
-        b"",
-        "bins@ttn",
-        TtnState(),
-        parameters={"empty_distance_mm": 2500, "full_distance_mm": 250},
-    )
+    skip = TtnState(parameters={"empty_distance_mm": 2500, "full_distance_mm": 250})
+    candidates = ttn_candidates(document, b"", "bins@ttn", skip)
     assert split(candidates) == (
         [
             # best RSSI and best SNR over the two gateways, which need not be the same gateway

@@ -211,6 +211,8 @@ def show_config(
     """Every setting: its environment variable, default and meaning."""
     rows = settings_reference()
     if markdown:
+        from smartplace.docs import settings_markdown
+
         typer.echo(settings_markdown())
         return
     table = Table(title="smartplace settings (environment variables; also TOML keys)")
@@ -219,14 +221,6 @@ def show_config(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-
-
-def settings_markdown() -> str:
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
-    lines += [
-        f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in settings_reference()
-    ]
-    return "\n".join(lines)
 
 
 def _stop_on_signals() -> threading.Event:

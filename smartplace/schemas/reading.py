@@ -89,7 +89,9 @@ FieldType = Literal["float", "int", "bool", "str"]
 class Reading(BaseModel):
     """Base of every reading model: strict types, no NaN/inf, unknown fields ignored."""
 
-    model_config = ConfigDict(strict=True, frozen=True, allow_inf_nan=False, extra="ignore")
+    model_config = ConfigDict(
+        strict=True, frozen=True, allow_inf_nan=False, extra="ignore", use_attribute_docstrings=True
+    )
 
     measurement: ClassVar[str]
     """The raw measurement its points are stored in."""

@@ -6,6 +6,9 @@ add new ones, never rename or reuse one.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,11 +23,11 @@ class RejectReason(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     """The payload is over ingest.max_payload_bytes."""
     WRONG_SHAPE = "wrong_shape"
-    """JSON, but not an object or an array of objects."""
+    """JSON, but not the shape its format needs (an object or array of objects; a SenML pack; a TTS uplink)."""
     BATCH_TOO_LONG = "batch_too_long"
     """An array payload with more readings than ingest.max_readings_per_payload."""
     UNKNOWN_TOPIC = "unknown_topic"
-    """The topic does not follow {prefix}/{kind}/{device_id}/reading."""
+    """The topic follows none of smartplace's topic schemes."""
     UNKNOWN_KIND = "unknown_kind"
     """The topic names a sensor kind smartplace does not know."""
     BAD_DEVICE_ID = "bad_device_id"
@@ -110,3 +113,25 @@ def reason_for(error: ValidationError) -> tuple[RejectReason, str, str]:
 def excerpt(payload: bytes) -> str:
     """The start of a payload as text, for an engineer to recognise it; never the whole thing."""
     return payload[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+
+
+def reason_descriptions() -> dict[RejectReason, str]:
+    """Each reason's one-line meaning, read from the docstrings under its members above,
+    so the README's table and the code cannot disagree."""
+    tree = ast.parse(inspect.getsource(RejectReason))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    descriptions: dict[RejectReason, str] = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.Assign)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+        ):
+            descriptions[RejectReason(statement.value.value)] = str(following.value.value)  # type: ignore[attr-defined]
+    return descriptions
+
+
+def reasons_markdown() -> str:
+    lines = ["| reason | meaning |", "|---|---|"]
+    lines += [f"| `{reason.value}` | {text} |" for reason, text in reason_descriptions().items()]
+    return "\n".join(lines)

@@ -36,10 +36,3 @@ def test_every_setting_is_documented() -> None:
         rows[[r[0] for r in rows].index("SMARTPLACE_INGEST__WINDOWS_S")][2],
     ) in rows
     assert all(description for _env, _default, description in rows)
-
-
-def test_the_readme_documents_the_settings_as_the_code_declares_them() -> None:
-    from smartplace.cli import settings_markdown
-
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert settings_markdown() in readme, "README is stale: run scripts/readme-settings"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from smartplace.config import IngestSettings
 from smartplace.ingest.columns import ReadingColumns
@@ -23,12 +24,14 @@ from smartplace.ingest.quality import QcFlag
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.native import native_candidates
+from smartplace.schemas.reading import field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
 from smartplace.schemas.topics import parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 _NS_PER_S = 1_000_000_000
+_NAN = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,27 +173,57 @@ def _decode_message(
     else:  # senml
         decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
 
-    for item in decoded:
+    validated = _validate_all(decoded)
+    for item, outcome in zip(decoded, validated, strict=True):
         if isinstance(item, Refusal):
             reject(item.reason, item.detail, device_id, item.source, item.path)
-        else:
-            _validate(item, message, limits, device_id, rows, reject)
+        elif isinstance(outcome, ValidationError):
+            reason, detail, location = reason_for(outcome)
+            reject(reason, detail, device_id, item.source, join_path(item.path, location))
+        elif outcome is not None:
+            _accept(item, outcome, message, limits, device_id, rows, reject)
 
 
-def _validate(
+def _validate_all(decoded: Decoded) -> list[Reading | ValidationError | None]:
+    """Each candidate's model instance or its error (None for refusals).
+
+    A run of candidates of one model (a buffered array) is validated in one
+    pydantic call; only when that fails is each judged alone, for its reason.
+    """
+    candidates = [item for item in decoded if isinstance(item, Candidate)]
+    models = {c.model for c in candidates}
+    if len(candidates) > 1 and len(models) == 1 and len(candidates) == len(decoded):
+        try:
+            readings = _list_adapter(models.pop()).validate_python([c.values for c in candidates])
+            return list(readings)
+        except ValidationError:
+            pass
+    outcomes: list[Reading | ValidationError | None] = []
+    for item in decoded:
+        if isinstance(item, Refusal):
+            outcomes.append(None)
+            continue
+        try:
+            outcomes.append(item.model.model_validate(item.values))
+        except ValidationError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+@cache
+def _list_adapter(model: type[Reading]) -> TypeAdapter[list[Reading]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _accept(
     candidate: Candidate,
+    reading: Reading,
     message: RawMessage,
     limits: DecodeLimits,
     device_id: str,
     rows: dict[tuple[type[Reading], str], _Rows],
     reject: Any,
 ) -> None:
-    try:
-        reading = candidate.model.model_validate(candidate.values)
-    except ValidationError as exc:
-        reason, detail, location = reason_for(exc)
-        reject(reason, detail, device_id, candidate.source, join_path(candidate.path, location))
-        return
     if reading.device_id is not None and reading.device_id != device_id:
         detail = f"payload names {reading.device_id}, topic names {device_id}"
         reject(
@@ -238,27 +271,21 @@ def _validate(
 def _split_values(
     model: type[Reading], reading: Reading
 ) -> tuple[tuple[float, ...], tuple[str | None, ...]]:
-    numeric: list[float] = []
-    texts: list[str | None] = []
-    for name, kind_of in zip(model.measurement_fields(), model.field_types(), strict=True):
-        value = getattr(reading, name)
-        if kind_of == "str":
-            texts.append(value)
-        else:
-            numeric.append(float("nan") if value is None else float(value))
-    return tuple(numeric), tuple(texts)
+    layout = field_layout(model)
+    values = reading.__dict__
+    numeric = tuple(_NAN if (v := values[name]) is None else float(v) for name in layout.numeric)
+    return numeric, tuple(values[name] for name in layout.texts)
 
 
 def _to_columns(model: type[Reading], kind: str, block: _Rows) -> ReadingColumns:
-    typed = list(zip(model.measurement_fields(), model.field_types(), strict=True))
-    fields = tuple(name for name, kind_of in typed if kind_of != "str")
-    text_fields = tuple(name for name, kind_of in typed if kind_of == "str")
+    layout = field_layout(model)
+    fields, text_fields = layout.numeric, layout.texts
     n = len(block.ts_ns)
     return ReadingColumns(
         measurement=model.measurement,
         kind=kind,
         fields=fields,
-        field_types=tuple(kind_of for _name, kind_of in typed if kind_of != "str"),
+        field_types=layout.numeric_types,
         device_ids=np.array(block.device_ids, dtype=np.str_),
         ts_ns=np.array(block.ts_ns, dtype=np.int64),
         values=np.array(block.rows, dtype=np.float64).reshape(n, len(fields)),

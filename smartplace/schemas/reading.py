@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import types
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
@@ -104,14 +106,38 @@ class Reading(BaseModel):
     @classmethod
     def measurement_fields(cls) -> tuple[str, ...]:
         """The fields stored with each point, in declaration order."""
-        return tuple(name for name in cls.model_fields if name not in Reading.model_fields)
+        return field_layout(cls).names
 
     @classmethod
     def field_types(cls) -> tuple[FieldType, ...]:
         """The stored type of each measurement field: it decides how line protocol writes it."""
-        return tuple(
-            _field_type(cls.model_fields[name].annotation) for name in cls.measurement_fields()
-        )
+        return field_layout(cls).types
+
+
+@dataclass(frozen=True, slots=True)
+class FieldLayout:
+    names: tuple[str, ...]
+    types: tuple[FieldType, ...]
+    numeric: tuple[str, ...]
+    """Fields stored as numbers (float, int, bool), in column order."""
+    numeric_types: tuple[FieldType, ...]
+    texts: tuple[str, ...]
+    """Fields stored as text."""
+
+
+@cache
+def field_layout(model: type[Reading]) -> FieldLayout:
+    """A model's stored fields and their types, worked out once per class (the hot path asks often)."""
+    names = tuple(name for name in model.model_fields if name not in Reading.model_fields)
+    types = tuple(_field_type(model.model_fields[name].annotation) for name in names)
+    numeric = [(n, t) for n, t in zip(names, types, strict=True) if t != "str"]
+    return FieldLayout(
+        names=names,
+        types=types,
+        numeric=tuple(n for n, _t in numeric),
+        numeric_types=tuple(t for _n, t in numeric),
+        texts=tuple(n for n, t in zip(names, types, strict=True) if t == "str"),
+    )
 
 
 def _field_type(annotation: Any) -> FieldType:

@@ -105,14 +105,25 @@ def simulate(
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same readings.")
     ] = 0,
+    provision: Annotated[
+        bool,
+        typer.Option(
+            "--provision", help="Register the simulated devices first, so ingest accepts them."
+        ),
+    ] = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Publish simulated air quality readings (QoS 1) in real time."""
+    from smartplace.simulator.run import air_quality_device_ids, provision_fleet
     from smartplace.simulator.run import simulate as run_simulation
 
     configure_logging(log_level)
+    settings = load_settings()
+    if provision:
+        added = provision_fleet(settings, air_quality_device_ids(devices))
+        console.print(f"Registered {added} new devices ({devices} announced to ingest).")
     stop = _stop_on_signals()
-    published = run_simulation(load_settings(), devices, interval_s, duration_s, stop, seed=seed)
+    published = run_simulation(settings, devices, interval_s, duration_s, stop, seed=seed)
     console.print(f"Published {published:,} readings.")
 
 

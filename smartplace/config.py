@@ -98,6 +98,8 @@ class IngestSettings(_Section):
     """Readings timestamped further ahead of the arrival time are rejected (future_timestamp)."""
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     """Readings older than this at arrival are rejected (stale_timestamp)."""
+    require_registered_devices: bool = True
+    """Refuse readings from devices the registry does not list (unknown_device)."""
     ttn_profiles: dict[str, str] = {}
     """TTN application id -> payload profile, for devices whose uplinks name no device model."""
     windows_s: list[int] = Field(default=[60], min_length=1)
@@ -124,6 +126,8 @@ class Settings(BaseSettings):
     """InfluxDB connection and storage layout."""
     ingest: IngestSettings = IngestSettings()
     """Ingest service tuning and validation limits."""
+    registry_file: Path = DEFAULT_STACK_DIR / "registry.db"
+    """The device registry (SQLite), written by 'smartplace devices'; ingest never reads it."""
     stack_dir: Path = DEFAULT_STACK_DIR
     """Where 'smartplace up' keeps the local broker's and database's data, logs and state."""
     mosquitto_bin: Path | None = None

@@ -19,8 +19,8 @@ from smartplace.config import Settings
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats
-from smartplace.simulator.publisher import Publisher
-from smartplace.simulator.run import simulate
+from smartplace.publisher import Publisher
+from smartplace.simulator.run import air_quality_device_ids, provision_fleet, simulate
 from smartplace.stack.local import LocalStack
 
 CATCH_UP_TIMEOUT_S = 30.0
@@ -81,6 +81,10 @@ def run_demo(
 def _run_loop(
     settings: Settings, console: Console, duration_s: float, devices: int, interval_s: float
 ) -> DemoResult:
+    added = provision_fleet(settings, air_quality_device_ids(devices))
+    console.print(
+        f"Registered {added} new devices in {settings.registry_file}; announced {devices} to ingest."
+    )
     started_ns = time.time_ns()
     stats = IngestStats()
     service = IngestService(settings, stats)

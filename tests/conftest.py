@@ -20,6 +20,9 @@ import pytest
 
 # Hermetic settings: never read a developer's ./smartplace.toml or ./.smartplace/stack.toml.
 os.environ["SMARTPLACE_STACK_DIR"] = tempfile.mkdtemp(prefix="smartplace-test-stack-")
+os.environ["SMARTPLACE_REGISTRY_FILE"] = os.path.join(
+    tempfile.mkdtemp(prefix="smartplace-test-registry-"), "registry.db"
+)
 os.environ.pop("SMARTPLACE_CONFIG", None)
 
 from smartplace.config import InfluxSettings, IngestSettings, MqttSettings, Settings
@@ -78,7 +81,9 @@ def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
             port=mosquitto.port, topic_prefix=f"test-{unique}", client_id=f"ingest-{unique}"
         ),
         influx=InfluxSettings(url=influxd.url, database=f"test_{unique}"),
-        ingest=IngestSettings(batch_max_wait_s=0.05),
+        # Tests of other things publish as unregistered devices; registry tests turn this on.
+        ingest=IngestSettings(batch_max_wait_s=0.05, require_registered_devices=False),
+        registry_file=Path(tempfile.mkdtemp(prefix="smartplace-test-registry-")) / "registry.db",
     )
 
 
@@ -131,7 +136,10 @@ class RunningIngest:
 
 
 @pytest.fixture
-def running_ingest(settings: Settings) -> Iterator[RunningIngest]:
+def running_ingest(request: pytest.FixtureRequest, settings: Settings) -> Iterator[RunningIngest]:
+    """Ingest on the test's settings (its registered_settings, when the test asks for those)."""
+    if "registered_settings" in request.fixturenames:
+        settings = request.getfixturevalue("registered_settings")
     ingest = RunningIngest(settings)
     ingest.start()
     yield ingest

@@ -37,6 +37,8 @@ class ReadingColumns:
     text_fields: tuple[str, ...] = ()
     texts: npt.NDArray[np.object_] | None = None
     """Shape (readings, text fields): str or None."""
+    sites: npt.NDArray[np.str_] | None = None
+    """The registry's site per reading ('' where it names none), stored as the site tag."""
 
     def __len__(self) -> int:
         return len(self.ts_ns)

@@ -19,6 +19,8 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from smartplace.config import IngestSettings
+from smartplace.devices.directory import DeviceDirectory
+from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.quality import QcFlag
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
@@ -52,6 +54,7 @@ class DecodeLimits:
     max_readings_per_payload: int
     max_future_ns: int
     max_age_ns: int
+    require_registered: bool = False
 
     @classmethod
     def from_settings(cls, topic_prefix: str, ingest: IngestSettings) -> DecodeLimits:
@@ -61,6 +64,7 @@ class DecodeLimits:
             max_readings_per_payload=ingest.max_readings_per_payload,
             max_future_ns=int(ingest.max_future_s * _NS_PER_S),
             max_age_ns=int(ingest.max_age_s * _NS_PER_S),
+            require_registered=ingest.require_registered_devices,
         )
 
 
@@ -73,6 +77,7 @@ class _Rows:
     qc_flags: list[int] = field(default_factory=list)
     rows: list[tuple[float, ...]] = field(default_factory=list)
     texts: list[tuple[str | None, ...]] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -80,6 +85,8 @@ class DecodedBatch:
     columns: list[ReadingColumns]
     """Accepted readings, one block per (measurement, kind)."""
     rejects: list[Reject]
+    registry_updates: list[tuple[DeviceRecord, int]] = field(default_factory=list)
+    """Device records learnt from registry messages, with their arrival times."""
 
     @property
     def accepted(self) -> int:
@@ -87,32 +94,39 @@ class DecodedBatch:
 
 
 def decode_messages(
-    messages: Sequence[RawMessage], limits: DecodeLimits, ttn: TtnState | None = None
+    messages: Sequence[RawMessage],
+    limits: DecodeLimits,
+    ttn: TtnState | None = None,
+    directory: DeviceDirectory | None = None,
 ) -> DecodedBatch:
-    """Decode and validate a micro-batch of messages.
+    """Decode and validate a micro-batch of messages, in arrival order.
 
     ``ttn`` carries what LoRaWAN decoding remembers between batches (frames
-    seen, counter totals); without it each call starts afresh.
+    seen, counter totals) and ``directory`` the devices learnt from registry
+    messages; without them each call starts afresh.
     """
-    ttn = ttn if ttn is not None else TtnState()
+    directory = directory if directory is not None else DeviceDirectory()
+    ttn = ttn if ttn is not None else TtnState(devices=directory.devices)
+    batch = DecodedBatch(columns=[], rejects=[])
     rows: dict[tuple[type[Reading], str], _Rows] = {}
-    rejects: list[Reject] = []
     for message in messages:
-        _decode_message(message, limits, ttn, rows, rejects)
-    columns = [
+        _decode_message(message, limits, ttn, directory, rows, batch)
+    batch.columns = [
         _to_columns(model, kind, block) for (model, kind), block in rows.items() if block.ts_ns
     ]
-    return DecodedBatch(columns=columns, rejects=rejects)
+    return batch
 
 
 def _decode_message(
     message: RawMessage,
     limits: DecodeLimits,
     ttn: TtnState,
+    directory: DeviceDirectory,
     rows: dict[tuple[type[Reading], str], _Rows],
-    rejects: list[Reject],
+    batch: DecodedBatch,
 ) -> None:
     payload = message.payload
+    rejects = batch.rejects
 
     def reject(
         reason: RejectReason, detail: str, device_id: str | None, source: bytes, path: str = ""
@@ -136,6 +150,15 @@ def _decode_message(
         )
         return
     device_id = topic.device_id
+    if topic.leaf == "registry":
+        try:
+            record = directory.apply(device_id, payload)
+        except ValueError as exc:
+            reject(RejectReason.WRONG_SHAPE, f"registry message: {exc}", device_id, payload)
+            return
+        if record is not None:
+            batch.registry_updates.append((record, message.received_ns))
+        return
     model = READING_MODELS.get(topic.kind)
     if model is None and topic.leaf != "ttn":
         reject(
@@ -145,6 +168,20 @@ def _decode_message(
             payload,
         )
         return
+    device = directory.get(device_id)
+    if device is None and limits.require_registered:
+        detail = "the registry does not list this device: add it with 'smartplace devices add'"
+        reject(RejectReason.UNKNOWN_DEVICE, detail, device_id, payload)
+        return
+    if device is not None and device.status == "retired":
+        detail = "the registry lists this device as retired"
+        reject(RejectReason.RETIRED_DEVICE, detail, device_id, payload)
+        return
+    if device is not None and topic.leaf != "ttn" and device.kind != topic.kind:
+        detail = f"registered as {device.kind}, the topic says {topic.kind}"
+        reject(RejectReason.TOPIC_DEVICE_MISMATCH, detail, device_id, payload)
+        return
+    site = (device.site or "") if device is not None else ""
     if len(payload) > limits.max_payload_bytes:
         detail = f"{len(payload)} bytes, limit {limits.max_payload_bytes}"
         reject(RejectReason.PAYLOAD_TOO_LARGE, detail, device_id, payload)
@@ -181,7 +218,7 @@ def _decode_message(
             reason, detail, location = reason_for(outcome)
             reject(reason, detail, device_id, item.source, join_path(item.path, location))
         elif outcome is not None:
-            _accept(item, outcome, message, limits, device_id, rows, reject)
+            _accept(item, outcome, message, limits, device_id, site, rows, reject)
 
 
 def _validate_all(decoded: Decoded) -> list[Reading | ValidationError | None]:
@@ -221,6 +258,7 @@ def _accept(
     message: RawMessage,
     limits: DecodeLimits,
     device_id: str,
+    site: str,
     rows: dict[tuple[type[Reading], str], _Rows],
     reject: Any,
 ) -> None:
@@ -261,6 +299,7 @@ def _accept(
         return
     block = rows.setdefault((candidate.model, candidate.kind), _Rows())
     block.device_ids.append(device_id)
+    block.sites.append(site)
     block.ts_ns.append(ts_ns)
     block.qc_flags.append(int(flags))
     numeric, texts = _split_values(candidate.model, reading)
@@ -294,4 +333,5 @@ def _to_columns(model: type[Reading], kind: str, block: _Rows) -> ReadingColumns
         texts=np.array(block.texts, dtype=object).reshape(n, len(text_fields))
         if text_fields
         else None,
+        sites=np.array(block.sites, dtype=np.str_),
     )

@@ -7,10 +7,9 @@ nothing a device sends becomes a measurement or tag key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-import numpy as np
-
+from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.downsample import WindowAggregates
 from smartplace.schemas.reasons import Reject
@@ -52,13 +51,16 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
     ]
     text_keys = [escape_tag(name) + "=" for name in columns.text_fields]
     texts = columns.texts.tolist() if columns.texts is not None else [()] * len(columns)
+    sites = columns.sites.tolist() if columns.sites is not None else [""] * len(columns)
     prefixes = {
-        device: f"{measurement},device_id={escape_tag(device)},kind={kind} "
-        for device in np.unique(columns.device_ids).tolist()
+        (device, site): f"{measurement},device_id={escape_tag(device)},kind={kind}"
+        + (f",site={escape_tag(site)} " if site else " ")
+        for device, site in set(zip(columns.device_ids.tolist(), sites, strict=True))
     }
     lines = []
-    for device, ts, row, text_row, flags in zip(
+    for device, site, ts, row, text_row, flags in zip(
         columns.device_ids.tolist(),
+        sites,
         columns.ts_ns.tolist(),
         columns.values.tolist(),
         texts,
@@ -76,7 +78,7 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
             if text is not None
         ]
         parts.append(f"qc_flags={flags}i")
-        lines.append(f"{prefixes[device]}{','.join(parts)} {ts}")
+        lines.append(f"{prefixes[device, site]}{','.join(parts)} {ts}")
     return lines
 
 
@@ -95,8 +97,14 @@ def _bool(value: float) -> str:
 _FORMATTERS = {"float": _float, "int": _int, "bool": _bool}
 
 
-def aggregate_lines(aggregates: WindowAggregates) -> list[str]:
-    """One point per (device, window) at the window start: ``{field}_{stat}`` for measured fields."""
+def aggregate_lines(
+    aggregates: WindowAggregates, sites: Mapping[str, str] | None = None
+) -> list[str]:
+    """One point per (device, window) at the window start: ``{field}_{stat}`` for measured fields.
+
+    ``sites`` gives each device's site tag, where the registry names one.
+    """
+    sites = sites or {}
     measurement = escape_measurement(aggregates.measurement)
     keys = [escape_tag(name) for name in aggregates.fields]
     lines = []
@@ -115,7 +123,9 @@ def aggregate_lines(aggregates: WindowAggregates) -> list[str]:
             if count > 0
         ]
         if parts:
-            lines.append(f"{measurement},device_id={escape_tag(device)} {','.join(parts)} {start}")
+            site = sites.get(device)
+            tags = f"device_id={escape_tag(device)}" + (f",site={escape_tag(site)}" if site else "")
+            lines.append(f"{measurement},{tags} {','.join(parts)} {start}")
     return lines
 
 
@@ -140,4 +150,23 @@ def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> lis
         lines.append(
             f"{REJECTS_MEASUREMENT},reason={escape_tag(reject.reason.value)} {','.join(fields)} {ts}"
         )
+    return lines
+
+
+DEVICE_INFO_MEASUREMENT = "device_info"
+
+
+def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
+    """Where each device stands and whether it is active, for maps: one point per registry update."""
+    lines = []
+    for record, ts in records:
+        tags = f"device_id={escape_tag(record.device_id)},kind={escape_tag(record.kind)}"
+        if record.site:
+            tags += f",site={escape_tag(record.site)}"
+        fields = [f"status={string_field(record.status)}"]
+        if record.latitude is not None and record.longitude is not None:
+            fields += [f"latitude={record.latitude!r}", f"longitude={record.longitude!r}"]
+        if record.profile:
+            fields.append(f"profile={string_field(record.profile)}")
+        lines.append(f"{DEVICE_INFO_MEASUREMENT},{tags} {','.join(fields)} {ts}")
     return lines

@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smartplace.config import Settings
+from smartplace.devices.directory import DeviceDirectory
 from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.lineprotocol import aggregate_lines, raw_lines, reject_lines
+from smartplace.ingest.lineprotocol import (
+    aggregate_lines,
+    device_info_lines,
+    raw_lines,
+    reject_lines,
+)
 from smartplace.ingest.quality import EXCLUDED_FROM_AGGREGATES
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
@@ -42,11 +48,14 @@ class Pipeline:
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
         self._aggregators: dict[str, list[WindowAggregator]] = {}
-        self.ttn = TtnState(profiles_by_application=settings.ingest.ttn_profiles)
+        self.directory = DeviceDirectory()
+        self.ttn = TtnState(
+            profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
+        )
         self._last_reject_ns = 0
 
     def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
-        decoded = decode_messages(messages, self.limits, self.ttn)
+        decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
         for columns in decoded.columns:
             out.raw_lines.extend(raw_lines(columns))
@@ -55,10 +64,14 @@ class Pipeline:
             include = (columns.qc_flags & np.uint32(EXCLUDED_FROM_AGGREGATES)) == 0
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
                 aggregates = aggregator.add(columns, include)
-                out.agg_lines.extend(aggregate_lines(aggregates))
+                out.agg_lines.extend(aggregate_lines(aggregates, self._sites()))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
+        out.raw_lines.extend(device_info_lines(decoded.registry_updates))
         return out
+
+    def _sites(self) -> dict[str, str]:
+        return {d: r.site for d, r in self.directory.devices.items() if r.site}
 
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
         if kind not in self._aggregators:

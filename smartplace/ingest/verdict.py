@@ -7,10 +7,15 @@ device "doesn't show up".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from smartplace.config import Settings
+from smartplace.devices.directory import DeviceDirectory
+from smartplace.devices.registry import Registry
 from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.schemas.profiles import Profile
 from smartplace.schemas.ttn import TtnState
@@ -31,12 +36,22 @@ def verdict(
     parameters: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     limits = DecodeLimits.from_settings(settings.mqtt.topic_prefix, settings.ingest)
+    directory = DeviceDirectory()
+    registry_note = f"devices checked against {settings.registry_file}"
+    if settings.registry_file.is_file():
+        with Registry(settings.registry_file) as registry:
+            for record in registry.list():
+                directory.apply(record.device_id, orjson.dumps(record.registry_message()))
+    else:  # nothing to look devices up in: judge the payload alone
+        limits = replace(limits, require_registered=False)
+        registry_note = f"no registry at {settings.registry_file}: devices not checked"
     ttn = TtnState(
         profiles_by_application=settings.ingest.ttn_profiles,
         profile_override=profile,
         parameters=dict(parameters or {}),
+        devices=directory.devices,
     )
-    batch = decode_messages([RawMessage(topic, payload, received_ns)], limits, ttn)
+    batch = decode_messages([RawMessage(topic, payload, received_ns)], limits, ttn, directory)
     readings: list[dict[str, Any]] = []
     for cols in batch.columns:
         texts = cols.texts.tolist() if cols.texts is not None else [()] * len(cols)
@@ -63,6 +78,9 @@ def verdict(
                     "measurement": cols.measurement,
                     "kind": cols.kind,
                     "device_id": str(cols.device_ids[i]),
+                    "site": str(cols.sites[i])
+                    if cols.sites is not None and cols.sites[i]
+                    else None,
                     "time": iso_ns(int(cols.ts_ns[i])),
                     "qc_flags": int(cols.qc_flags[i]),
                     "fields": fields,
@@ -85,4 +103,10 @@ def verdict(
         if not readings
         else "partly accepted"
     )
-    return {"topic": topic, "verdict": status, "readings": readings, "rejects": rejects}
+    return {
+        "topic": topic,
+        "verdict": status,
+        "readings": readings,
+        "rejects": rejects,
+        "registry": registry_note,
+    }

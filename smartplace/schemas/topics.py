@@ -3,7 +3,8 @@
 - ``{prefix}/{kind}/{device_id}/reading``: native JSON readings;
 - ``{prefix}/{kind}/{device_id}/status``: native JSON device status;
 - ``{prefix}/{kind}/{device_id}/senml``: SenML (RFC 8428) packs;
-- ``v3/{application}@{tenant}/devices/{device_id}/up``: The Things Stack uplinks.
+- ``v3/{application}@{tenant}/devices/{device_id}/up``: The Things Stack uplinks;
+- ``{prefix}/registry/{device_id}``: a device's registry record (retained), from the devices CLI.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Leaf = Literal["reading", "status", "senml", "ttn"]
+Leaf = Literal["reading", "status", "senml", "ttn", "registry"]
 LEAVES: tuple[Leaf, ...] = ("reading", "status", "senml")
 TTN_SUBSCRIPTION = "v3/+/devices/+/up"
 _TTN_RE = re.compile(r"^v3/([^/]+)/devices/([^/]+)/up$")
@@ -51,6 +52,8 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
     if not topic.startswith(head):
         return None
     parts = topic[len(head) :].split("/")
+    if len(parts) == 2 and parts[0] == "registry" and parts[1]:
+        return Topic(kind="", device_id=parts[1], leaf="registry")
     if len(parts) != 3 or parts[2] not in LEAVES or not parts[0] or not parts[1]:
         return None
     leaf: Leaf = (

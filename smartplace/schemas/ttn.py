@@ -12,7 +12,6 @@ f_cnt) is refused as a duplicate.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from smartplace.devices.model import DeviceRecord
 from smartplace.schemas.bin import fill_pct_from_distance
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal
-from smartplace.schemas.codecs import CodecError, decode_channels
+from smartplace.schemas.codecs import decode_channels
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.footfall import FootfallReading
 from smartplace.schemas.kinds import READING_MODELS
@@ -79,6 +79,8 @@ class TtnState:
 
     profiles_by_application: Mapping[str, str] = field(default_factory=dict)
     """Application id (without @tenant) -> profile name, for devices TTS does not name a model for."""
+    devices: Mapping[str, DeviceRecord] = field(default_factory=dict)
+    """The registry as ingest knows it: a device's own profile and parameters come first."""
     profile_override: Profile | None = None
     """Decode every uplink with this profile (``smartplace validate --profile``)."""
     parameters: Mapping[str, float] = field(default_factory=dict)
@@ -144,7 +146,8 @@ def ttn_candidates(
         return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
 
     profile = state.profile_override or _profile_for(uplink, application, state)
-    kind = profile.kind if profile else "unknown"
+    registered = state.devices.get(device_id)
+    kind = profile.kind if profile else registered.kind if registered else "unknown"
     decoded: Decoded = []
     status: dict[str, Any] = {"device_id": device_id}
     heard = [m.rssi if m.rssi is not None else m.channel_rssi for m in message.rx_metadata]
@@ -200,6 +203,9 @@ def _uplink_time_ns(uplink: TtnUplink) -> int | None:
 
 
 def _profile_for(uplink: TtnUplink, application: str, state: TtnState) -> Profile | None:
+    device = state.devices.get(uplink.end_device_ids.device_id)
+    if device is not None and device.profile:
+        return profile_named(device.profile)
     version = uplink.uplink_message.version_ids
     if version and version.model_id:
         profile = profile_for_model_id(version.model_id)
@@ -234,7 +240,7 @@ def _payload_values(
     try:
         data = base64.b64decode(message.frm_payload, validate=True)
         return decode_channels(data, profile.channels), "uplink_message.frm_payload", None
-    except (binascii.Error, CodecError) as exc:
+    except ValueError as exc:  # binascii.Error, CodecError, and non-ASCII text in the base64
         detail = f"frm_payload does not follow profile {profile.name}: {exc}"
         return (
             {},
@@ -255,7 +261,13 @@ def _kind_candidates(
     state: TtnState,
 ) -> Decoded:
     model: type[Reading] = READING_MODELS[profile.kind]
-    parameters = {**profile.parameters, **state.parameters}
+    device = state.devices.get(device_id)
+    registered = {
+        k: float(v)
+        for k, v in (device.metadata.items() if device else ())
+        if k in profile.parameters and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    parameters = {**profile.parameters, **registered, **state.parameters}
     if (
         profile.derive == "bin_fill_from_distance"
         and "fill_pct" not in values

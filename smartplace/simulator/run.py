@@ -10,15 +10,53 @@ from datetime import UTC, datetime
 import orjson
 
 from smartplace.config import Settings
+from smartplace.devices.model import DeviceRecord
+from smartplace.devices.provisioning import announce, register
+from smartplace.devices.registry import Registry
+from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.simulator.air_quality import AirQualityGenerator
-from smartplace.simulator.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
 
+# A plausible town centre for the default fleet: Stockport's, around Mersey Square.
+SITES = (
+    ("mersey-square", 53.4093, -2.1580),
+    ("merseyway", 53.4105, -2.1565),
+    ("princes-street", 53.4098, -2.1539),
+    ("market-place", 53.4120, -2.1535),
+    ("a6-wellington-road", 53.4058, -2.1573),
+)
+
+
 def air_quality_device_ids(count: int) -> list[str]:
     return [f"aq-{i:04d}" for i in range(1, count + 1)]
+
+
+def fleet_records(device_ids: list[str], kind: str = "air_quality") -> list[DeviceRecord]:
+    """Registry records for a simulated fleet, spread over the default sites."""
+    return [
+        DeviceRecord(
+            device_id=device_id,
+            kind=kind,
+            site=SITES[i % len(SITES)][0],
+            latitude=round(SITES[i % len(SITES)][1] + (i // len(SITES)) * 0.0001, 6),
+            longitude=SITES[i % len(SITES)][2],
+            metadata={"simulated": True},
+        )
+        for i, device_id in enumerate(device_ids)
+    ]
+
+
+def provision_fleet(settings: Settings, device_ids: list[str]) -> int:
+    """Register the devices that are new and announce all of them to ingest; returns how many are new."""
+    records = fleet_records(device_ids)
+    with Registry(settings.registry_file) as registry:
+        new = [r for r in records if registry.get(r.device_id) is None]
+        register(registry, new)
+    announce(settings, records)
+    return len(new)
 
 
 def simulate(

@@ -9,8 +9,8 @@ import orjson
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
+from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
-from smartplace.simulator.publisher import Publisher
 
 Message = tuple[str, bytes]
 

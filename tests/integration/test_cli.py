@@ -18,7 +18,12 @@ pytestmark = pytest.mark.integration
 def smartplace(
     stack_dir: Path, *args: str, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SMARTPLACE_STACK_DIR": str(stack_dir), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "SMARTPLACE_STACK_DIR": str(stack_dir),
+        "SMARTPLACE_REGISTRY_FILE": str(stack_dir / "registry.db"),
+        "COLUMNS": "200",
+    }
     return subprocess.run(
         [sys.executable, "-m", "smartplace", *args],
         cwd=stack_dir.parent,

@@ -13,6 +13,8 @@ import orjson
 import pytest
 
 from smartplace.config import Settings
+from smartplace.devices.model import DeviceRecord
+from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
 from smartplace.schemas.reasons import RejectReason
 
@@ -20,10 +22,12 @@ from .helpers import Message, points, publish_all
 
 pytestmark = pytest.mark.integration
 
-NOT_PRODUCIBLE_YET = {
-    RejectReason.UNKNOWN_DEVICE,
-    RejectReason.RETIRED_DEVICE,
-}  # need the registry (issue 6)
+# Every device that sends good readings, as the registry lists it; xx-0009 sends what no profile decodes.
+REGISTERED = {
+    **{d: "air_quality" for d in ("aq-0001", "aq-0002", "aq-0009", "sc-0001")},
+    **{d: "footfall" for d in ("ff-0001", "ff-0002", "ff-0003", "ff-0009")},
+    **{d: "bin" for d in ("bin-0001", "bin-0002", "bin-0003", "bin-0009", "xx-0009")},
+}
 
 
 def at(minutes_ago: float) -> datetime:
@@ -269,9 +273,11 @@ def stream(settings: Settings) -> tuple[list[Message], set[tuple[str, str, int]]
             "out_of_order_frame",
         ),
         ((f"{p}/bin/bin-0009/status", orjson.dumps({"firmware": "v1\u00e9"})), "invalid"),
+        ((f"{p}/air_quality/aq-0404/reading", orjson.dumps({"pm25_ugm3": 1.0})), "unknown_device"),
+        ((f"{p}/air_quality/aq-0099/reading", orjson.dumps({"pm25_ugm3": 1.0})), "retired_device"),
     ]
     sent = Counter(reason for _message, reason in bad)
-    assert set(sent) == {r.value for r in RejectReason} - {r.value for r in NOT_PRODUCIBLE_YET}
+    assert set(sent) == {r.value for r in RejectReason}
     messages: list[Message] = []
     for i in range(max(len(good), len(bad))):  # interleaved, good and bad
         if i < len(good):
@@ -282,10 +288,14 @@ def stream(settings: Settings) -> tuple[list[Message], set[tuple[str, str, int]]
 
 
 def test_every_kind_and_format_lands_and_every_reject_reason_is_counted_exactly(
-    settings: Settings, influx: InfluxClient, running_ingest: Any
+    registered_settings: Settings, influx: InfluxClient, running_ingest: Any
 ) -> None:
+    settings = registered_settings
+    records = [DeviceRecord(device_id=d, kind=k, site="test-site") for d, k in REGISTERED.items()]
+    records.append(DeviceRecord(device_id="aq-0099", kind="air_quality", status="retired"))
+    announce(settings, records)
     messages, expected, sent = stream(settings)
-    running_ingest.wait_for_received(publish_all(settings, messages))
+    running_ingest.wait_for_received(publish_all(settings, messages) + len(records))
 
     landed = set()
     arrival_stamped = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import orjson
@@ -39,12 +40,14 @@ def test_an_accepted_reading_exits_0_with_the_normalised_reading() -> None:
                 "measurement": "air_quality",
                 "kind": "air_quality",
                 "device_id": "aq-0001",
+                "site": None,
                 "time": "2026-11-24T10:00:00.123000000Z",
                 "qc_flags": 0,
                 "fields": {"pm25_ugm3": 7.0},
             }
         ],
         "rejects": [],
+        "registry": f"no registry at {os.environ['SMARTPLACE_REGISTRY_FILE']}: devices not checked",
     }
 
 
@@ -112,3 +115,26 @@ def test_bad_arguments_are_one_line_errors() -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, Exception)
     assert "no profile 'nope'; known: milesight-em310-udl, milesight-vs133" in str(result.exception)
+
+
+def test_validate_looks_devices_up_in_the_local_registry(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    from smartplace.devices.model import DeviceRecord
+    from smartplace.devices.provisioning import register
+    from smartplace.devices.registry import Registry
+
+    registry_file = tmp_path / "registry.db"
+    with Registry(registry_file) as registry:
+        register(
+            registry, [DeviceRecord(device_id="aq-0001", kind="air_quality", site="merseyway")]
+        )
+    monkeypatch.setenv("SMARTPLACE_REGISTRY_FILE", str(registry_file))  # type: ignore[attr-defined]
+    body = b'{"pm25_ugm3": 7}'
+    code, known = validate("--topic", "smartplace/air_quality/aq-0001/reading", "-", stdin=body)
+    assert code == 0
+    assert known["readings"][0]["site"] == "merseyway"  # type: ignore[index]
+    code, unknown = validate("--topic", "smartplace/air_quality/aq-0002/reading", "-", stdin=body)
+    assert code == 1
+    assert unknown["rejects"][0]["reason"] == "unknown_device"  # type: ignore[index]
+    assert unknown["registry"] == f"devices checked against {registry_file}"

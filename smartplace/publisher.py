@@ -46,8 +46,8 @@ class Publisher:
                     f"the MQTT broker at {describe(self.settings)} {self._refused or 'did not answer'}"
                 )
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self._client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
         with self._lock:
             self.published += 1
 

@@ -11,19 +11,26 @@ import ssl
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartplace.config import MqttSettings
+from smartplace.config import Credentials, MqttSettings
+
+__all__ = ["Credentials", "describe", "make_client"]
 
 
-def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> paho.Client:
+def make_client(
+    settings: MqttSettings,
+    client_id: str,
+    credentials: Credentials | None,
+    *,
+    manual_ack: bool = False,
+) -> paho.Client:
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=paho.MQTTv5,
         manual_ack=manual_ack,
     )
-    if settings.username is not None:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
+    if credentials is not None:
+        client.username_pw_set(*credentials)
     if settings.tls_ca_file is not None:
         client.tls_set(ca_certs=str(settings.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     client.reconnect_delay_set(min_delay=1, max_delay=30)

@@ -39,9 +39,17 @@ class MqttSettings(_Section):
     port: int = Field(default=1883, ge=1, le=65535)
     """Broker port."""
     username: str | None = None
-    """MQTT user name; none connects without credentials."""
+    """The ingest worker's MQTT account (the broker refuses anonymous clients)."""
     password: SecretStr | None = None
-    """MQTT password."""
+    """The ingest worker's MQTT password."""
+    simulator_username: str | None = None
+    """The simulator's MQTT account: it may publish as any device under the prefix."""
+    simulator_password: SecretStr | None = None
+    """The simulator's MQTT password."""
+    admin_username: str | None = None
+    """The broker's dynamic-security admin: the devices commands provision with it."""
+    admin_password: SecretStr | None = None
+    """The dynamic-security admin's password."""
     topic_prefix: str = Field(default="smartplace", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     """First topic level(s) of every smartplace topic: {prefix}/{kind}/{device_id}/reading."""
     client_id: str = "smartplace-ingest"
@@ -56,6 +64,25 @@ class MqttSettings(_Section):
     """CA bundle for a TLS connection to the broker; set it to turn TLS on."""
     extra_subscriptions: list[str] = ["v3/+/devices/+/up"]
     """Subscriptions beyond {topic_prefix}/#: by default The Things Stack uplinks (bridged or direct)."""
+
+    def ingest_account(self) -> Credentials | None:
+        return _account(self.username, self.password)
+
+    def simulator_account(self) -> Credentials | None:
+        return _account(self.simulator_username, self.simulator_password)
+
+    def admin_account(self) -> Credentials | None:
+        return _account(self.admin_username, self.admin_password)
+
+
+Credentials = tuple[str, str]
+"""An MQTT user name and password."""
+
+
+def _account(username: str | None, password: SecretStr | None) -> Credentials | None:
+    if username is None:
+        return None
+    return username, password.get_secret_value() if password else ""
 
 
 class InfluxSettings(_Section):
@@ -132,6 +159,8 @@ class Settings(BaseSettings):
     """Where 'smartplace up' keeps the local broker's and database's data, logs and state."""
     mosquitto_bin: Path | None = None
     """mosquitto binary for the local stack and tests; default: PATH, then /usr/sbin."""
+    mosquitto_dynsec_plugin: Path | None = None
+    """mosquitto's dynamic-security plugin (.so); default: where Debian and eclipse-mosquitto put it."""
     influxd_bin: Path | None = None
     """influxd binary for the local stack and tests; default: PATH."""
 

@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from smartplace.config import Settings
+from smartplace.config import Settings, load_settings
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats
@@ -60,13 +60,10 @@ def run_demo(
     console.print(f"[bold]Starting the local stack[/] in {stack.dir}/ ...")
     state, started = stack.up()
     console.print(f"  broker   {state.mqtt_address}\n  influxdb {state.influx_url}")
+    # The stack wrote where it listens and its accounts to stack.toml: read settings again.
+    settings = load_settings()
     settings = settings.model_copy(
-        update={
-            "mqtt": settings.mqtt.model_copy(
-                update={"port": state.mqtt_port, "client_id": "smartplace-demo-ingest"}
-            ),
-            "influx": settings.influx.model_copy(update={"url": state.influx_url}),
-        }
+        update={"mqtt": settings.mqtt.model_copy(update={"client_id": "smartplace-demo-ingest"})}
     )
     try:
         return _run_loop(settings, console, duration_s, devices, interval_s)
@@ -98,7 +95,9 @@ def _run_loop(
     while not ingest_ready.wait(0.1):
         if ingest.error:
             raise ingest.error
-    publisher = Publisher(settings.mqtt, client_id="smartplace-demo-simulator")
+    publisher = Publisher(
+        settings.mqtt, "smartplace-demo-simulator", settings.mqtt.simulator_account()
+    )
     publisher.start()
     simulator = _Worker(
         "simulator",

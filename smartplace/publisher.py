@@ -10,15 +10,21 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import describe, make_client
+from smartplace.broker import Credentials, describe, make_client
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError
 
 
 class Publisher:
-    def __init__(self, settings: MqttSettings, client_id: str, max_inflight: int = 1000) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        credentials: Credentials | None,
+        max_inflight: int = 1000,
+    ) -> None:
         self.settings = settings
-        self._client = make_client(settings, client_id)
+        self._client = make_client(settings, client_id, credentials)
         self._client.max_inflight_messages_set(max_inflight)
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish

@@ -9,6 +9,7 @@ skipping them.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ os.environ["SMARTPLACE_REGISTRY_FILE"] = os.path.join(
 os.environ.pop("SMARTPLACE_CONFIG", None)
 
 from smartplace.config import InfluxSettings, IngestSettings, MqttSettings, Settings
+from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ServerNotFoundError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.service import IngestService
@@ -37,6 +39,7 @@ from smartplace.stack import (
     find_mosquitto,
     free_port,
 )
+from smartplace.stack.mosquitto import find_dynsec_plugin
 
 SERVER_FIXTURES = ("mosquitto", "influxd")
 _started: dict[str, ServerProcess] = {}
@@ -54,8 +57,13 @@ def _binary(finder: Callable[[Path | None], Path], env_name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """A broker with dynamic security, as in production: nobody gets in without an account."""
     binary = _binary(find_mosquitto, "SMARTPLACE_MOSQUITTO_BIN")
-    server = MosquittoServer(binary, tmp_path_factory.mktemp("mosquitto"), free_port())
+    plugin = _binary(find_dynsec_plugin, "SMARTPLACE_MOSQUITTO_DYNSEC_PLUGIN")
+    admin = ("test-admin", secrets.token_urlsafe(12))
+    server = MosquittoServer(
+        binary, tmp_path_factory.mktemp("mosquitto"), free_port(), admin, plugin
+    )
     server.start()
     _started["mosquitto"] = server
     yield server
@@ -74,12 +82,27 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdServer]
 
 @pytest.fixture
 def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
-    """Settings for one test: its own topic prefix, MQTT session and database."""
+    """Settings for one test: its own topic prefix, accounts, MQTT session and database."""
     unique = uuid.uuid4().hex[:10]
+    ingest = (f"ingest-{unique}", secrets.token_urlsafe(12))
+    simulator = (f"simulator-{unique}", secrets.token_urlsafe(12))
+    mqtt = MqttSettings(
+        port=mosquitto.port,
+        topic_prefix=f"test-{unique}",
+        client_id=f"ingest-{unique}",
+        username=ingest[0],
+        password=ingest[1],
+        simulator_username=simulator[0],
+        simulator_password=simulator[1],
+        admin_username=mosquitto.admin[0],
+        admin_password=mosquitto.admin[1],
+    )
+    with Dynsec(mqtt, mosquitto.admin) as dynsec:
+        dynsec.ensure_service_accounts(
+            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest, simulator
+        )
     return Settings(
-        mqtt=MqttSettings(
-            port=mosquitto.port, topic_prefix=f"test-{unique}", client_id=f"ingest-{unique}"
-        ),
+        mqtt=mqtt,
         influx=InfluxSettings(url=influxd.url, database=f"test_{unique}"),
         # Tests of other things publish as unregistered devices; registry tests turn this on.
         ingest=IngestSettings(batch_max_wait_s=0.05, require_registered_devices=False),

@@ -27,7 +27,9 @@ def announce(
     """Publish each record, retained, for ingest; returns how many. Waits for the broker's acks."""
     count = 0
     with Publisher(
-        settings.mqtt, client_id=f"smartplace-registrar-{settings.mqtt.client_id}"
+        settings.mqtt,
+        f"smartplace-registrar-{settings.mqtt.client_id}",
+        settings.mqtt.admin_account(),
     ) as publisher:
         for record in records:
             publisher.publish(

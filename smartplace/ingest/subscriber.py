@@ -36,7 +36,9 @@ class MqttSubscriber:
         self.settings = settings
         self.subscriptions = list(subscriptions)
         self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=queue_max)
-        self._client = make_client(settings, settings.client_id, manual_ack=True)
+        self._client = make_client(
+            settings, settings.client_id, settings.ingest_account(), manual_ack=True
+        )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

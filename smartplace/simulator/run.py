@@ -71,7 +71,9 @@ def simulate(
     """Publish until ``duration_s`` passes or ``stop`` is set; returns readings published."""
     generator = AirQualityGenerator(air_quality_device_ids(devices), seed=seed)
     own_publisher = publisher is None
-    publisher = publisher or Publisher(settings.mqtt, client_id=f"smartplace-simulator-{seed}")
+    publisher = publisher or Publisher(
+        settings.mqtt, f"smartplace-simulator-{seed}", settings.mqtt.simulator_account()
+    )
     if own_publisher:
         publisher.start()
     prefix = settings.mqtt.topic_prefix

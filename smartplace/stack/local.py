@@ -8,13 +8,20 @@ command where they listen. Data stays between runs.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass
 
 import httpx
 
 from smartplace.config import STACK_FILE_NAME, Settings
+from smartplace.devices.dynsec import Dynsec
 from smartplace.stack.influxd import InfluxdServer, find_influxd
-from smartplace.stack.mosquitto import MosquittoServer, find_mosquitto, mqtt_answers
+from smartplace.stack.mosquitto import (
+    MosquittoServer,
+    find_dynsec_plugin,
+    find_mosquitto,
+    mqtt_answers,
+)
 from smartplace.stack.process import free_port, pid_is_running, port_is_free, terminate_pid
 
 HOST = "127.0.0.1"
@@ -75,7 +82,11 @@ class LocalStack:
         mqtt_port = _pick_port(previous.mqtt_port if previous else 1883)
         http_port = _pick_port(previous.influx_http_port if previous else 8086)
         rpc_port = _pick_port(previous.influx_rpc_port if previous else 8088)
-        mosquitto = MosquittoServer(mosquitto_bin, self.dir / "mosquitto", mqtt_port, HOST)
+        accounts = self.accounts()
+        plugin = find_dynsec_plugin(self.settings.mosquitto_dynsec_plugin)
+        mosquitto = MosquittoServer(
+            mosquitto_bin, self.dir / "mosquitto", mqtt_port, accounts["admin"], plugin, HOST
+        )
         influxd = InfluxdServer(influxd_bin, self.dir / "influxdb", http_port, rpc_port, HOST)
         mosquitto.start(detach=True)
         try:
@@ -85,15 +96,51 @@ class LocalStack:
             raise
         assert mosquitto.pid is not None
         assert influxd.pid is not None
+        mqtt = self.settings.mqtt.model_copy(update={"host": HOST, "port": mqtt_port})
+        with Dynsec(mqtt, accounts["admin"]) as dynsec:
+            dynsec.ensure_service_accounts(
+                mqtt.topic_prefix,
+                mqtt.extra_subscriptions,
+                accounts["ingest"],
+                accounts["simulator"],
+            )
         state = StackState(mosquitto.pid, mqtt_port, influxd.pid, http_port, rpc_port)
         self.state_path.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        self._write_settings(state, accounts)
+        return state, True
+
+    def accounts(self) -> dict[str, tuple[str, str]]:
+        """The local stack's MQTT accounts, made once with random passwords and kept (mode 0600)."""
+        path = self.dir / "credentials.json"
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            return {role: (user, password) for role, (user, password) in stored.items()}
+        accounts = {
+            "admin": ("smartplace-admin", secrets.token_urlsafe(18)),
+            "ingest": ("smartplace-ingest", secrets.token_urlsafe(18)),
+            "simulator": ("smartplace-simulator", secrets.token_urlsafe(18)),
+        }
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(accounts, indent=2) + "\n")
+        return accounts
+
+    def _write_settings(self, state: StackState, accounts: dict[str, tuple[str, str]]) -> None:
+        (admin, admin_pw), (ingest, ingest_pw), (simulator, simulator_pw) = (
+            accounts["admin"],
+            accounts["ingest"],
+            accounts["simulator"],
+        )
+        self.settings_path.touch(mode=0o600)
         self.settings_path.write_text(
-            "# Written by 'smartplace up': where the local stack listens.\n"
+            "# Written by 'smartplace up': where the local stack listens and how to log in.\n"
             "# Every smartplace command run from this folder reads it (lowest precedence).\n"
-            f'[mqtt]\nhost = "{HOST}"\nport = {mqtt_port}\n\n'
+            f'[mqtt]\nhost = "{HOST}"\nport = {state.mqtt_port}\n'
+            f'username = "{ingest}"\npassword = "{ingest_pw}"\n'
+            f'simulator_username = "{simulator}"\nsimulator_password = "{simulator_pw}"\n'
+            f'admin_username = "{admin}"\nadmin_password = "{admin_pw}"\n\n'
             f'[influx]\nurl = "{state.influx_url}"\n'
         )
-        return state, True
 
     def status(self) -> list[ServerStatus]:
         state = self.read_state()

@@ -7,7 +7,9 @@ source for the local stack, the tests and ``deploy/mosquitto/mosquitto.conf``.
 from __future__ import annotations
 
 import getpass
+import json
 import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartplace.errors import ServerNotFoundError
+from smartplace.errors import ServerNotFoundError, ServerStartError
 from smartplace.stack.process import ServerProcess
 
 INSTALL_HINT = "install it with 'sudo apt-get install mosquitto' or set SMARTPLACE_MOSQUITTO_BIN"
@@ -50,14 +52,65 @@ def find_mosquitto(configured: Path | None = None) -> Path:
     raise ServerNotFoundError(f"mosquitto is not installed; {INSTALL_HINT}")
 
 
-def render_local_config(host: str, port: int, data_dir: Path, log_path: Path) -> str:
+DYNSEC_PLUGIN_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",  # Debian/Ubuntu, amd64
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",  # Debian/Ubuntu, arm64
+    "/usr/lib/mosquitto_dynamic_security.so",  # eclipse-mosquitto image
+    "/usr/local/lib/mosquitto_dynamic_security.so",  # built from source
+)
+
+
+def find_dynsec_plugin(configured: Path | None = None) -> Path:
+    """mosquitto's dynamic-security plugin, which holds every account and ACL."""
+    if configured is not None:
+        if not configured.is_file():
+            raise ServerNotFoundError(f"no dynamic-security plugin at {configured}")
+        return configured
+    for candidate in DYNSEC_PLUGIN_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise ServerNotFoundError(
+        "mosquitto's dynamic-security plugin (mosquitto_dynamic_security.so) was not found; "
+        "it comes with Debian's mosquitto 2.x package, or set SMARTPLACE_MOSQUITTO_DYNSEC_PLUGIN"
+    )
+
+
+def init_dynsec(config_file: Path, admin: tuple[str, str]) -> None:
+    """Create the plugin's JSON file with its admin account (mosquitto_ctrl hashes the password)."""
+    ctrl = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
+    result = subprocess.run(
+        [ctrl, "dynsec", "init", str(config_file), admin[0], admin[1]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not config_file.is_file():
+        raise ServerStartError(
+            f"'mosquitto_ctrl dynsec init' failed: {(result.stderr or result.stdout).strip()}"
+        )
+    # The admin also publishes the device registry. Granted here, before the broker starts:
+    # changing a role live disconnects its clients, the admin included, mid-command.
+    dynsec = json.loads(config_file.read_text())
+    for role in dynsec["roles"]:
+        if role["rolename"] == "admin":
+            role["acls"].append({"acltype": "publishClientSend", "topic": "#", "allow": True})
+    config_file.write_text(json.dumps(dynsec, indent=2))
+    config_file.chmod(0o600)
+
+
+def render_local_config(
+    host: str, port: int, data_dir: Path, log_path: Path, plugin: Path, dynsec_file: Path
+) -> str:
     """mosquitto.conf for a broker on ``host:port`` keeping its data in ``data_dir``."""
     return (
         BROKER_SETTINGS
         + f"""
+# Every client logs in; accounts and ACLs live in the dynamic-security plugin.
+plugin {plugin}
+plugin_opt_config_file {dynsec_file}
 # Local listener only: the stack and the tests never face a network.
 listener {port} {host}
-allow_anonymous true
+allow_anonymous false
 persistence_location {data_dir}/
 log_dest file {log_path}
 log_type error
@@ -93,20 +146,35 @@ def mqtt_answers(host: str, port: int, timeout_s: float = 2.0) -> bool:
 class MosquittoServer(ServerProcess):
     name = "mosquitto"
 
-    def __init__(self, binary: Path, base_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        binary: Path,
+        base_dir: Path,
+        port: int,
+        admin: tuple[str, str],
+        plugin: Path,
+        host: str = "127.0.0.1",
+    ) -> None:
         super().__init__()
         self.binary = binary
         self.base_dir = base_dir
         self.host = host
         self.port = port
+        self.admin = admin
+        self.plugin = plugin
         self.config_path = base_dir / "mosquitto.conf"
         self.data_dir = base_dir / "data"
+        self.dynsec_file = base_dir / "dynamic-security.json"
         self.log_path = base_dir / "mosquitto.log"
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.dynsec_file.is_file():  # kept between runs: it holds every device's account
+            init_dynsec(self.dynsec_file, self.admin)
         self.config_path.write_text(
-            render_local_config(self.host, self.port, self.data_dir, self.log_path)
+            render_local_config(
+                self.host, self.port, self.data_dir, self.log_path, self.plugin, self.dynsec_file
+            )
         )
 
     def argv(self) -> list[str]:

@@ -27,7 +27,9 @@ def publish_all(
 ) -> int:
     """Publish at QoS 1 and return once the broker acknowledged every message."""
     count = 0
-    with Publisher(settings.mqtt, client_id=f"{client_id}-{settings.mqtt.client_id}") as publisher:
+    with Publisher(
+        settings.mqtt, f"{client_id}-{settings.mqtt.client_id}", settings.mqtt.simulator_account()
+    ) as publisher:
         for topic, payload in messages:
             publisher.publish(topic, payload)
             count += 1

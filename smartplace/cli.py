@@ -18,6 +18,7 @@ from rich.table import Table
 
 from smartplace import __version__
 from smartplace.config import load_settings, settings_reference
+from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
 from smartplace.logs import configure_logging
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(devices_app, name="devices")
 console = Console()
 errors = Console(stderr=True)
 
@@ -105,6 +107,13 @@ def simulate(
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same readings.")
     ] = 0,
+    as_devices: Annotated[
+        Path | None,
+        typer.Option(
+            help="Publish one reading as each device in this secrets CSV (from 'devices import'), "
+            "each with its own credentials."
+        ),
+    ] = None,
     provision: Annotated[
         bool,
         typer.Option(
@@ -119,6 +128,12 @@ def simulate(
 
     configure_logging(log_level)
     settings = load_settings()
+    if as_devices is not None:
+        from smartplace.simulator.run import publish_as_devices, read_secrets
+
+        published = publish_as_devices(settings, read_secrets(as_devices), seed)
+        console.print(f"Published {published:,} readings, each as its own device.")
+        return
     if provision:
         added = provision_fleet(settings, air_quality_device_ids(devices))
         console.print(f"Registered {added} new devices ({devices} announced to ingest).")

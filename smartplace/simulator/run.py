@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -13,6 +15,7 @@ from smartplace.config import Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import announce, register
 from smartplace.devices.registry import Registry
+from smartplace.errors import SmartplaceError
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.simulator.air_quality import AirQualityGenerator
@@ -94,3 +97,34 @@ def simulate(
             publisher.stop()
     log.info("simulator published=%d", publisher.published)
     return publisher.published
+
+
+def read_secrets(path: Path) -> dict[str, str]:
+    """device_id -> secret, from the CSV that 'devices add/import' writes."""
+    try:
+        with path.open(newline="") as handle:
+            return {row["device_id"]: row["secret"] for row in csv.DictReader(handle)}
+    except (OSError, KeyError) as exc:
+        raise SmartplaceError(f"cannot read device secrets from {path}: {exc}") from None
+
+
+def publish_as_devices(settings: Settings, secrets_by_device: dict[str, str], seed: int = 0) -> int:
+    """One reading from each device, each over its own connection with its own credentials.
+
+    What a real fleet does, and what proves each device's account and ACL work.
+    Devices connect one after another, so a thousand need no thousand threads.
+    """
+    generator = AirQualityGenerator(sorted(secrets_by_device), seed=seed)
+    published = 0
+    for reading in generator.readings(datetime.now(UTC)):
+        device_id = str(reading.pop("device_id"))
+        credentials = (device_id, secrets_by_device[device_id])
+        with Publisher(settings.mqtt, f"{device_id}-{seed}", credentials) as publisher:
+            publisher.publish(
+                reading_topic(settings.mqtt.topic_prefix, "air_quality", device_id),
+                orjson.dumps(reading),
+            )
+            if not publisher.flush(10):
+                raise SmartplaceError(f"the broker did not acknowledge {device_id}'s reading")
+        published += 1
+    return published

@@ -7,13 +7,18 @@ the broker the same way.
 from __future__ import annotations
 
 import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from smartplace.config import Credentials, MqttSettings
+from smartplace.errors import MqttError
 
-__all__ = ["Credentials", "describe", "make_client"]
+__all__ = ["Credentials", "connect_and_wait", "describe", "make_client"]
 
 
 def make_client(
@@ -40,3 +45,37 @@ def make_client(
 def describe(settings: MqttSettings) -> str:
     scheme = "mqtts" if settings.tls_ca_file else "mqtt"
     return f"{scheme}://{settings.host}:{settings.port}"
+
+
+def connect_and_wait(
+    client: paho.Client,
+    settings: MqttSettings,
+    ready: threading.Event,
+    refused: Callable[[], str | None],
+    timeout_s: float,
+    hint: str = "",
+    **connect_options: Any,
+) -> None:
+    """Connect, start the network loop, and return once ``ready`` is set by a callback.
+
+    Raises MqttError, with the loop stopped, when the broker cannot be reached,
+    refuses us (``refused()`` says why), or does not answer in time.
+    """
+    try:
+        client.connect(
+            settings.host, settings.port, keepalive=settings.keepalive_s, **connect_options
+        )
+    except OSError as exc:
+        raise MqttError(
+            f"cannot reach the MQTT broker at {describe(settings)} ({exc}); is it running? "
+            "('smartplace up' starts a local one)"
+        ) from exc
+    client.loop_start()
+    deadline = time.monotonic() + timeout_s
+    while not ready.wait(0.1) and not refused() and time.monotonic() < deadline:
+        pass
+    reason = refused() or (None if ready.is_set() else "did not answer in time")
+    if reason:
+        client.disconnect()
+        client.loop_stop()
+        raise MqttError(f"the MQTT broker at {describe(settings)} {reason}{hint}")

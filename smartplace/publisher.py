@@ -10,9 +10,8 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import Credentials, describe, make_client
+from smartplace.broker import Credentials, connect_and_wait, make_client
 from smartplace.config import MqttSettings
-from smartplace.errors import MqttError
 
 
 class Publisher:
@@ -35,22 +34,9 @@ class Publisher:
         self.acknowledged = 0
 
     def start(self, timeout_s: float = 30.0) -> None:
-        try:
-            self._client.connect(
-                self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
-            )
-        except OSError as exc:
-            raise MqttError(
-                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc})"
-            ) from exc
-        self._client.loop_start()
-        deadline = time.monotonic() + timeout_s
-        while not self._connected.wait(0.1):
-            if self._refused or time.monotonic() > deadline:
-                self.stop()
-                raise MqttError(
-                    f"the MQTT broker at {describe(self.settings)} {self._refused or 'did not answer'}"
-                )
+        connect_and_wait(
+            self._client, self.settings, self._connected, lambda: self._refused, timeout_s
+        )
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         self._client.publish(topic, payload, qos=qos, retain=retain)

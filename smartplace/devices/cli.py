@@ -23,23 +23,14 @@ from rich.table import Table
 from smartplace.config import load_settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import Plan, Provisioner, plan
-from smartplace.devices.registry import Registry, RegistryError
+from smartplace.devices.registry import RECORD_COLUMNS, Registry, RegistryError
 from smartplace.errors import SmartplaceError
 
 app = typer.Typer(
     help="Provision devices: registry, broker credentials, and ingest's view.", no_args_is_help=True
 )
 console = Console()
-COLUMNS = (
-    "device_id",
-    "kind",
-    "site",
-    "profile",
-    "latitude",
-    "longitude",
-    "installed_on",
-    "status",
-)
+COLUMNS = RECORD_COLUMNS
 
 
 class InvalidRowsError(SmartplaceError):

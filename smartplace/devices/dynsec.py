@@ -26,7 +26,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import Credentials, describe, make_client
+from smartplace.broker import Credentials, connect_and_wait, make_client
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError, SmartplaceError
 
@@ -91,19 +91,14 @@ class Dynsec:
         self._lock = threading.Lock()
 
     def __enter__(self) -> Self:
-        try:
-            self._client.connect(self.settings.host, self.settings.port, keepalive=30)
-        except OSError as exc:
-            raise MqttError(
-                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc})"
-            ) from exc
-        self._client.loop_start()
-        if not self._ready.wait(self.timeout_s) or self._refused:
-            self._client.loop_stop()
-            raise MqttError(
-                f"the broker at {describe(self.settings)} {self._refused or 'did not answer'}: "
-                "check SMARTPLACE_MQTT__ADMIN_USERNAME and SMARTPLACE_MQTT__ADMIN_PASSWORD"
-            )
+        connect_and_wait(
+            self._client,
+            self.settings,
+            self._ready,
+            lambda: self._refused,
+            self.timeout_s,
+            hint=": check SMARTPLACE_MQTT__ADMIN_USERNAME and SMARTPLACE_MQTT__ADMIN_PASSWORD",
+        )
         return self
 
     def __exit__(

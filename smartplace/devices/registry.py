@@ -45,7 +45,7 @@ MIGRATIONS: Sequence[str] = (
 # Secrets are 190 random bits, not passwords people choose: no brute force reaches them, so a
 # slow hash guards nothing and would make importing thousands of devices take minutes.
 PBKDF2_ITERATIONS = 1_000
-_COLUMNS = (
+RECORD_COLUMNS = (
     "device_id",
     "kind",
     "site",
@@ -54,8 +54,9 @@ _COLUMNS = (
     "longitude",
     "installed_on",
     "status",
-    "metadata",
 )
+"""A device record's plain columns, in the order listings and exports show them."""
+_COLUMNS = (*RECORD_COLUMNS, "metadata")
 # Statements are built from the fixed column names above only; every value is a bound parameter.
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM devices"  # noqa: S608
 _PLACEHOLDERS = ", ".join("?" * (len(_COLUMNS) + 3))

@@ -21,9 +21,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import describe, make_client
+from smartplace.broker import connect_and_wait, describe, make_client
 from smartplace.config import MqttSettings
-from smartplace.errors import MqttError
 from smartplace.ingest.decode import RawMessage
 
 log = logging.getLogger(__name__)
@@ -53,28 +52,15 @@ class MqttSubscriber:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.settings.session_expiry_s
         properties.ReceiveMaximum = self.settings.receive_maximum
-        try:
-            self._client.connect(
-                self.settings.host,
-                self.settings.port,
-                keepalive=self.settings.keepalive_s,
-                clean_start=False,
-                properties=properties,
-            )
-        except OSError as exc:
-            raise MqttError(
-                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc}); is it running? "
-                "('smartplace up' starts a local one)"
-            ) from exc
-        self._client.loop_start()
-        deadline = time.monotonic() + timeout_s
-        while not self._subscribed.wait(0.1):
-            if self._refused or time.monotonic() > deadline:
-                self.stop()
-                raise MqttError(
-                    f"the MQTT broker at {describe(self.settings)} "
-                    f"{self._refused or 'did not confirm our subscription in time'}"
-                )
+        connect_and_wait(
+            self._client,
+            self.settings,
+            self._subscribed,
+            lambda: self._refused,
+            timeout_s,
+            clean_start=False,
+            properties=properties,
+        )
 
     def stop(self) -> None:
         self._client.disconnect()

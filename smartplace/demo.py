@@ -166,13 +166,13 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
     # Only quoted identifiers from settings and integers of our own go into these statements.
     queries = {
         f"{influx.raw_retention_policy}.air_quality": (
-            f"SELECT count(pm25_ugm3) FROM {raw}.air_quality WHERE time >= {started_ns}"  # noqa: S608
+            f"SELECT count(*) FROM {raw}.air_quality WHERE time >= {started_ns}"  # noqa: S608
         ),
         f"{influx.agg_retention_policy}.air_quality_1m": (
-            f"SELECT count(pm25_ugm3_mean) FROM {agg}.air_quality_1m WHERE time >= {window_start_ns}"  # noqa: S608
+            f"SELECT count(*) FROM {agg}.air_quality_1m WHERE time >= {window_start_ns}"  # noqa: S608
         ),
         f"{influx.raw_retention_policy}.ingest_rejects": (
-            f'SELECT count("count") FROM {raw}.ingest_rejects WHERE time >= {started_ns}'  # noqa: S608
+            f"SELECT count(*) FROM {raw}.ingest_rejects WHERE time >= {started_ns}"  # noqa: S608
         ),
     }
     with InfluxClient(influx) as client:
@@ -181,7 +181,9 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
         table.add_column("rows", justify="right")
         for name, statement in queries.items():
             rows = client.query_rows(statement)
-            count = int(rows[0]["count"]) if rows else 0
+            # count(*) counts each field; a point has at least one, so rows = the largest count.
+            counts = [v for k, v in rows[0].items() if k.startswith("count")] if rows else []
+            count = int(max(counts, default=0))
             result.row_counts[name] = count
             table.add_row(name, f"{count:,}")
         console.print(table)
@@ -199,14 +201,19 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
         sample.add_row(
             row["device_id"],
             start,
-            f"{row['pm25_ugm3_mean']:.1f}",
-            f"{row['pm25_ugm3_min']:.1f}",
-            f"{row['pm25_ugm3_max']:.1f}",
-            str(row["pm25_ugm3_count"]),
-            f"{row['no2_ugm3_mean']:.1f}",
+            _number(row.get("pm25_ugm3_mean")),
+            _number(row.get("pm25_ugm3_min")),
+            _number(row.get("pm25_ugm3_max")),
+            str(row.get("pm25_ugm3_count") or 0),
+            _number(row.get("no2_ugm3_mean")),
         )
     console.print(sample)
     console.print(
         f"Published {result.published:,}; ingest accepted {result.stats.accepted:,}, "
         f"rejected {result.stats.rejected:,}."
     )
+
+
+def _number(value: float | None) -> str:
+    """One decimal, or a dash where a window has no value (all of it flagged, say)."""
+    return "-" if value is None else f"{value:.1f}"

@@ -6,8 +6,9 @@ clocks, no files. The service feeds it and writes what it returns.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from smartplace.ingest.lineprotocol import (
     raw_lines,
     reject_lines,
 )
-from smartplace.ingest.quality import EXCLUDED_FROM_AGGREGATES
+from smartplace.ingest.quality import QualityChecker, count_flags
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
@@ -35,6 +36,8 @@ class PipelineOutput:
     accepted: int = 0
     rejects: list[Reject] = field(default_factory=list)
     late_beyond_grace: int = 0
+    flag_counts: Counter[str] = field(default_factory=Counter)
+    """Readings per quality flag in this batch."""
 
 
 # Mean/min/max/count windows suit air quality; footfall sums and bin fill events come with
@@ -48,6 +51,7 @@ class Pipeline:
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
         self._aggregators: dict[str, list[WindowAggregator]] = {}
+        self._quality: dict[str, QualityChecker] = {}
         self.directory = DeviceDirectory()
         self.ttn = TtnState(
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
@@ -58,12 +62,20 @@ class Pipeline:
         decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
         for columns in decoded.columns:
+            checker = self._quality.get(columns.measurement)
+            if checker is None:
+                checker = self._quality[columns.measurement] = QualityChecker(columns.fields)
+            report = checker.check(columns)
+            columns = replace(columns, qc_flags=report.flags)
+            out.flag_counts.update(count_flags(report.flags))
             out.raw_lines.extend(raw_lines(columns))
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
                 continue
-            include = (columns.qc_flags & np.uint32(EXCLUDED_FROM_AGGREGATES)) == 0
+            # Flagged values stay raw but, field by field, out of the aggregates.
+            kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
+            include = np.ones(len(columns), dtype=bool)
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
-                aggregates = aggregator.add(columns, include)
+                aggregates = aggregator.add(kept, include)
                 out.agg_lines.extend(aggregate_lines(aggregates, self._sites()))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))

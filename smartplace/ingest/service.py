@@ -74,6 +74,7 @@ class IngestService:
                 out.accepted,
                 [r.reason.value for r in out.rejects],
                 out.late_beyond_grace,
+                out.flag_counts,
             )
             for reject in out.rejects:
                 log.info(

@@ -12,6 +12,8 @@ class IngestStats:
     received: int = 0
     accepted: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    flagged: Counter[str] = field(default_factory=Counter)
+    """Readings per quality flag."""
     late_beyond_grace: int = 0
     raw_points_written: int = 0
     agg_points_written: int = 0
@@ -26,8 +28,16 @@ class IngestStats:
     def rejected(self) -> int:
         return sum(self.rejected_by_reason.values())
 
-    def record_batch(self, received: int, accepted: int, reasons: list[str], late: int) -> None:
+    def record_batch(
+        self,
+        received: int,
+        accepted: int,
+        reasons: list[str],
+        late: int,
+        flags: Counter[str] | None = None,
+    ) -> None:
         with self._lock:
+            self.flagged.update(flags or {})
             self.batches += 1
             self.received += received
             self.accepted += accepted

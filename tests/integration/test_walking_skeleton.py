@@ -45,11 +45,12 @@ def _known_readings(rng: random.Random, exact: bool) -> list[dict[str, Any]]:
                     else rng.uniform(low, high)
                 )
 
+            pm25 = value(0, 200)
             reading: dict[str, Any] = {
                 "device_id": device,
                 "ts": (t0 + second * NS) // 1_000_000,  # epoch milliseconds
-                "pm25_ugm3": value(0, 200),
-                "pm10_ugm3": value(0, 300),
+                "pm25_ugm3": pm25,
+                "pm10_ugm3": pm25 + value(0, 100),  # PM10 holds PM2.5: never less
                 "temperature_c": value(-10, 30),
             }
             if rng.random() < 0.7:  # not every device measures NO2 every time

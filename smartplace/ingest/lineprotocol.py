@@ -129,6 +129,32 @@ def aggregate_lines(
     return lines
 
 
+FieldValue = str | float | int | bool
+
+
+def format_point(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int
+) -> str:
+    """One line for one point: tags sorted by key (as InfluxDB stores them), fields typed by value.
+
+    Text becomes a string field (control characters blanked), bool a boolean,
+    int an integer (``i``), float a float. Empty tag values are left out.
+    """
+    tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, str):
+            text = string_field(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = f"{value}i"
+        else:
+            text = repr(float(value))
+        parts.append(f"{escape_tag(key)}={text}")
+    return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {ts_ns}"
+
+
 def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> list[str]:
     """One point per reject, tagged only by its reason; what the device sent stays in fields.
 
@@ -137,19 +163,17 @@ def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> lis
     """
     lines = []
     for reject, ts in zip(rejects, timestamps_ns, strict=True):
-        fields = [
-            "count=1i",
-            f"topic={string_field(reject.topic)}",
-            f"detail={string_field(reject.detail)}",
-            f"payload={string_field(reject.payload_excerpt)}",
-        ]
+        fields: dict[str, FieldValue] = {
+            "count": 1,
+            "topic": reject.topic,
+            "detail": reject.detail,
+            "payload": reject.payload_excerpt,
+        }
         if reject.device_id is not None:
-            fields.append(f"device_id={string_field(reject.device_id)}")
+            fields["device_id"] = reject.device_id
         if reject.field_path:
-            fields.append(f"field={string_field(reject.field_path)}")
-        lines.append(
-            f"{REJECTS_MEASUREMENT},reason={escape_tag(reject.reason.value)} {','.join(fields)} {ts}"
-        )
+            fields["field"] = reject.field_path
+        lines.append(format_point(REJECTS_MEASUREMENT, {"reason": reject.reason.value}, fields, ts))
     return lines
 
 
@@ -160,13 +184,11 @@ def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
     """Where each device stands and whether it is active, for maps: one point per registry update."""
     lines = []
     for record, ts in records:
-        tags = f"device_id={escape_tag(record.device_id)},kind={escape_tag(record.kind)}"
-        if record.site:
-            tags += f",site={escape_tag(record.site)}"
-        fields = [f"status={string_field(record.status)}"]
+        fields: dict[str, FieldValue] = {"status": record.status}
         if record.latitude is not None and record.longitude is not None:
-            fields += [f"latitude={record.latitude!r}", f"longitude={record.longitude!r}"]
+            fields |= {"latitude": record.latitude, "longitude": record.longitude}
         if record.profile:
-            fields.append(f"profile={string_field(record.profile)}")
-        lines.append(f"{DEVICE_INFO_MEASUREMENT},{tags} {','.join(fields)} {ts}")
+            fields["profile"] = record.profile
+        tags = {"device_id": record.device_id, "kind": record.kind, "site": record.site or ""}
+        lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts))
     return lines

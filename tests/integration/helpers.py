@@ -39,5 +39,5 @@ def publish_all(
 
 def points(influx: InfluxClient, retention_policy: str, measurement: str) -> list[dict[str, Any]]:
     """Every point of a measurement, with its tags, fields (None dropped) and time in ns."""
-    rows = influx.query_rows(f'SELECT * FROM "{retention_policy}"."{measurement}" GROUP BY *')  # noqa: S608
+    rows = influx.query_rows(f'SELECT * FROM "{retention_policy}"."{measurement}" GROUP BY *')
     return [{key: value for key, value in row.items() if value is not None} for row in rows]

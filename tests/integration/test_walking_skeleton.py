@@ -94,7 +94,7 @@ def _expected_aggregates(readings: list[dict[str, Any]]) -> dict[tuple[str, int]
 def test_published_readings_land_as_raw_points_and_exact_minute_aggregates(
     settings: Settings, influx: InfluxClient, running_ingest: Any, exact: bool
 ) -> None:
-    rng = random.Random(20261124)  # noqa: S311 - reproducible test data, not secrets
+    rng = random.Random(20261124)
     readings = _known_readings(rng, exact)
     sent = _publish(settings, readings)
     running_ingest.wait_for_received(sent)

@@ -26,6 +26,7 @@ from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
 
 STATS = ("mean", "min", "max", "count")
 _NS_PER_S = 1_000_000_000
+_NEVER = np.iinfo(np.int64).min
 
 
 def window_label(length_s: int) -> str:
@@ -104,73 +105,83 @@ class WindowAggregates:
 
 
 class WindowAggregator:
-    """Open tumbling windows of one length for one kind of reading."""
+    """Open tumbling windows of one length for one kind of reading.
+
+    State lives in arrays: per device slot its watermark, per state row its
+    running sums/minima/maxima/counts, its device slot and window start.
+    Closing windows is one numpy mask per batch; the only Python loops are
+    over the batch's distinct devices and (device, window) groups.
+    """
 
     def __init__(self, kind: str, fields: tuple[str, ...], length_s: int, grace_s: float) -> None:
         self.measurement = f"{kind}_{window_label(length_s)}"
         self.fields = fields
         self.length_ns = length_s * _NS_PER_S
         self.grace_ns = int(grace_s * _NS_PER_S)
-        self._watermark: dict[str, int] = {}
-        self._open: dict[str, dict[int, int]] = {}  # device -> window start -> state row
-        capacity = 1024
-        n_fields = len(fields)
+        self._slots: dict[str, int] = {}
+        self._watermark = np.full(64, _NEVER, dtype=np.int64)
+        self._open: dict[tuple[int, int], int] = {}  # (device slot, window start) -> state row
+        capacity, n_fields = 1024, len(fields)
         self._sums = np.zeros((capacity, n_fields))
         self._mins = np.full((capacity, n_fields), np.inf)
         self._maxs = np.full((capacity, n_fields), -np.inf)
         self._counts = np.zeros((capacity, n_fields), np.int64)
+        self._row_slot = np.full(capacity, -1, dtype=np.int64)
+        self._row_start = np.zeros(capacity, dtype=np.int64)
         self._free: list[int] = list(range(capacity - 1, -1, -1))
 
     @property
     def open_windows(self) -> int:
-        return sum(len(windows) for windows in self._open.values())
+        return len(self._open)
 
     def add(self, columns: ReadingColumns, include: npt.NDArray[np.bool_]) -> WindowAggregates:
         """Merge a batch into its windows; ``include`` masks readings that quality flags keep out."""
-        closes_at = window_starts(columns.ts_ns, self.length_ns) + self.length_ns + self.grace_ns
-        devices, inverse = np.unique(columns.device_ids, return_inverse=True)
-        watermark_before = np.array(
-            [self._watermark.get(str(d), np.iinfo(np.int64).min) for d in devices], dtype=np.int64
-        )
-        late = closes_at <= watermark_before[inverse]
+        slots = self._slots_for(columns.device_ids)
+        starts = window_starts(columns.ts_ns, self.length_ns)
+        late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
         use = include & ~late
         partials = partial_aggregates(
             columns.device_ids[use], columns.ts_ns[use], columns.values[use], self.length_ns
         )
-        rows = self._rows_for(partials)
+        group_slots = np.array(
+            [self._slots[d] for d in partials.device_ids.tolist()], dtype=np.int64
+        )
+        rows = self._rows_for(group_slots, partials.window_start_ns)
         self._sums[rows] += partials.sums
         self._mins[rows] = np.minimum(self._mins[rows], partials.mins)
         self._maxs[rows] = np.maximum(self._maxs[rows], partials.maxs)
         self._counts[rows] += partials.counts
         emitted = self._aggregates(partials, rows, late_beyond_grace=int(late.sum()))
-
-        watermark_after = watermark_before.copy()
-        np.maximum.at(watermark_after, inverse, columns.ts_ns)
-        for device, before, after in zip(
-            devices.tolist(), watermark_before, watermark_after, strict=True
-        ):
-            if after > before:
-                self._watermark[device] = int(after)
-                self._close_windows(device, int(after))
+        np.maximum.at(self._watermark, slots, columns.ts_ns)
+        self._close_windows()
         return emitted
 
-    def _rows_for(self, partials: WindowPartials) -> IntArray:
+    def _slots_for(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
+        devices, inverse = np.unique(device_ids, return_inverse=True)
+        slots = np.empty(len(devices), dtype=np.int64)
+        for i, device in enumerate(devices.tolist()):
+            slot = self._slots.get(device)
+            if slot is None:
+                slot = self._slots[device] = len(self._slots)
+                if slot >= len(self._watermark):
+                    self._watermark = np.concatenate(
+                        [self._watermark, np.full(len(self._watermark), _NEVER)]
+                    )
+            slots[i] = slot
+        return slots[inverse]
+
+    def _rows_for(self, slots: IntArray, starts: IntArray) -> IntArray:
         """The state row of each (device, window), opening windows not seen before."""
-        rows = np.empty(len(partials), dtype=np.int64)
-        for i, (device, start) in enumerate(
-            zip(partials.device_ids.tolist(), partials.window_start_ns.tolist(), strict=True)
-        ):
-            windows = self._open.setdefault(device, {})
-            row = windows.get(start)
+        rows = np.empty(len(slots), dtype=np.int64)
+        for i, key in enumerate(zip(slots.tolist(), starts.tolist(), strict=True)):
+            row = self._open.get(key)
             if row is None:
-                row = windows[start] = self._allocate()
+                if not self._free:
+                    self._grow()
+                row = self._open[key] = self._free.pop()
+                self._row_slot[row], self._row_start[row] = key
             rows[i] = row
         return rows
-
-    def _allocate(self) -> int:
-        if not self._free:
-            self._grow()
-        return self._free.pop()
 
     def _grow(self) -> None:
         old = len(self._sums)
@@ -179,19 +190,29 @@ class WindowAggregator:
         self._mins = np.vstack([self._mins, np.full((old, n_fields), np.inf)])
         self._maxs = np.vstack([self._maxs, np.full((old, n_fields), -np.inf)])
         self._counts = np.vstack([self._counts, np.zeros((old, n_fields), np.int64)])
+        self._row_slot = np.concatenate([self._row_slot, np.full(old, -1, dtype=np.int64)])
+        self._row_start = np.concatenate([self._row_start, np.zeros(old, dtype=np.int64)])
         self._free.extend(range(2 * old - 1, old - 1, -1))
 
-    def _close_windows(self, device: str, watermark: int) -> None:
-        windows = self._open.get(device, {})
-        for start in [s for s in windows if s + self.length_ns + self.grace_ns <= watermark]:
-            row = windows.pop(start)
-            self._sums[row] = 0.0
-            self._mins[row] = np.inf
-            self._maxs[row] = -np.inf
-            self._counts[row] = 0
-            self._free.append(row)
-        if not windows:
-            self._open.pop(device, None)
+    def _close_windows(self) -> None:
+        """Free every window whose device's watermark has passed its end plus grace."""
+        in_use = self._row_slot >= 0
+        watermark = self._watermark[np.where(in_use, self._row_slot, 0)]
+        closing = np.flatnonzero(
+            in_use & (self._row_start + self.length_ns + self.grace_ns <= watermark)
+        )
+        if not len(closing):
+            return
+        for slot, start in zip(
+            self._row_slot[closing].tolist(), self._row_start[closing].tolist(), strict=True
+        ):
+            del self._open[slot, start]
+        self._sums[closing] = 0.0
+        self._mins[closing] = np.inf
+        self._maxs[closing] = -np.inf
+        self._counts[closing] = 0
+        self._row_slot[closing] = -1
+        self._free.extend(closing.tolist())
 
     def _aggregates(
         self, partials: WindowPartials, rows: IntArray, late_beyond_grace: int

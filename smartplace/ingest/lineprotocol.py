@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+import orjson
+
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.columns import ReadingColumns
+from smartplace.ingest.columns import FloatArray, ReadingColumns
 from smartplace.ingest.downsample import WindowAggregates
 from smartplace.schemas.reasons import Reject
 
@@ -42,59 +45,55 @@ def string_field(text: str, max_chars: int = MAX_STRING_FIELD_CHARS) -> str:
 
 
 def raw_lines(columns: ReadingColumns) -> list[str]:
-    """One point per reading: measured fields, typed as the model declares them, plus ``qc_flags``."""
+    """One point per reading: measured fields, typed as the model declares them, plus ``qc_flags``.
+
+    Values are turned into text a column at a time (orjson writes a float's
+    shortest round-trip text, the same digits as repr, in C); only the final
+    join is per reading. bench/downsample_serialise.py measured this 2.6x the
+    per-value formatting it replaced.
+    """
+    n = len(columns)
     measurement = escape_measurement(columns.measurement)
     kind = escape_tag(columns.kind)
-    formatters = [
-        (escape_tag(name) + "=", _FORMATTERS[kind_of])
-        for name, kind_of in zip(columns.fields, columns.field_types, strict=True)
+    field_texts = [
+        _column_text(escape_tag(name), kind_of, columns.values[:, k])
+        for k, (name, kind_of) in enumerate(zip(columns.fields, columns.field_types, strict=True))
     ]
-    text_keys = [escape_tag(name) + "=" for name in columns.text_fields]
-    texts = columns.texts.tolist() if columns.texts is not None else [()] * len(columns)
-    sites = columns.sites.tolist() if columns.sites is not None else [""] * len(columns)
+    if columns.texts is not None:
+        for k, name in enumerate(columns.text_fields):
+            key = escape_tag(name) + "="
+            texts = columns.texts[:, k].tolist()
+            field_texts.append([None if t is None else key + string_field(t) for t in texts])
+    sites = columns.sites.tolist() if columns.sites is not None else [""] * n
     prefixes = {
         (device, site): f"{measurement},device_id={escape_tag(device)},kind={kind}"
         + (f",site={escape_tag(site)} " if site else " ")
         for device, site in set(zip(columns.device_ids.tolist(), sites, strict=True))
     }
-    lines = []
-    for device, site, ts, row, text_row, flags in zip(
-        columns.device_ids.tolist(),
-        sites,
-        columns.ts_ns.tolist(),
-        columns.values.tolist(),
-        texts,
-        columns.qc_flags.tolist(),
-        strict=True,
-    ):
-        parts = [
-            key + fmt(value)
-            for (key, fmt), value in zip(formatters, row, strict=True)
-            if value == value
-        ]
-        parts += [
-            key + string_field(text)
-            for key, text in zip(text_keys, text_row, strict=True)
-            if text is not None
-        ]
-        parts.append(f"qc_flags={flags}i")
-        lines.append(f"{prefixes[device, site]}{','.join(parts)} {ts}")
-    return lines
+    flags, times = columns.qc_flags.tolist(), columns.ts_ns.tolist()
+    tails = [f",qc_flags={f}i {t}" for f, t in zip(flags, times, strict=True)]
+    rows = zip(columns.device_ids.tolist(), sites, tails, *field_texts, strict=True)
+    return [
+        prefixes[device, site] + ",".join([p for p in parts if p is not None]) + tail
+        for device, site, tail, *parts in rows
+    ]
 
 
-def _float(value: float) -> str:
-    return repr(value)
-
-
-def _int(value: float) -> str:
-    return f"{int(value)}i"
-
-
-def _bool(value: float) -> str:
-    return "true" if value else "false"
-
-
-_FORMATTERS = {"float": _float, "int": _int, "bool": _bool}
+def _column_text(key: str, kind_of: str, column: FloatArray) -> list[str | None]:
+    """``key=value`` for each measured value of a column, None where it was not measured."""
+    missing = np.isnan(column)
+    if kind_of == "float":
+        texts = orjson.dumps(column.tolist())[1:-1].decode().split(",")  # NaN is written null
+        return [None if t == "null" else f"{key}={t}" for t in texts]
+    gaps = missing.tolist()
+    if kind_of == "int":
+        whole = np.where(missing, 0, column).astype(np.int64)
+        texts = orjson.dumps(whole.tolist())[1:-1].decode().split(",")
+        return [None if gap else f"{key}={t}i" for t, gap in zip(texts, gaps, strict=True)]
+    return [
+        None if gap else f"{key}={'true' if v else 'false'}"
+        for v, gap in zip(column.tolist(), gaps, strict=True)
+    ]
 
 
 def aggregate_lines(

@@ -129,7 +129,7 @@ class IngestSettings(_Section):
     """Refuse readings from devices the registry does not list (unknown_device)."""
     ttn_profiles: dict[str, str] = {}
     """TTN application id -> payload profile, for devices whose uplinks name no device model."""
-    windows_s: list[int] = Field(default=[60], min_length=1)
+    windows_s: list[int] = Field(default=[60, 900, 3600, 86400], min_length=1)
     """Tumbling window lengths, in seconds, that readings are downsampled to."""
     window_grace_s: float = Field(default=120.0, ge=0)
     """How long after its end a window still takes late readings."""

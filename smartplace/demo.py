@@ -153,7 +153,7 @@ def _live_view(
     table.add_row("accepted", f"{snap['accepted']:,}")
     table.add_row("rejected", f"{snap['rejected']:,}")
     table.add_row("raw points written", f"{snap['raw_points_written']:,}")
-    table.add_row("1-minute aggregate updates written", f"{snap['agg_points_written']:,}")
+    table.add_row("aggregate points written (1 min to 1 day)", f"{snap['agg_points_written']:,}")
     table.add_row("batches", f"{snap['batches']:,}")
     return Group(table)
 

@@ -7,9 +7,12 @@ Terms, as a stream-processing engineer uses them:
 - a window stays open until the device's watermark passes its end plus the
   grace period; a reading for a closed window is late beyond grace: it is
   stored raw, leaves the aggregate as it is, and is counted;
-- every batch re-emits the windows it touched with their full aggregate, and
-  the point's time is the window start, so re-emission and replay overwrite
-  the same point: writes are idempotent.
+- a window is emitted once the device's watermark passes its end, and again
+  whenever a late reading within grace changes it; a device that has gone
+  quiet (nothing arrived for the grace period) has its windows emitted and
+  closed when the wall clock passes their end plus grace; ``flush`` emits
+  whatever is open (graceful stop). The point's time is the window start,
+  so re-emission and replay overwrite the same point: writes are idempotent.
 
 ``partial_aggregates`` is the pure core; ``WindowAggregator`` only keeps the
 running sums, minima, maxima and counts of open windows between batches.
@@ -128,14 +131,22 @@ class WindowAggregator:
         self._counts = np.zeros((capacity, n_fields), np.int64)
         self._row_slot = np.full(capacity, -1, dtype=np.int64)
         self._row_start = np.zeros(capacity, dtype=np.int64)
+        self._row_dirty = np.zeros(capacity, dtype=bool)  # changed since it was last emitted
+        self._last_arrival = np.full(64, _NEVER, dtype=np.int64)
         self._free: list[int] = list(range(capacity - 1, -1, -1))
 
     @property
     def open_windows(self) -> int:
         return len(self._open)
 
-    def add(self, columns: ReadingColumns, include: npt.NDArray[np.bool_]) -> WindowAggregates:
-        """Merge a batch into its windows; ``include`` masks readings that quality flags keep out."""
+    def add(
+        self, columns: ReadingColumns, include: npt.NDArray[np.bool_], now_ns: int | None = None
+    ) -> WindowAggregates:
+        """Merge a batch into its windows and return the windows due for writing.
+
+        ``include`` masks readings that quality flags keep out; ``now_ns`` is
+        the batch's arrival time (the wall clock that closes quiet devices' windows).
+        """
         slots = self._slots_for(columns.device_ids)
         starts = window_starts(columns.ts_ns, self.length_ns)
         late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
@@ -151,10 +162,44 @@ class WindowAggregator:
         self._mins[rows] = np.minimum(self._mins[rows], partials.mins)
         self._maxs[rows] = np.maximum(self._maxs[rows], partials.maxs)
         self._counts[rows] += partials.counts
-        emitted = self._aggregates(partials, rows, late_beyond_grace=int(late.sum()))
+        self._row_dirty[rows] = True
         np.maximum.at(self._watermark, slots, columns.ts_ns)
-        self._close_windows()
+        if now_ns is not None:
+            self._last_arrival[np.unique(slots)] = now_ns
+        return self._emit(now_ns, late_beyond_grace=int(late.sum()))
+
+    def tick(self, now_ns: int) -> WindowAggregates:
+        """What the wall clock alone makes due: windows of devices that have gone quiet."""
+        return self._emit(now_ns, late_beyond_grace=0)
+
+    def flush(self) -> WindowAggregates:
+        """Every changed window, complete or not (a graceful stop); they stay open for more."""
+        due = np.flatnonzero((self._row_slot >= 0) & self._row_dirty)
+        return self._write(due, late_beyond_grace=0)
+
+    def _emit(self, now_ns: int | None, late_beyond_grace: int) -> WindowAggregates:
+        in_use = self._row_slot >= 0
+        slot = np.where(in_use, self._row_slot, 0)
+        end = self._row_start + self.length_ns
+        watermark = self._watermark[slot]
+        closes = end + self.grace_ns <= watermark
+        if now_ns is not None:
+            quiet = self._last_arrival[slot] + self.grace_ns <= now_ns
+            closes |= quiet & (end + self.grace_ns <= now_ns)
+        complete = in_use & ((end <= watermark) | closes)
+        emitted = self._write(np.flatnonzero(complete & self._row_dirty), late_beyond_grace)
+        closing = np.flatnonzero(in_use & closes)
+        # A window the wall clock closed stays closed: its device's watermark moves past it,
+        # so a reading for it from now on is late beyond grace, as for event-time closing.
+        np.maximum.at(self._watermark, self._row_slot[closing], end[closing] + self.grace_ns)
+        self._close(closing)
         return emitted
+
+    def _write(self, rows: IntArray, late_beyond_grace: int) -> WindowAggregates:
+        self._row_dirty[rows] = False
+        slot_names = np.array(list(self._slots), dtype=np.str_)
+        device_ids = slot_names[self._row_slot[rows]] if len(rows) else np.array([], dtype=np.str_)
+        return self._aggregates(device_ids, self._row_start[rows], rows, late_beyond_grace)
 
     def _slots_for(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
         devices, inverse = np.unique(device_ids, return_inverse=True)
@@ -164,9 +209,9 @@ class WindowAggregator:
             if slot is None:
                 slot = self._slots[device] = len(self._slots)
                 if slot >= len(self._watermark):
-                    self._watermark = np.concatenate(
-                        [self._watermark, np.full(len(self._watermark), _NEVER)]
-                    )
+                    grown = np.full(len(self._watermark), _NEVER)
+                    self._watermark = np.concatenate([self._watermark, grown])
+                    self._last_arrival = np.concatenate([self._last_arrival, grown])
             slots[i] = slot
         return slots[inverse]
 
@@ -192,15 +237,11 @@ class WindowAggregator:
         self._counts = np.vstack([self._counts, np.zeros((old, n_fields), np.int64)])
         self._row_slot = np.concatenate([self._row_slot, np.full(old, -1, dtype=np.int64)])
         self._row_start = np.concatenate([self._row_start, np.zeros(old, dtype=np.int64)])
+        self._row_dirty = np.concatenate([self._row_dirty, np.zeros(old, dtype=bool)])
         self._free.extend(range(2 * old - 1, old - 1, -1))
 
-    def _close_windows(self) -> None:
-        """Free every window whose device's watermark has passed its end plus grace."""
-        in_use = self._row_slot >= 0
-        watermark = self._watermark[np.where(in_use, self._row_slot, 0)]
-        closing = np.flatnonzero(
-            in_use & (self._row_start + self.length_ns + self.grace_ns <= watermark)
-        )
+    def _close(self, closing: IntArray) -> None:
+        """Free closed windows: a reading for one of them from now on is late beyond grace."""
         if not len(closing):
             return
         for slot, start in zip(
@@ -212,10 +253,15 @@ class WindowAggregator:
         self._maxs[closing] = -np.inf
         self._counts[closing] = 0
         self._row_slot[closing] = -1
+        self._row_dirty[closing] = False
         self._free.extend(closing.tolist())
 
     def _aggregates(
-        self, partials: WindowPartials, rows: IntArray, late_beyond_grace: int
+        self,
+        device_ids: npt.NDArray[np.str_],
+        starts: IntArray,
+        rows: IntArray,
+        late_beyond_grace: int,
     ) -> WindowAggregates:
         counts = self._counts[rows]
         measured = counts > 0
@@ -224,8 +270,8 @@ class WindowAggregator:
         return WindowAggregates(
             measurement=self.measurement,
             fields=self.fields,
-            device_ids=partials.device_ids,
-            window_start_ns=partials.window_start_ns,
+            device_ids=device_ids,
+            window_start_ns=starts,
             mean=mean,
             min=np.where(measured, self._mins[rows], np.nan),
             max=np.where(measured, self._maxs[rows], np.nan),

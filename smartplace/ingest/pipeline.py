@@ -60,6 +60,7 @@ class Pipeline:
 
     def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
         decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
+        now_ns = max((m.received_ns for m in messages), default=None)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
         for columns in decoded.columns:
             checker = self._quality.get(columns.measurement)
@@ -75,11 +76,27 @@ class Pipeline:
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
-                aggregates = aggregator.add(kept, include)
+                aggregates = aggregator.add(kept, include, now_ns)
                 out.agg_lines.extend(aggregate_lines(aggregates, self._sites()))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
+        return out
+
+    def tick(self, now_ns: int) -> PipelineOutput:
+        """Aggregates the wall clock makes due (quiet devices' windows), with nothing received."""
+        out = PipelineOutput()
+        for aggregators in self._aggregators.values():
+            for aggregator in aggregators:
+                out.agg_lines.extend(aggregate_lines(aggregator.tick(now_ns), self._sites()))
+        return out
+
+    def flush(self) -> PipelineOutput:
+        """Every changed window, complete or not: what a graceful stop writes before it goes."""
+        out = PipelineOutput()
+        for aggregators in self._aggregators.values():
+            for aggregator in aggregators:
+                out.agg_lines.extend(aggregate_lines(aggregator.flush(), self._sites()))
         return out
 
     def _sites(self) -> dict[str, str]:

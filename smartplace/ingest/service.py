@@ -24,6 +24,8 @@ from smartplace.schemas import ingest_subscription
 log = logging.getLogger(__name__)
 
 STATS_LOG_INTERVAL_S = 30.0
+TICK_INTERVAL_S = 1.0
+"""How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
 
 
 class IngestService:
@@ -58,6 +60,7 @@ class IngestService:
     ) -> None:
         ingest = self.settings.ingest
         next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+        next_tick = time.monotonic() + TICK_INTERVAL_S
         while True:
             stopping = stop.is_set()
             # Once stopping, take only what is already queued: drain, then leave.
@@ -66,7 +69,12 @@ class IngestService:
             )
             if not batch:
                 if stopping:
+                    # Drained: write what the open windows hold (one attempt: we are stopping), then go.
+                    self._write(influx, self.pipeline.flush(), stop, batch=False)
                     return
+                if time.monotonic() >= next_tick:
+                    self._write(influx, self.pipeline.tick(time.time_ns()), stop, batch=False)
+                    next_tick = time.monotonic() + TICK_INTERVAL_S
                 continue
             out = self.pipeline.process(batch)
             self.stats.record_batch(
@@ -92,8 +100,13 @@ class IngestService:
                 )
                 next_log = time.monotonic() + STATS_LOG_INTERVAL_S
 
-    def _write(self, influx: InfluxClient, out: PipelineOutput, stop: threading.Event) -> bool:
-        """Write one batch's points; False only when stopped before InfluxDB took them."""
+    def _write(
+        self, influx: InfluxClient, out: PipelineOutput, stop: threading.Event, batch: bool = True
+    ) -> bool:
+        """Write one batch's points (or, not a batch, the windows a tick or flush made due);
+        False only when stopped before InfluxDB took them."""
+        if not batch and not out.agg_lines:
+            return True
         influx_settings = self.settings.influx
 
         def write() -> None:
@@ -106,10 +119,10 @@ class IngestService:
         except InfluxError as exc:
             # Refused outright (400: a line InfluxDB will never take). Retrying cannot help.
             self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
-            self.stats.record_written(0, 0)
+            self.stats.record_written(0, 0, batch)
             log.error("write refused status=%s error=%s", exc.status_code, exc)
             return True
-        self.stats.record_written(len(out.raw_lines) - len(out.rejects), len(out.agg_lines))
+        self.stats.record_written(len(out.raw_lines) - len(out.rejects), len(out.agg_lines), batch)
         return True
 
     def _retry(self, action: Callable[[], None], stop: threading.Event, what: str) -> bool:

@@ -44,9 +44,9 @@ class IngestStats:
             self.rejected_by_reason.update(reasons)
             self.late_beyond_grace += late
 
-    def record_written(self, raw_points: int, agg_points: int) -> None:
+    def record_written(self, raw_points: int, agg_points: int, batch: bool = True) -> None:
         with self._lock:
-            self.batches_written += 1
+            self.batches_written += int(batch)
             self.raw_points_written += raw_points
             self.agg_points_written += agg_points
 

@@ -110,6 +110,8 @@ def test_published_readings_land_as_raw_points_and_exact_minute_aggregates(
     assert {p["kind"] for p in raw} == {"air_quality"}
     assert {p["qc_flags"] for p in raw} == {0}
 
+    # Complete windows are written as the devices' time passes them; a graceful stop writes the last.
+    running_ingest.close()
     aggregates = {(p["device_id"], p["time"]): p for p in points(influx, "agg", "air_quality_1m")}
     expected = _expected_aggregates(readings)
     assert set(aggregates) == set(expected)

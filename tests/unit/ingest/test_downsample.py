@@ -63,55 +63,123 @@ def test_partial_aggregates_group_by_device_and_window_and_skip_missing_values()
     assert p.maxs.tolist() == [[3.0, 30.0], [8.0, -np.inf], [4.0, -np.inf]]
 
 
-def test_a_window_filled_over_several_batches_is_re_emitted_with_its_full_aggregate() -> None:
-    agg = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=30)
-    first = agg.add(columns([("a", 0, 2.0, 20.0), ("a", 10, 4.0, NAN)]), np.array([True, True]))
-    assert first.mean.tolist() == [[3.0, 20.0]]
-    second = agg.add(columns([("a", 40, 9.0, 40.0)]), np.array([True]))
-    assert (second.window_start_ns // S).tolist() == [0]
-    assert second.mean.tolist() == [[5.0, 30.0]]
-    assert second.min.tolist() == [[2.0, 20.0]]
-    assert second.max.tolist() == [[9.0, 40.0]]
-    assert second.count.tolist() == [[3, 2]]
-    assert second.measurement == "air_quality_1m"
+def agg() -> WindowAggregator:
+    return WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=30)
+
+
+def add(
+    aggregator: WindowAggregator,
+    rows: list[tuple[str, int, float, float]],
+    now_s: int | None = None,
+):  # type: ignore[no-untyped-def]
+    return aggregator.add(
+        columns(rows), np.ones(len(rows), dtype=bool), None if now_s is None else now_s * S
+    )
+
+
+def test_a_window_is_emitted_once_the_devices_event_time_passes_its_end() -> None:
+    a = agg()
+    assert len(add(a, [("a", 0, 2.0, 20.0), ("a", 10, 4.0, NAN)])) == 0
+    assert len(add(a, [("a", 40, 9.0, 40.0)])) == 0  # still inside [0, 60)
+    done = add(a, [("a", 65, 1.0, NAN)])
+    assert (done.window_start_ns // S).tolist() == [0]
+    assert done.mean.tolist() == [[5.0, 30.0]]  # (2 + 4 + 9) / 3, (20 + 40) / 2
+    assert done.min.tolist() == [[2.0, 20.0]]
+    assert done.max.tolist() == [[9.0, 40.0]]
+    assert done.count.tolist() == [[3, 2]]
+    assert done.measurement == "air_quality_1m"
+    assert len(add(a, [("a", 70, 1.0, NAN)])) == 0  # written already, and unchanged
 
 
 def test_excluded_readings_stay_out_of_the_aggregate() -> None:
-    agg = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=30)
-    out = agg.add(columns([("a", 0, 2.0, 1.0), ("a", 10, 500.0, 1.0)]), np.array([True, False]))
-    assert out.mean[0, 0] == 2.0
-    assert out.count.tolist() == [[1, 1]]
+    a = agg()
+    a.add(columns([("a", 0, 2.0, 1.0), ("a", 10, 500.0, 1.0)]), np.array([True, False]))
+    done = add(a, [("a", 61, 1.0, 1.0)])
+    assert done.mean[0, 0] == 2.0
+    assert done.count.tolist() == [[1, 1]]
 
 
-def test_late_readings_within_grace_update_the_window_and_beyond_grace_are_only_counted() -> None:
-    agg = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=30)
-    agg.add(columns([("a", 10, 1.0, NAN)]), np.array([True]))
-    agg.add(
-        columns([("a", 85, 1.0, NAN)]), np.array([True])
-    )  # watermark 85: window 0 open until 90
-    within = agg.add(columns([("a", 20, 4.0, NAN)]), np.array([True]))
-    assert (within.window_start_ns // S).tolist() == [0]
-    assert within.mean[0, 0] == 2.5
-    assert within.late_beyond_grace == 0
-    agg.add(columns([("a", 95, 1.0, NAN)]), np.array([True]))  # watermark 95: window 0 closed
-    beyond = agg.add(columns([("a", 30, 100.0, NAN)]), np.array([True]))
+def test_late_within_grace_re_emits_and_beyond_grace_is_only_counted() -> None:
+    a = agg()
+    add(a, [("a", 10, 1.0, NAN)])
+    first = add(a, [("a", 85, 1.0, NAN)])  # watermark 85: window 0 complete, open until 90
+    assert first.mean[0, 0] == 1.0
+    again = add(a, [("a", 20, 4.0, NAN)])  # late, within grace: the window changes
+    assert (again.window_start_ns // S).tolist() == [0]
+    assert again.mean[0, 0] == 2.5
+    assert again.late_beyond_grace == 0
+    add(a, [("a", 95, 1.0, NAN)])  # watermark 95 passes 60 + 30: window 0 is closed
+    beyond = add(a, [("a", 30, 100.0, NAN)])
     assert beyond.late_beyond_grace == 1
-    assert len(beyond) == 0  # nothing re-emitted: the stored window keeps its value
-    assert agg.open_windows == 1  # only window 60 stays open
+    assert len(beyond) == 0  # the stored window keeps its value
+    assert a.open_windows == 1  # only window 60 stays open
 
 
-def test_one_device_closing_windows_leaves_another_devices_windows_open() -> None:
-    agg = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=0)
-    agg.add(columns([("a", 10, 1.0, NAN), ("b", 10, 7.0, NAN)]), np.array([True, True]))
-    agg.add(columns([("a", 200, 1.0, NAN)]), np.array([True]))
-    late_for_b = agg.add(columns([("b", 20, 9.0, NAN)]), np.array([True]))
-    assert late_for_b.mean[0, 0] == 8.0
+def test_one_devices_watermark_does_not_close_another_devices_windows() -> None:
+    a = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=0)
+    add(a, [("a", 10, 1.0, NAN), ("b", 10, 7.0, NAN)])
+    add(a, [("a", 200, 1.0, NAN)])
+    assert len(add(a, [("b", 20, 9.0, NAN)])) == 0
+    flushed = a.flush()
+    assert dict(zip(flushed.device_ids.tolist(), flushed.mean[:, 0].tolist(), strict=True)) == {
+        "a": 1.0,
+        "b": 8.0,
+    }
+
+
+def test_a_quiet_devices_windows_are_closed_by_the_wall_clock() -> None:
+    a = agg()
+    add(a, [("a", 10, 3.0, NAN)], now_s=11)
+    assert len(a.tick(89 * S)) == 0  # 60 + 30 not yet passed
+    done = a.tick(90 * S)
+    assert (done.device_ids.tolist(), done.mean[:, 0].tolist()) == (["a"], [3.0])
+    assert a.open_windows == 0
+    assert add(a, [("a", 20, 5.0, NAN)], now_s=91).late_beyond_grace == 1
+
+
+def test_a_device_still_sending_history_is_not_closed_by_the_wall_clock() -> None:
+    a = agg()
+    now = 10**6  # a backfill: readings from long ago, arriving now
+    add(a, [("a", 0, 1.0, NAN)], now_s=now)
+    assert len(a.tick(now * S)) == 0  # arrived just now: not quiet
+    add(a, [("a", 30, 3.0, NAN)], now_s=now)
+    done = add(a, [("a", 61, 1.0, NAN)], now_s=now)
+    assert done.mean[0, 0] == 2.0  # both halves of the minute, not just the first batch
+
+
+def test_flush_writes_open_windows_and_keeps_them_open() -> None:
+    a = agg()
+    add(a, [("a", 10, 3.0, NAN)])
+    flushed = a.flush()
+    assert flushed.mean[0, 0] == 3.0
+    assert np.isnan(flushed.mean[0, 1])  # no NO2 measured
+    assert a.open_windows == 1
+    assert len(a.flush()) == 0  # nothing changed since
+
+
+def test_the_same_input_gives_the_same_points() -> None:
+    rows = [(f"d{i % 7}", t, float(t % 13), float(i)) for i, t in enumerate(range(0, 600, 7))]
+    outputs = []
+    for _ in range(2):
+        a = agg()
+        first = add(a, rows[:40])
+        second = add(a, rows[40:])
+        last = a.flush()
+        outputs.append(
+            [
+                (x.device_ids.tolist(), x.window_start_ns.tolist(), np.nan_to_num(x.mean).tolist())
+                for x in (first, second, last)
+            ]
+        )
+    assert outputs[0] == outputs[1]
 
 
 def test_state_grows_past_its_initial_capacity_without_mixing_windows() -> None:
-    agg = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=10**6)
-    rows = [(f"d{i:05d}", 0, float(i), NAN) for i in range(3000)]
-    out = agg.add(columns(rows), np.ones(3000, dtype=bool))
-    assert sorted(out.mean[:, 0].tolist()) == [float(i) for i in range(3000)]
-    again = agg.add(columns([("d02999", 5, 1.0, NAN)]), np.array([True]))
-    assert again.mean[0, 0] == 1500.0
+    a = WindowAggregator("air_quality", ("pm25_ugm3", "no2_ugm3"), length_s=60, grace_s=10**6)
+    add(a, [(f"d{i:05d}", 0, float(i), NAN) for i in range(3000)], now_s=1)
+    add(a, [("d02999", 5, 1.0, NAN)], now_s=2)
+    out = a.flush()
+    means = dict(zip(out.device_ids.tolist(), out.mean[:, 0].tolist(), strict=True))
+    assert len(means) == 3000
+    assert means["d00017"] == 17.0
+    assert means["d02999"] == 1500.0

@@ -30,6 +30,7 @@ from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
 STATS = ("mean", "min", "max", "count")
 _NS_PER_S = 1_000_000_000
 _NEVER = np.iinfo(np.int64).min
+_LATEST = np.iinfo(np.int64).max
 
 
 def window_label(length_s: int) -> str:
@@ -56,35 +57,77 @@ class WindowPartials:
     mins: FloatArray
     maxs: FloatArray
     counts: IntArray
+    first_ts: IntArray
+    """Per field: the time of the earliest measured value (_LATEST where none)."""
+    first: FloatArray
+    last_ts: IntArray
+    """Per field: the time of the latest measured value (_NEVER where none)."""
+    last: FloatArray
 
     def __len__(self) -> int:
         return len(self.window_start_ns)
 
 
 def partial_aggregates(
-    device_ids: npt.NDArray[np.str_], ts_ns: IntArray, values: FloatArray, length_ns: int
+    device_ids: npt.NDArray[np.str_],
+    ts_ns: IntArray,
+    values: FloatArray,
+    length_ns: int,
+    track_order: bool = True,
 ) -> WindowPartials:
-    """Group readings by (device, window) and reduce each field, ignoring NaN (not measured)."""
+    """Group readings by (device, window) and reduce each field, ignoring NaN (not measured).
+
+    ``track_order`` also finds each field's first and last value in event time
+    (bins need them; the others skip the cost).
+    """
     n_fields = values.shape[1]
     if len(ts_ns) == 0:
-        empty = np.empty((0, n_fields))
+        empty, no_ts = np.empty((0, n_fields)), np.empty((0, n_fields), np.int64)
         return WindowPartials(
-            device_ids[:0], ts_ns[:0], empty, empty, empty, np.empty((0, n_fields), np.int64)
+            device_ids[:0], ts_ns[:0], empty, empty, empty, no_ts, no_ts, empty, no_ts, empty
         )
     starts = window_starts(ts_ns, length_ns)
-    order = np.lexsort((starts, device_ids))
-    devices, starts, values = device_ids[order], starts[order], values[order]
+    keys = (ts_ns, starts, device_ids) if track_order else (starts, device_ids)
+    order = np.lexsort(keys)  # by group (and by event time within it, when tracking order)
+    devices, starts, values, ts = device_ids[order], starts[order], values[order], ts_ns[order]
     new_group = np.ones(len(starts), dtype=bool)
     new_group[1:] = (devices[1:] != devices[:-1]) | (starts[1:] != starts[:-1])
     first = np.flatnonzero(new_group)
     measured = ~np.isnan(values)
+    sums = np.add.reduceat(np.where(measured, values, 0.0), first, axis=0)
+    mins = np.minimum.reduceat(np.where(measured, values, np.inf), first, axis=0)
+    maxs = np.maximum.reduceat(np.where(measured, values, -np.inf), first, axis=0)
+    counts = np.add.reduceat(measured.astype(np.int64), first, axis=0)
+    if not track_order:
+        none_ts, none = np.zeros(sums.shape, np.int64), np.full(sums.shape, np.nan)
+        return WindowPartials(
+            devices[first],
+            starts[first],
+            sums,
+            mins,
+            maxs,
+            counts,
+            none_ts + _LATEST,
+            none,
+            none_ts + _NEVER,
+            none,
+        )
+    position = np.arange(len(ts))[:, None]
+    earliest = np.minimum.reduceat(np.where(measured, position, len(ts)), first, axis=0)
+    latest = np.maximum.reduceat(np.where(measured, position, -1), first, axis=0)
+    has = latest >= 0
+    fields = np.arange(n_fields)[None, :]
     return WindowPartials(
         device_ids=devices[first],
         window_start_ns=starts[first],
-        sums=np.add.reduceat(np.where(measured, values, 0.0), first, axis=0),
-        mins=np.minimum.reduceat(np.where(measured, values, np.inf), first, axis=0),
-        maxs=np.maximum.reduceat(np.where(measured, values, -np.inf), first, axis=0),
-        counts=np.add.reduceat(measured.astype(np.int64), first, axis=0),
+        sums=sums,
+        mins=mins,
+        maxs=maxs,
+        counts=counts,
+        first_ts=np.where(has, ts[np.where(has, earliest, 0)], _LATEST),
+        first=np.where(has, values[np.where(has, earliest, 0), fields], np.nan),
+        last_ts=np.where(has, ts[np.where(has, latest, 0)], _NEVER),
+        last=np.where(has, values[np.where(has, latest, 0), fields], np.nan),
     )
 
 
@@ -101,6 +144,14 @@ class WindowAggregates:
     max: FloatArray
     count: IntArray
     late_beyond_grace: int
+    sum: FloatArray
+    first: FloatArray
+    """The earliest measured value in the window, per field."""
+    first_ts: IntArray
+    last: FloatArray
+    """The latest measured value in the window, per field."""
+    last_ts: IntArray
+    kind: str
     """Readings of this batch that arrived after their window had closed."""
 
     def __len__(self) -> int:
@@ -116,7 +167,17 @@ class WindowAggregator:
     over the batch's distinct devices and (device, window) groups.
     """
 
-    def __init__(self, kind: str, fields: tuple[str, ...], length_s: int, grace_s: float) -> None:
+    def __init__(
+        self,
+        kind: str,
+        fields: tuple[str, ...],
+        length_s: int,
+        grace_s: float,
+        track_order: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.track_order = track_order
+        """Keep each field's first and last value in event time (bins: last fill, rate of rise)."""
         self.measurement = f"{kind}_{window_label(length_s)}"
         self.fields = fields
         self.length_ns = length_s * _NS_PER_S
@@ -129,6 +190,10 @@ class WindowAggregator:
         self._mins = np.full((capacity, n_fields), np.inf)
         self._maxs = np.full((capacity, n_fields), -np.inf)
         self._counts = np.zeros((capacity, n_fields), np.int64)
+        self._first_ts = np.full((capacity, n_fields), _LATEST, np.int64)
+        self._first = np.full((capacity, n_fields), np.nan)
+        self._last_ts = np.full((capacity, n_fields), _NEVER, np.int64)
+        self._last = np.full((capacity, n_fields), np.nan)
         self._row_slot = np.full(capacity, -1, dtype=np.int64)
         self._row_start = np.zeros(capacity, dtype=np.int64)
         self._row_dirty = np.zeros(capacity, dtype=bool)  # changed since it was last emitted
@@ -152,7 +217,11 @@ class WindowAggregator:
         late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
         use = include & ~late
         partials = partial_aggregates(
-            columns.device_ids[use], columns.ts_ns[use], columns.values[use], self.length_ns
+            columns.device_ids[use],
+            columns.ts_ns[use],
+            columns.values[use],
+            self.length_ns,
+            self.track_order,
         )
         group_slots = np.array(
             [self._slots[d] for d in partials.device_ids.tolist()], dtype=np.int64
@@ -162,6 +231,12 @@ class WindowAggregator:
         self._mins[rows] = np.minimum(self._mins[rows], partials.mins)
         self._maxs[rows] = np.maximum(self._maxs[rows], partials.maxs)
         self._counts[rows] += partials.counts
+        earlier = partials.first_ts < self._first_ts[rows]
+        self._first_ts[rows] = np.where(earlier, partials.first_ts, self._first_ts[rows])
+        self._first[rows] = np.where(earlier, partials.first, self._first[rows])
+        later = partials.last_ts >= self._last_ts[rows]
+        self._last_ts[rows] = np.where(later, partials.last_ts, self._last_ts[rows])
+        self._last[rows] = np.where(later, partials.last, self._last[rows])
         self._row_dirty[rows] = True
         np.maximum.at(self._watermark, slots, columns.ts_ns)
         if now_ns is not None:
@@ -235,6 +310,10 @@ class WindowAggregator:
         self._mins = np.vstack([self._mins, np.full((old, n_fields), np.inf)])
         self._maxs = np.vstack([self._maxs, np.full((old, n_fields), -np.inf)])
         self._counts = np.vstack([self._counts, np.zeros((old, n_fields), np.int64)])
+        self._first_ts = np.vstack([self._first_ts, np.full((old, n_fields), _LATEST, np.int64)])
+        self._first = np.vstack([self._first, np.full((old, n_fields), np.nan)])
+        self._last_ts = np.vstack([self._last_ts, np.full((old, n_fields), _NEVER, np.int64)])
+        self._last = np.vstack([self._last, np.full((old, n_fields), np.nan)])
         self._row_slot = np.concatenate([self._row_slot, np.full(old, -1, dtype=np.int64)])
         self._row_start = np.concatenate([self._row_start, np.zeros(old, dtype=np.int64)])
         self._row_dirty = np.concatenate([self._row_dirty, np.zeros(old, dtype=bool)])
@@ -252,6 +331,10 @@ class WindowAggregator:
         self._mins[closing] = np.inf
         self._maxs[closing] = -np.inf
         self._counts[closing] = 0
+        self._first_ts[closing] = _LATEST
+        self._first[closing] = np.nan
+        self._last_ts[closing] = _NEVER
+        self._last[closing] = np.nan
         self._row_slot[closing] = -1
         self._row_dirty[closing] = False
         self._free.extend(closing.tolist())
@@ -277,4 +360,10 @@ class WindowAggregator:
             max=np.where(measured, self._maxs[rows], np.nan),
             count=counts,
             late_beyond_grace=late_beyond_grace,
+            sum=np.where(measured, self._sums[rows], np.nan),
+            first=self._first[rows],
+            first_ts=self._first_ts[rows],
+            last=self._last[rows],
+            last_ts=self._last_ts[rows],
+            kind=self.kind,
         )

@@ -7,6 +7,7 @@ nothing a device sends becomes a measurement or tag key.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -14,7 +15,6 @@ import orjson
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import FloatArray, ReadingColumns
-from smartplace.ingest.downsample import WindowAggregates
 from smartplace.schemas.reasons import Reject
 
 REJECTS_MEASUREMENT = "ingest_rejects"
@@ -96,38 +96,6 @@ def _column_text(key: str, kind_of: str, column: FloatArray) -> list[str | None]
     ]
 
 
-def aggregate_lines(
-    aggregates: WindowAggregates, sites: Mapping[str, str] | None = None
-) -> list[str]:
-    """One point per (device, window) at the window start: ``{field}_{stat}`` for measured fields.
-
-    ``sites`` gives each device's site tag, where the registry names one.
-    """
-    sites = sites or {}
-    measurement = escape_measurement(aggregates.measurement)
-    keys = [escape_tag(name) for name in aggregates.fields]
-    lines = []
-    for device, start, means, mins, maxs, counts in zip(
-        aggregates.device_ids.tolist(),
-        aggregates.window_start_ns.tolist(),
-        aggregates.mean.tolist(),
-        aggregates.min.tolist(),
-        aggregates.max.tolist(),
-        aggregates.count.tolist(),
-        strict=True,
-    ):
-        parts = [
-            f"{key}_mean={mean!r},{key}_min={low!r},{key}_max={high!r},{key}_count={count}i"
-            for key, mean, low, high, count in zip(keys, means, mins, maxs, counts, strict=True)
-            if count > 0
-        ]
-        if parts:
-            site = sites.get(device)
-            tags = f"device_id={escape_tag(device)}" + (f",site={escape_tag(site)}" if site else "")
-            lines.append(f"{measurement},{tags} {','.join(parts)} {start}")
-    return lines
-
-
 FieldValue = str | float | int | bool
 
 
@@ -149,6 +117,8 @@ def format_point(
         elif isinstance(value, int):
             text = f"{value}i"
         else:
+            if not math.isfinite(value):  # one 'nan' would make InfluxDB refuse the whole batch
+                raise ValueError(f"{key}={value}: line protocol has no NaN or infinity")
             text = repr(float(value))
         parts.append(f"{escape_tag(key)}={text}")
     return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {ts_ns}"

@@ -14,14 +14,11 @@ import numpy as np
 
 from smartplace.config import Settings
 from smartplace.devices.directory import DeviceDirectory
+from smartplace.ingest.aggregates import window_lines
+from smartplace.ingest.bins import CollectionDetector
 from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.lineprotocol import (
-    aggregate_lines,
-    device_info_lines,
-    raw_lines,
-    reject_lines,
-)
+from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines
 from smartplace.ingest.quality import QualityChecker, count_flags
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
@@ -40,9 +37,9 @@ class PipelineOutput:
     """Readings per quality flag in this batch."""
 
 
-# Mean/min/max/count windows suit air quality; footfall sums and bin fill events come with
-# their own aggregates (issue 4), until then those kinds are stored raw only.
-AGGREGATED_MEASUREMENTS = frozenset({"air_quality"})
+AGGREGATED_MEASUREMENTS = frozenset({"air_quality", "footfall", "bin"})
+MIN_WINDOW_S = 900
+"""Footfall is never aggregated (or published) below 15 minutes: small counts identify people."""
 
 
 class Pipeline:
@@ -52,6 +49,7 @@ class Pipeline:
         self.grace_s = settings.ingest.window_grace_s
         self._aggregators: dict[str, list[WindowAggregator]] = {}
         self._quality: dict[str, QualityChecker] = {}
+        self._collections = CollectionDetector()
         self.directory = DeviceDirectory()
         self.ttn = TtnState(
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
@@ -68,6 +66,11 @@ class Pipeline:
                 checker = self._quality[columns.measurement] = QualityChecker(columns.fields)
             report = checker.check(columns)
             columns = replace(columns, qc_flags=report.flags)
+            if columns.measurement == "bin":
+                columns = self._collections.mark(columns)
+                report.excluded = np.column_stack(
+                    [report.excluded, np.zeros(len(columns), dtype=bool)]
+                )
             out.flag_counts.update(count_flags(report.flags))
             out.raw_lines.extend(raw_lines(columns))
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
@@ -77,7 +80,7 @@ class Pipeline:
             include = np.ones(len(columns), dtype=bool)
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
                 aggregates = aggregator.add(kept, include, now_ns)
-                out.agg_lines.extend(aggregate_lines(aggregates, self._sites()))
+                out.agg_lines.extend(window_lines(aggregates, self._sites()))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
@@ -88,7 +91,7 @@ class Pipeline:
         out = PipelineOutput()
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(aggregate_lines(aggregator.tick(now_ns), self._sites()))
+                out.agg_lines.extend(window_lines(aggregator.tick(now_ns), self._sites()))
         return out
 
     def flush(self) -> PipelineOutput:
@@ -96,7 +99,7 @@ class Pipeline:
         out = PipelineOutput()
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(aggregate_lines(aggregator.flush(), self._sites()))
+                out.agg_lines.extend(window_lines(aggregator.flush(), self._sites()))
         return out
 
     def _sites(self) -> dict[str, str]:
@@ -104,9 +107,11 @@ class Pipeline:
 
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
         if kind not in self._aggregators:
+            # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
+            lengths = [s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S]
             self._aggregators[kind] = [
-                WindowAggregator(kind, fields, length_s, self.grace_s)
-                for length_s in self.windows_s
+                WindowAggregator(kind, fields, length_s, self.grace_s, track_order=kind == "bin")
+                for length_s in lengths
             ]
         return self._aggregators[kind]
 

@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smartplace.ingest.aggregates import window_lines
 from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.downsample import WindowAggregates
 from smartplace.ingest.lineprotocol import (
-    aggregate_lines,
     escape_measurement,
     escape_tag,
+    format_point,
     raw_lines,
     reject_lines,
     string_field,
@@ -61,20 +62,27 @@ def test_raw_lines_write_measured_fields_and_flags() -> None:
     ]
 
 
-def test_aggregate_lines_write_stats_for_measured_fields_at_the_window_start() -> None:
+def test_air_quality_windows_write_stats_for_measured_fields_at_the_window_start() -> None:
+    nan = np.nan
     aggs = WindowAggregates(
         measurement="air_quality_1m",
         fields=("pm25_ugm3", "no2_ugm3"),
         device_ids=np.array(["aq-0001"]),
         window_start_ns=np.array([1_699_999_980_000_000_000], dtype=np.int64),
-        mean=np.array([[2.5, np.nan]]),
-        min=np.array([[1.0, np.nan]]),
-        max=np.array([[4.0, np.nan]]),
+        mean=np.array([[2.5, nan]]),
+        min=np.array([[1.0, nan]]),
+        max=np.array([[4.0, nan]]),
         count=np.array([[2, 0]]),
         late_beyond_grace=0,
+        sum=np.array([[5.0, nan]]),
+        first=np.array([[1.0, nan]]),
+        first_ts=np.array([[1, 0]]),
+        last=np.array([[4.0, nan]]),
+        last_ts=np.array([[2, 0]]),
+        kind="air_quality",
     )
-    assert aggregate_lines(aggs) == [
-        "air_quality_1m,device_id=aq-0001 "
+    assert window_lines(aggs, {"aq-0001": "merseyway"}) == [
+        "air_quality_1m,device_id=aq-0001,site=merseyway "
         "pm25_ugm3_mean=2.5,pm25_ugm3_min=1.0,pm25_ugm3_max=4.0,pm25_ugm3_count=2i 1699999980000000000"
     ]
 
@@ -87,3 +95,9 @@ def test_reject_lines_tag_only_the_reason() -> None:
         'ingest_rejects,reason=out_of_range count=1i,topic="t/x",detail="pm25_ugm3: \\"too\\" high",'
         'payload="{\\"a\\": 1}",device_id="aq-1" 7'
     ]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_point_never_carries_nan_or_infinity(value: float) -> None:
+    with pytest.raises(ValueError, match="no NaN or infinity"):
+        format_point("m", {"device_id": "d-1"}, {"v": value}, 1)

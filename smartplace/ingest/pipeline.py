@@ -20,6 +20,7 @@ from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines
 from smartplace.ingest.quality import QualityChecker, count_flags
+from smartplace.ingest.site_daqi import SiteDaqi
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
@@ -50,6 +51,7 @@ class Pipeline:
         self._aggregators: dict[str, list[WindowAggregator]] = {}
         self._quality: dict[str, QualityChecker] = {}
         self._collections = CollectionDetector()
+        self._daqi = SiteDaqi()
         self.directory = DeviceDirectory()
         self.ttn = TtnState(
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
@@ -78,6 +80,8 @@ class Pipeline:
             # Flagged values stay raw but, field by field, out of the aggregates.
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
+            if columns.measurement == "air_quality" and kept.sites is not None:
+                out.agg_lines.extend(self._daqi.add(kept, kept.sites))
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
                 aggregates = aggregator.add(kept, include, now_ns)
                 out.agg_lines.extend(window_lines(aggregates, self._sites()))
@@ -96,7 +100,7 @@ class Pipeline:
 
     def flush(self) -> PipelineOutput:
         """Every changed window, complete or not: what a graceful stop writes before it goes."""
-        out = PipelineOutput()
+        out = PipelineOutput(agg_lines=self._daqi.flush())
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
                 out.agg_lines.extend(window_lines(aggregator.flush(), self._sites()))

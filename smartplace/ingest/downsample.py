@@ -21,11 +21,13 @@ running sums, minima, maxima and counts of open windows between batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
+from smartplace.ingest.slots import DeviceSlots
 
 STATS = ("mean", "min", "max", "count")
 _NS_PER_S = 1_000_000_000
@@ -51,7 +53,8 @@ def window_starts(ts_ns: IntArray, length_ns: int) -> IntArray:
 class WindowPartials:
     """Sums, minima, maxima and counts of non-NaN values per (device, window) group."""
 
-    device_ids: npt.NDArray[np.str_]
+    device_ids: npt.NDArray[Any]
+    """Each group's device: its id, or whatever key the caller grouped by (an int slot, say)."""
     window_start_ns: IntArray
     sums: FloatArray
     mins: FloatArray
@@ -69,7 +72,7 @@ class WindowPartials:
 
 
 def partial_aggregates(
-    device_ids: npt.NDArray[np.str_],
+    device_ids: npt.NDArray[Any],
     ts_ns: IntArray,
     values: FloatArray,
     length_ns: int,
@@ -182,7 +185,7 @@ class WindowAggregator:
         self.fields = fields
         self.length_ns = length_s * _NS_PER_S
         self.grace_ns = int(grace_s * _NS_PER_S)
-        self._slots: dict[str, int] = {}
+        self._slots = DeviceSlots()
         self._watermark = np.full(64, _NEVER, dtype=np.int64)
         self._open: dict[tuple[int, int], int] = {}  # (device slot, window start) -> state row
         capacity, n_fields = 1024, len(fields)
@@ -216,17 +219,15 @@ class WindowAggregator:
         starts = window_starts(columns.ts_ns, self.length_ns)
         late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
         use = include & ~late
+        # Grouped by device slot: integers sort faster than ids, and the slots are what state needs.
         partials = partial_aggregates(
-            columns.device_ids[use],
+            slots[use],
             columns.ts_ns[use],
             columns.values[use],
             self.length_ns,
             self.track_order,
         )
-        group_slots = np.array(
-            [self._slots[d] for d in partials.device_ids.tolist()], dtype=np.int64
-        )
-        rows = self._rows_for(group_slots, partials.window_start_ns)
+        rows = self._rows_for(partials.device_ids, partials.window_start_ns)
         self._sums[rows] += partials.sums
         self._mins[rows] = np.minimum(self._mins[rows], partials.mins)
         self._maxs[rows] = np.maximum(self._maxs[rows], partials.maxs)
@@ -272,23 +273,19 @@ class WindowAggregator:
 
     def _write(self, rows: IntArray, late_beyond_grace: int) -> WindowAggregates:
         self._row_dirty[rows] = False
-        slot_names = np.array(list(self._slots), dtype=np.str_)
-        device_ids = slot_names[self._row_slot[rows]] if len(rows) else np.array([], dtype=np.str_)
+        names = self._slots.names
+        device_ids = np.array(
+            [names[slot] for slot in self._row_slot[rows].tolist()], dtype=np.str_
+        )
         return self._aggregates(device_ids, self._row_start[rows], rows, late_beyond_grace)
 
     def _slots_for(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
-        devices, inverse = np.unique(device_ids, return_inverse=True)
-        slots = np.empty(len(devices), dtype=np.int64)
-        for i, device in enumerate(devices.tolist()):
-            slot = self._slots.get(device)
-            if slot is None:
-                slot = self._slots[device] = len(self._slots)
-                if slot >= len(self._watermark):
-                    grown = np.full(len(self._watermark), _NEVER)
-                    self._watermark = np.concatenate([self._watermark, grown])
-                    self._last_arrival = np.concatenate([self._last_arrival, grown])
-            slots[i] = slot
-        return slots[inverse]
+        slots = self._slots.of(device_ids)
+        while len(self._slots) > len(self._watermark):
+            grown = np.full(len(self._watermark), _NEVER)
+            self._watermark = np.concatenate([self._watermark, grown])
+            self._last_arrival = np.concatenate([self._last_arrival, grown])
+        return slots
 
     def _rows_for(self, slots: IntArray, starts: IntArray) -> IntArray:
         """The state row of each (device, window), opening windows not seen before."""

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
+from smartplace.ingest.slots import DeviceSlots
 
 
 class QcFlag(IntFlag):
@@ -129,7 +130,7 @@ class QualityChecker:
         self.rules = rules or QualityRules()
         self.fields = fields
         self.checked = [i for i, name in enumerate(fields) if name in CHECKED_FIELDS]
-        self._slots: dict[str, int] = {}
+        self._slots = DeviceSlots()
         capacity = 64
         n_checked, history = len(self.checked), self.rules.spike_history
         self._latest = np.full(capacity, _NEVER, dtype=np.int64)
@@ -260,16 +261,10 @@ class QualityChecker:
     # -- device slots ------------------------------------------------------------------
 
     def _slots_for(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
-        devices, inverse = np.unique(device_ids, return_inverse=True)
-        slots = np.empty(len(devices), dtype=np.int64)
-        for i, device in enumerate(devices.tolist()):
-            slot = self._slots.get(device)
-            if slot is None:
-                slot = self._slots[device] = len(self._slots)
-                if slot >= len(self._latest):
-                    self._grow()
-            slots[i] = slot
-        return slots[inverse]
+        slots = self._slots.of(device_ids)
+        while len(self._slots) > len(self._latest):
+            self._grow()
+        return slots
 
     def _grow(self) -> None:
         def doubled(array: npt.NDArray[Any], fill: object) -> Any:

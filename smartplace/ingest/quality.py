@@ -57,8 +57,14 @@ EXCLUDED_FROM_AGGREGATES = (
 class QualityRules:
     spike_z: float = 6.0
     """Robust z-score above which a value is a spike."""
-    spike_history: int = 32
-    """Recent values per device and field that the median and MAD are taken over."""
+    spike_history: int = 12
+    """Recent values per device and field that the median and MAD are taken over. Short, so the
+    median follows a diurnal ramp (NO2's rush hour) instead of calling it a spike."""
+    mad_floor_fraction: float = 0.15
+    """The MAD is taken as at least this share of the median: a calm spell must not shrink the
+    yardstick until ordinary variation looks like a spike."""
+    mad_floor: float = 1.0
+    """...and at least this many units (ug/m3)."""
     spike_min_history: int = 10
     """No spike verdict before a device has this many values."""
     flatline_run: int = 6
@@ -219,7 +225,8 @@ class QualityChecker:
             median = np.nanmedian(history, axis=2)
             mad = np.nanmedian(np.abs(history - median[:, :, None]), axis=2)
         known = (~np.isnan(history)).sum(axis=2) >= rules.spike_min_history
-        spike = known & ~np.isnan(values) & (robust_z(values, median, mad) > rules.spike_z)
+        floored = np.fmax(mad, np.fmax(rules.mad_floor_fraction * np.abs(median), rules.mad_floor))
+        spike = known & ~np.isnan(values) & (robust_z(values, median, floored) > rules.spike_z)
         spiky_rows = spike.any(axis=1)
         flags[order[spiky_rows]] |= np.uint32(QcFlag.SPIKE)
         for k, column in enumerate(columns.tolist()):

@@ -70,8 +70,9 @@ def test_a_spike_against_the_devices_recent_median(checker: QualityChecker) -> N
     history = [10.0, 11.0, 12.0, 10.0, 11.0, 12.0, 10.0, 11.0, 12.0, 10.0]
     rows = [("a", i, v, 30.0 + i, 20.0 + i, 50.0 + i) for i, v in enumerate(history)]
     checker.check(batch(rows))
-    # z = |20 - 11| / 1.4826 = 6.07 > 6: spike. z = |19 - 11| / 1.4826 = 5.40: not.
-    later = [("a", 100, 20.0, 45.0, 35.0, 60.0), ("a", 101, 19.0, 46.0, 36.0, 61.0)]
+    # median 11, MAD 1, floored to 15 % of the median: 1.65, so sigma = 1.4826 * 1.65 = 2.446.
+    # z = |30 - 11| / 2.446 = 7.77 > 6: spike. z = |25 - 11| / 2.446 = 5.72: not.
+    later = [("a", 100, 30.0, 45.0, 35.0, 60.0), ("a", 101, 25.0, 46.0, 36.0, 61.0)]
     report = checker.check(batch(later))
     assert flags_of(report.flags) == [QcFlag.SPIKE, QcFlag(0)]
     assert report.excluded[0].tolist() == [True, False, False, False]  # the spiking field only

@@ -6,8 +6,11 @@ import csv
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -19,6 +22,8 @@ from smartplace.errors import SmartplaceError
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.simulator.air_quality import AirQualityGenerator
+from smartplace.simulator.bins import BinGenerator
+from smartplace.simulator.footfall import FootfallGenerator
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +133,23 @@ def publish_as_devices(settings: Settings, secrets_by_device: dict[str, str], se
                 raise SmartplaceError(f"the broker did not acknowledge {device_id}'s reading")
         published += 1
     return published
+
+
+def simulated_day(
+    kind: str, device_ids: list[str], day_start: datetime, interval_s: int, seed: int = 0
+) -> dict[str, list[dict[str, Any]]]:
+    """A whole day of one kind's readings per device, in time order: for backfills and tests."""
+    next_batch: Callable[[datetime], list[dict[str, Any]]]
+    if kind == "air_quality":
+        next_batch = AirQualityGenerator(device_ids, seed=seed).readings
+    else:
+        generator = (FootfallGenerator if kind == "footfall" else BinGenerator)(
+            device_ids, seed=seed
+        )
+        next_batch = partial(generator.readings, interval_s=interval_s)
+    days: dict[str, list[dict[str, Any]]] = {device: [] for device in device_ids}
+    for step in range(86_400 // interval_s):
+        batch = next_batch(day_start + timedelta(seconds=step * interval_s))
+        for reading in batch:
+            days[str(reading.pop("device_id"))].append(reading)
+    return days

@@ -47,6 +47,8 @@ def _measured(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
                 f"{name}_max": float(a.max[i, k]),
                 f"{name}_count": count,
             }
+            if not np.isnan(a.p95[i, k]):
+                fields[f"{name}_p95"] = round(float(a.p95[i, k]), 3)
     return fields
 
 

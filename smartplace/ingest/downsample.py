@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
+from smartplace.ingest.sketch import BUCKETS, bucket_of, quantile
 from smartplace.ingest.slots import DeviceSlots
 
 STATS = ("mean", "min", "max", "count")
@@ -66,6 +67,8 @@ class WindowPartials:
     last_ts: IntArray
     """Per field: the time of the latest measured value (_NEVER where none)."""
     last: FloatArray
+    group_of: IntArray
+    """For each input reading, its group's index."""
 
     def __len__(self) -> int:
         return len(self.window_start_ns)
@@ -87,7 +90,17 @@ def partial_aggregates(
     if len(ts_ns) == 0:
         empty, no_ts = np.empty((0, n_fields)), np.empty((0, n_fields), np.int64)
         return WindowPartials(
-            device_ids[:0], ts_ns[:0], empty, empty, empty, no_ts, no_ts, empty, no_ts, empty
+            device_ids[:0],
+            ts_ns[:0],
+            empty,
+            empty,
+            empty,
+            no_ts,
+            no_ts,
+            empty,
+            no_ts,
+            empty,
+            ts_ns[:0],
         )
     starts = window_starts(ts_ns, length_ns)
     keys = (ts_ns, starts, device_ids) if track_order else (starts, device_ids)
@@ -96,6 +109,8 @@ def partial_aggregates(
     new_group = np.ones(len(starts), dtype=bool)
     new_group[1:] = (devices[1:] != devices[:-1]) | (starts[1:] != starts[:-1])
     first = np.flatnonzero(new_group)
+    group_of = np.empty(len(order), dtype=np.int64)
+    group_of[order] = np.cumsum(new_group) - 1
     measured = ~np.isnan(values)
     sums = np.add.reduceat(np.where(measured, values, 0.0), first, axis=0)
     mins = np.minimum.reduceat(np.where(measured, values, np.inf), first, axis=0)
@@ -114,6 +129,7 @@ def partial_aggregates(
             none,
             none_ts + _NEVER,
             none,
+            group_of,
         )
     position = np.arange(len(ts))[:, None]
     earliest = np.minimum.reduceat(np.where(measured, position, len(ts)), first, axis=0)
@@ -131,6 +147,7 @@ def partial_aggregates(
         first=np.where(has, values[np.where(has, earliest, 0), fields], np.nan),
         last_ts=np.where(has, ts[np.where(has, latest, 0)], _NEVER),
         last=np.where(has, values[np.where(has, latest, 0), fields], np.nan),
+        group_of=group_of,
     )
 
 
@@ -155,6 +172,8 @@ class WindowAggregates:
     """The latest measured value in the window, per field."""
     last_ts: IntArray
     kind: str
+    p95: FloatArray
+    """Per field: the 95th percentile (nearest rank, within the sketch's 2 %), NaN where not kept."""
     """Readings of this batch that arrived after their window had closed."""
 
     def __len__(self) -> int:
@@ -177,6 +196,7 @@ class WindowAggregator:
         length_s: int,
         grace_s: float,
         track_order: bool = False,
+        quantile_fields: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
         self.track_order = track_order
@@ -197,6 +217,8 @@ class WindowAggregator:
         self._first = np.full((capacity, n_fields), np.nan)
         self._last_ts = np.full((capacity, n_fields), _NEVER, np.int64)
         self._last = np.full((capacity, n_fields), np.nan)
+        self._quantiled = [fields.index(name) for name in quantile_fields if name in fields]
+        self._sketch = np.zeros((capacity, len(self._quantiled), BUCKETS), dtype=np.int32)
         self._row_slot = np.full(capacity, -1, dtype=np.int64)
         self._row_start = np.zeros(capacity, dtype=np.int64)
         self._row_dirty = np.zeros(capacity, dtype=bool)  # changed since it was last emitted
@@ -238,6 +260,11 @@ class WindowAggregator:
         later = partials.last_ts >= self._last_ts[rows]
         self._last_ts[rows] = np.where(later, partials.last_ts, self._last_ts[rows])
         self._last[rows] = np.where(later, partials.last, self._last[rows])
+        if self._quantiled:
+            kept = columns.values[use][:, self._quantiled]
+            reading, field = np.nonzero(~np.isnan(kept))
+            bucket = bucket_of(kept[reading, field])
+            np.add.at(self._sketch, (rows[partials.group_of][reading], field, bucket), 1)
         self._row_dirty[rows] = True
         np.maximum.at(self._watermark, slots, columns.ts_ns)
         if now_ns is not None:
@@ -311,6 +338,7 @@ class WindowAggregator:
         self._first = np.vstack([self._first, np.full((old, n_fields), np.nan)])
         self._last_ts = np.vstack([self._last_ts, np.full((old, n_fields), _NEVER, np.int64)])
         self._last = np.vstack([self._last, np.full((old, n_fields), np.nan)])
+        self._sketch = np.concatenate([self._sketch, np.zeros_like(self._sketch)])
         self._row_slot = np.concatenate([self._row_slot, np.full(old, -1, dtype=np.int64)])
         self._row_start = np.concatenate([self._row_start, np.zeros(old, dtype=np.int64)])
         self._row_dirty = np.concatenate([self._row_dirty, np.zeros(old, dtype=bool)])
@@ -332,6 +360,7 @@ class WindowAggregator:
         self._first[closing] = np.nan
         self._last_ts[closing] = _NEVER
         self._last[closing] = np.nan
+        self._sketch[closing] = 0
         self._row_slot[closing] = -1
         self._row_dirty[closing] = False
         self._free.extend(closing.tolist())
@@ -363,4 +392,14 @@ class WindowAggregator:
             last=self._last[rows],
             last_ts=self._last_ts[rows],
             kind=self.kind,
+            p95=self._p95(rows, measured),
         )
+
+    def _p95(self, rows: IntArray, measured: npt.NDArray[np.bool_]) -> FloatArray:
+        p95 = np.full((len(rows), len(self.fields)), np.nan)
+        if self._quantiled and len(rows):
+            k = self._quantiled
+            low = np.where(measured[:, k], self._mins[rows][:, k], np.nan)
+            high = np.where(measured[:, k], self._maxs[rows][:, k], np.nan)
+            p95[:, k] = quantile(self._sketch[rows], 0.95, low, high)
+        return p95

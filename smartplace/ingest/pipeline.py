@@ -21,6 +21,7 @@ from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines
 from smartplace.ingest.quality import QualityChecker, count_flags
 from smartplace.ingest.site_daqi import SiteDaqi
+from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
@@ -114,7 +115,17 @@ class Pipeline:
             # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
             lengths = [s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S]
             self._aggregators[kind] = [
-                WindowAggregator(kind, fields, length_s, self.grace_s, track_order=kind == "bin")
+                WindowAggregator(
+                    kind,
+                    fields,
+                    length_s,
+                    self.grace_s,
+                    track_order=kind == "bin",
+                    # p95 of a minute's one to six readings is its maximum by another name.
+                    quantile_fields=POLLUTANT_FIELDS
+                    if kind == "air_quality" and length_s >= MIN_WINDOW_S
+                    else (),
+                )
                 for length_s in lengths
             ]
         return self._aggregators[kind]

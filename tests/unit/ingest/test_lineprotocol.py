@@ -80,6 +80,7 @@ def test_air_quality_windows_write_stats_for_measured_fields_at_the_window_start
         last=np.array([[4.0, nan]]),
         last_ts=np.array([[2, 0]]),
         kind="air_quality",
+        p95=np.array([[nan, nan]]),
     )
     assert window_lines(aggs, {"aq-0001": "merseyway"}) == [
         "air_quality_1m,device_id=aq-0001,site=merseyway "

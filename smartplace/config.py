@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -106,6 +106,9 @@ class InfluxSettings(_Section):
     """API token (2.x/3); sent as 'Authorization: Token ...' and preferred over user/password."""
     timeout_s: float = Field(default=10.0, gt=0)
     """Seconds to wait for one HTTP request."""
+    precision: Literal["ns", "us", "ms", "s"] = "ns"
+    """Timestamp precision written to InfluxDB. Coarser saves a little space, but two readings of
+    one device within the same unit then overwrite each other."""
     verify_tls: bool = True
     """Check InfluxDB's TLS certificate on https URLs."""
 

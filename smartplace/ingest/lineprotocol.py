@@ -161,3 +161,18 @@ def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
         tags = {"device_id": record.device_id, "kind": record.kind, "site": record.site or ""}
         lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts))
     return lines
+
+
+NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def with_precision(lines: Sequence[str], precision: str) -> list[str]:
+    """Lines whose nanosecond timestamps are truncated to ``precision`` (ns leaves them as they are)."""
+    divisor = NS_PER_UNIT[precision]
+    if divisor == 1:
+        return list(lines)
+    out = []
+    for line in lines:
+        head, _, ts = line.rpartition(" ")
+        out.append(f"{head} {int(ts) // divisor}")
+    return out

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from smartplace.config import Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient
+from smartplace.ingest.lineprotocol import with_precision
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.subscriber import MqttSubscriber
@@ -109,9 +110,13 @@ class IngestService:
             return True
         influx_settings = self.settings.influx
 
+        precision = influx_settings.precision
+
         def write() -> None:
-            influx.write(out.raw_lines, influx_settings.raw_retention_policy)
-            influx.write(out.agg_lines, influx_settings.agg_retention_policy)
+            raw = with_precision(out.raw_lines, precision)
+            agg = with_precision(out.agg_lines, precision)
+            influx.write(raw, influx_settings.raw_retention_policy, precision)
+            influx.write(agg, influx_settings.agg_retention_policy, precision)
 
         try:
             if not self._retry(write, stop, "write"):

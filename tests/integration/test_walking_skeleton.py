@@ -136,3 +136,25 @@ def test_ingest_creates_the_database_and_both_retention_policies(
     assert policies["raw"]["duration"] == "720h0m0s"
     assert policies["raw"]["default"] is True
     assert policies["agg"]["duration"] == "0s"  # kept indefinitely
+
+
+def test_a_coarser_precision_truncates_what_influxdb_stores(
+    settings: Settings, influx: InfluxClient
+) -> None:
+    from tests.conftest import RunningIngest
+
+    coarse = settings.model_copy(
+        update={"influx": settings.influx.model_copy(update={"precision": "s"})}
+    )
+    ingest = RunningIngest(coarse)
+    ingest.start()
+    try:
+        t0 = _start_of_minute_ns(minutes_ago=5) + 12_345_678_901  # 12.345678901 s into the minute
+        body = {"ts": datetime.fromtimestamp(t0 / 1e9, UTC).isoformat(), "pm25_ugm3": 4.0}
+        ingest.wait_for_received(
+            publish_all(settings, [reading_message(settings, "aq-0001", body)])
+        )
+    finally:
+        ingest.close()
+    [point] = points(influx, "raw", "air_quality")
+    assert point["time"] == t0 - t0 % NS  # whole seconds

@@ -17,6 +17,7 @@ from smartplace.ingest.lineprotocol import (
     raw_lines,
     reject_lines,
     string_field,
+    with_precision,
 )
 from smartplace.schemas.reasons import Reject, RejectReason
 
@@ -102,3 +103,17 @@ def test_reject_lines_tag_only_the_reason() -> None:
 def test_a_point_never_carries_nan_or_infinity(value: float) -> None:
     with pytest.raises(ValueError, match="no NaN or infinity"):
         format_point("m", {"device_id": "d-1"}, {"v": value}, 1)
+
+
+@pytest.mark.parametrize(
+    ("precision", "ts"),
+    [
+        ("ns", "1795514400123456789"),
+        ("us", "1795514400123456"),
+        ("ms", "1795514400123"),
+        ("s", "1795514400"),
+    ],
+)
+def test_timestamps_are_truncated_to_the_configured_precision(precision: str, ts: str) -> None:
+    line = 'm,device_id=a\\ b v=1.0,t="x 1" 1795514400123456789'
+    assert with_precision([line], precision) == [f'm,device_id=a\\ b v=1.0,t="x 1" {ts}']

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,39 +32,45 @@ def start_of(ts: int, length_s: int) -> int:
     return ts - ts % (length_s * NS)
 
 
-def expected_air_quality(
-    day: dict[str, list[dict[str, Any]]], skip: set[tuple[str, int]]
-) -> dict[tuple[str, str, int], dict[str, Any]]:
-    out = {}
+def windows(
+    day: dict[str, list[dict[str, Any]]],
+) -> Iterator[tuple[str, str, int, list[dict[str, Any]]]]:
+    """(window label, device, window start, its readings in time order) for every window length."""
     for label, length in WINDOWS.items():
         groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
         for device, readings in day.items():
             for r in readings:
                 groups[(device, start_of(timestamp_to_ns(r["ts"]), length))].append(r)
         for (device, start), members in groups.items():
-            if any((device, timestamp_to_ns(r["ts"])) in skip for r in members):
-                continue  # a flagged reading: which of its fields was left out is not stored
-            fields: dict[str, Any] = {}
-            for name in ("pm25_ugm3", "pm10_ugm3", "no2_ugm3", "temperature_c", "humidity_pct"):
-                # PM in air at 85 % relative humidity or more is left out (DOMAIN.md section 2.3).
-                values = [
-                    r[name]
-                    for r in members
-                    if name in r and not (name in PM and r["humidity_pct"] >= 85)
-                ]
-                if values and name in ("pm25_ugm3", "pm10_ugm3", "no2_ugm3"):
-                    ranked = sorted(values)
-                    fields[f"{name}_p95"] = ranked[
-                        math.ceil(0.95 * len(ranked)) - 1
-                    ]  # nearest rank
-                if values:
-                    fields |= {
-                        f"{name}_mean": sum(values) / len(values),
-                        f"{name}_min": min(values),
-                        f"{name}_max": max(values),
-                        f"{name}_count": len(values),
-                    }
-            out[(f"air_quality_{label}", device, start)] = fields
+            yield label, device, start, members
+
+
+def expected_air_quality(
+    day: dict[str, list[dict[str, Any]]], skip: set[tuple[str, int]]
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    out = {}
+    for label, device, start, members in windows(day):
+        if any((device, timestamp_to_ns(r["ts"])) in skip for r in members):
+            continue  # a flagged reading: which of its fields was left out is not stored
+        fields: dict[str, Any] = {}
+        for name in ("pm25_ugm3", "pm10_ugm3", "no2_ugm3", "temperature_c", "humidity_pct"):
+            # PM in air at 85 % relative humidity or more is left out (DOMAIN.md section 2.3).
+            values = [
+                r[name]
+                for r in members
+                if name in r and not (name in PM and r["humidity_pct"] >= 85)
+            ]
+            if values and name in ("pm25_ugm3", "pm10_ugm3", "no2_ugm3"):
+                ranked = sorted(values)
+                fields[f"{name}_p95"] = ranked[math.ceil(0.95 * len(ranked)) - 1]  # nearest rank
+            if values:
+                fields |= {
+                    f"{name}_mean": sum(values) / len(values),
+                    f"{name}_min": min(values),
+                    f"{name}_max": max(values),
+                    f"{name}_count": len(values),
+                }
+        out[(f"air_quality_{label}", device, start)] = fields
     return out
 
 
@@ -71,20 +78,15 @@ def expected_footfall(
     day: dict[str, list[dict[str, Any]]],
 ) -> dict[tuple[str, str, int], dict[str, Any]]:
     out = {}
-    for label, length in WINDOWS.items():
-        groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        for device, readings in day.items():
-            for r in readings:
-                groups[(device, start_of(r["ts"] * NS, length))].append(r)
-        for (device, start), m in groups.items():
-            people_in, people_out = sum(r["count_in"] for r in m), sum(r["count_out"] for r in m)
-            out[(f"footfall_{label}", device, start)] = {
-                "count_in_sum": people_in,
-                "count_out_sum": people_out,
-                "net_flow": people_in - people_out,
-                "interval_s_sum": sum(r["interval_s"] for r in m),
-                "readings": len(m),
-            }
+    for label, device, start, m in windows(day):
+        people_in, people_out = sum(r["count_in"] for r in m), sum(r["count_out"] for r in m)
+        out[(f"footfall_{label}", device, start)] = {
+            "count_in_sum": people_in,
+            "count_out_sum": people_out,
+            "net_flow": people_in - people_out,
+            "interval_s_sum": sum(r["interval_s"] for r in m),
+            "readings": len(m),
+        }
     return out
 
 
@@ -101,26 +103,21 @@ def expected_bins(
             )
             previous = fill
     out = {}
-    for label, length in WINDOWS.items():
-        groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-        for device, readings in day.items():
-            for r in readings:
-                groups[(device, start_of(r["ts"] * NS, length))].append(r)
-        for (device, start), m in groups.items():
-            first, last = m[0], m[-1]
-            fields: dict[str, Any] = {
-                "fill_pct_last": last["fill_pct"],
-                "fill_pct_max": max(r["fill_pct"] for r in m),
-                "readings": len(m),
-                "collections": sum(collected[(device, r["ts"])] for r in m),
-                "temperature_c_max": max(r["temperature_c"] for r in m),
-            }
-            hours = (last["ts"] - first["ts"]) / 3600
-            if last["fill_pct"] > first["fill_pct"] and hours > 0 and last["fill_pct"] < 100:
-                fields["time_to_full_h"] = round(
-                    (100 - last["fill_pct"]) / ((last["fill_pct"] - first["fill_pct"]) / hours), 2
-                )
-            out[(f"bin_{label}", device, start)] = fields
+    for label, device, start, m in windows(day):
+        first, last = m[0], m[-1]
+        fields: dict[str, Any] = {
+            "fill_pct_last": last["fill_pct"],
+            "fill_pct_max": max(r["fill_pct"] for r in m),
+            "readings": len(m),
+            "collections": sum(collected[(device, r["ts"])] for r in m),
+            "temperature_c_max": max(r["temperature_c"] for r in m),
+        }
+        hours = (last["ts"] - first["ts"]) / 3600
+        if last["fill_pct"] > first["fill_pct"] and hours > 0 and last["fill_pct"] < 100:
+            fields["time_to_full_h"] = round(
+                (100 - last["fill_pct"]) / ((last["fill_pct"] - first["fill_pct"]) / hours), 2
+            )
+        out[(f"bin_{label}", device, start)] = fields
     return out
 
 

@@ -130,6 +130,10 @@ class Pipeline:
             ]
         return self._aggregators[kind]
 
+    def reject_points(self, rejects: Sequence[Reject]) -> list[str]:
+        """Line protocol for rejects found after the pipeline (by the database, say)."""
+        return reject_lines(rejects, self._reject_times(rejects))
+
     def _reject_times(self, rejects: Sequence[Reject]) -> list[int]:
         """Arrival times made strictly increasing, so no reject point overwrites another."""
         times = []

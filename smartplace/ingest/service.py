@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from smartplace.config import Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError
@@ -20,7 +21,9 @@ from smartplace.ingest.lineprotocol import with_precision
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.subscriber import MqttSubscriber
+from smartplace.ingest.writer import write_isolating_refusals
 from smartplace.schemas import ingest_subscription
+from smartplace.schemas.reasons import Reject, RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -111,24 +114,56 @@ class IngestService:
         influx_settings = self.settings.influx
 
         precision = influx_settings.precision
+        refused: list[tuple[str, str]] = []
 
         def write() -> None:
-            raw = with_precision(out.raw_lines, precision)
-            agg = with_precision(out.agg_lines, precision)
-            influx.write(raw, influx_settings.raw_retention_policy, precision)
-            influx.write(agg, influx_settings.agg_retention_policy, precision)
+            refused.clear()  # a retried attempt starts afresh
+            for lines, policy in (
+                (out.raw_lines, influx_settings.raw_retention_policy),
+                (out.agg_lines, influx_settings.agg_retention_policy),
+            ):
+                refused.extend(
+                    write_isolating_refusals(
+                        partial(influx.write, retention_policy=policy, precision=precision),
+                        with_precision(lines, precision),
+                    )
+                )
+            if refused:
+                rejects = [self._refusal(line, reason) for line, reason in refused]
+                influx.write(
+                    with_precision(self.pipeline.reject_points(rejects), precision),
+                    influx_settings.raw_retention_policy,
+                    precision,
+                )
 
         try:
             if not self._retry(write, stop, "write"):
                 return False
         except InfluxError as exc:
-            # Refused outright (400: a line InfluxDB will never take). Retrying cannot help.
+            # Even the rejects were refused: nothing more to try for this batch.
             self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
             self.stats.record_written(0, 0, batch)
             log.error("write refused status=%s error=%s", exc.status_code, exc)
             return True
+        if refused:
+            self.stats.write_refused_lines += len(refused)
+            self.stats.rejected_by_reason.update(
+                [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
+            )
+            log.error(
+                "influxdb refused lines=%d first=%r reason=%s",
+                len(refused),
+                refused[0][0][:200],
+                refused[0][1],
+            )
         self.stats.record_written(len(out.raw_lines) - len(out.rejects), len(out.agg_lines), batch)
         return True
+
+    @staticmethod
+    def _refusal(line: str, reason: str) -> Reject:
+        return Reject(
+            RejectReason.REFUSED_BY_DATABASE, reason[:200], "", None, line[:256], time.time_ns()
+        )
 
     def _retry(self, action: Callable[[], None], stop: threading.Event, what: str) -> bool:
         """Run ``action`` until it succeeds (True) or ``stop`` is set (False).

@@ -60,6 +60,8 @@ class RejectReason(StrEnum):
     """A LoRaWAN frame seen before (same device, session and frame counter)."""
     OUT_OF_ORDER_FRAME = "out_of_order_frame"
     """A cumulative-counter frame older than the last one from the same device."""
+    REFUSED_BY_DATABASE = "refused_by_database"
+    """InfluxDB refused the point (a field whose type conflicts with what it stores, say)."""
     UNKNOWN_DEVICE = "unknown_device"
     """A device the registry does not know (checked once the registry exists)."""
     RETIRED_DEVICE = "retired_device"

@@ -136,6 +136,8 @@ class IngestSettings(_Section):
     """Tumbling window lengths, in seconds, that readings are downsampled to."""
     window_grace_s: float = Field(default=120.0, ge=0)
     """How long after its end a window still takes late readings."""
+    stats_interval_s: float = Field(default=10.0, gt=0)
+    """How often each worker writes its counters to the measurement ingest_stats."""
     write_retry_max_s: float = Field(default=30.0, gt=0)
     """Longest pause between retries while InfluxDB is unreachable."""
 

@@ -19,7 +19,7 @@ from smartplace.errors import InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.lineprotocol import with_precision
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
-from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.subscriber import MqttSubscriber
 from smartplace.ingest.writer import write_isolating_refusals
 from smartplace.schemas import ingest_subscription
@@ -65,8 +65,12 @@ class IngestService:
         ingest = self.settings.ingest
         next_log = time.monotonic() + STATS_LOG_INTERVAL_S
         next_tick = time.monotonic() + TICK_INTERVAL_S
+        next_stats = time.monotonic() + ingest.stats_interval_s
         while True:
             stopping = stop.is_set()
+            if time.monotonic() >= next_stats:
+                self._write_stats(influx, subscriber.backlog)
+                next_stats = time.monotonic() + ingest.stats_interval_s
             # Once stopping, take only what is already queued: drain, then leave.
             batch = subscriber.take(
                 ingest.batch_max_messages, 0.0 if stopping else ingest.batch_max_wait_s
@@ -75,6 +79,7 @@ class IngestService:
                 if stopping:
                     # Drained: write what the open windows hold (one attempt: we are stopping), then go.
                     self._write(influx, self.pipeline.flush(), stop, batch=False)
+                    self._write_stats(influx, subscriber.backlog)
                     return
                 if time.monotonic() >= next_tick:
                     self._write(influx, self.pipeline.tick(time.time_ns()), stop, batch=False)
@@ -103,6 +108,14 @@ class IngestService:
                     "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), subscriber.backlog
                 )
                 next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+
+    def _write_stats(self, influx: InfluxClient, backlog: int) -> None:
+        """One attempt: counters are for watching the pipeline, not data to hold readings back for."""
+        line = stats_line(self.settings.mqtt.client_id, self.stats, backlog, time.time_ns())
+        try:
+            influx.write([line], self.settings.influx.raw_retention_policy)
+        except InfluxError as exc:
+            log.warning("could not write ingest stats: %s", exc)
 
     def _write(
         self, influx: InfluxClient, out: PipelineOutput, stop: threading.Event, batch: bool = True

@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from smartplace.ingest.lineprotocol import FieldValue, format_point
+
 
 @dataclass
 class IngestStats:
@@ -50,6 +52,10 @@ class IngestStats:
             self.raw_points_written += raw_points
             self.agg_points_written += agg_points
 
+    def flag_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.flagged.items()))
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {
@@ -64,3 +70,13 @@ class IngestStats:
                 "write_retries": self.write_retries,
                 "write_refused_lines": self.write_refused_lines,
             }
+
+
+STATS_MEASUREMENT = "ingest_stats"
+
+
+def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str:
+    """The worker's counters since it started (monotonic: rates come from their derivative)."""
+    fields: dict[str, FieldValue] = {**stats.snapshot(), "backlog": backlog}
+    fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
+    return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

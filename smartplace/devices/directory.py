@@ -25,6 +25,8 @@ def registry_topic(prefix: str, device_id: str) -> str:
 class DeviceDirectory:
     def __init__(self) -> None:
         self._devices: dict[str, DeviceRecord] = {}
+        self.sites: dict[str, str] = {}
+        """Device id -> site, for the devices that have one (kept here, not rebuilt per batch)."""
 
     @property
     def devices(self) -> Mapping[str, DeviceRecord]:
@@ -40,6 +42,7 @@ class DeviceDirectory:
         """
         if not payload:
             self._devices.pop(device_id, None)
+            self.sites.pop(device_id, None)
             return None
         try:
             document: Any = orjson.loads(payload)
@@ -49,4 +52,8 @@ class DeviceDirectory:
         if record.device_id != device_id:
             raise ValueError(f"record names {record.device_id}, topic names {device_id}")
         self._devices[device_id] = record
+        if record.site:
+            self.sites[device_id] = record.site
+        else:
+            self.sites.pop(device_id, None)
         return record

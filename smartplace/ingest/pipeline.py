@@ -63,17 +63,15 @@ class Pipeline:
         decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
         now_ns = max((m.received_ns for m in messages), default=None)
         out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
+        sites = self.directory.sites
         for columns in decoded.columns:
+            if columns.measurement == "bin":
+                columns = self._collections.mark(columns)  # a column like any other from here on
             checker = self._quality.get(columns.measurement)
             if checker is None:
                 checker = self._quality[columns.measurement] = QualityChecker(columns.fields)
             report = checker.check(columns)
             columns = replace(columns, qc_flags=report.flags)
-            if columns.measurement == "bin":
-                columns = self._collections.mark(columns)
-                report.excluded = np.column_stack(
-                    [report.excluded, np.zeros(len(columns), dtype=bool)]
-                )
             out.flag_counts.update(count_flags(report.flags))
             out.raw_lines.extend(raw_lines(columns))
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
@@ -81,11 +79,11 @@ class Pipeline:
             # Flagged values stay raw but, field by field, out of the aggregates.
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
-            if columns.measurement == "air_quality" and kept.sites is not None:
-                out.agg_lines.extend(self._daqi.add(kept, kept.sites))
+            if columns.measurement == "air_quality":
+                out.agg_lines.extend(self._daqi.add(kept))
             for aggregator in self._aggregators_for(columns.measurement, columns.fields):
                 aggregates = aggregator.add(kept, include, now_ns)
-                out.agg_lines.extend(window_lines(aggregates, self._sites()))
+                out.agg_lines.extend(window_lines(aggregates, sites))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
@@ -96,7 +94,7 @@ class Pipeline:
         out = PipelineOutput()
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(window_lines(aggregator.tick(now_ns), self._sites()))
+                out.agg_lines.extend(window_lines(aggregator.tick(now_ns), self.directory.sites))
         return out
 
     def flush(self) -> PipelineOutput:
@@ -104,11 +102,8 @@ class Pipeline:
         out = PipelineOutput(agg_lines=self._daqi.flush())
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(window_lines(aggregator.flush(), self._sites()))
+                out.agg_lines.extend(window_lines(aggregator.flush(), self.directory.sites))
         return out
-
-    def _sites(self) -> dict[str, str]:
-        return {d: r.site for d, r in self.directory.devices.items() if r.site}
 
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
         if kind not in self._aggregators:

@@ -47,8 +47,11 @@ class SiteDaqi:
         self.pollutants: tuple[Pollutant, ...] = tuple(FIELD_OF)
         self._sites: dict[str, _Site] = {}
 
-    def add(self, columns: ReadingColumns, sites: np.ndarray) -> list[str]:
+    def add(self, columns: ReadingColumns) -> list[str]:
         """Take a batch of air quality readings (excluded values already NaN); return the points due."""
+        if columns.sites is None:
+            return []
+        sites = columns.sites
         present = sites != ""
         if not present.any():
             return []

@@ -25,18 +25,19 @@ def window_lines(aggregates: WindowAggregates, sites: Mapping[str, str] | None =
     """One point per (device, window), at the window start, tagged with device and site."""
     sites = sites or {}
     fields_of = {"footfall": _footfall, "bin": _bin}.get(aggregates.kind, _measured)
+    column = {name: k for k, name in enumerate(aggregates.fields)}
     lines = []
     for i, (device, start) in enumerate(
         zip(aggregates.device_ids.tolist(), aggregates.window_start_ns.tolist(), strict=True)
     ):
-        fields = fields_of(aggregates, i)
+        fields = fields_of(aggregates, i, column)
         if fields:
             tags = {"device_id": device, "site": sites.get(device, "")}
             lines.append(format_point(aggregates.measurement, tags, fields, start))
     return lines
 
 
-def _measured(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
+def _measured(a: WindowAggregates, i: int, _column: dict[str, int]) -> dict[str, FieldValue]:
     fields: dict[str, FieldValue] = {}
     for k, name in enumerate(a.fields):
         count = int(a.count[i, k])
@@ -52,8 +53,7 @@ def _measured(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
     return fields
 
 
-def _footfall(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
-    column = {name: k for k, name in enumerate(a.fields)}
+def _footfall(a: WindowAggregates, i: int, column: dict[str, int]) -> dict[str, FieldValue]:
     if not a.count[i, column["count_in"]]:
         return {}
     people_in = int(a.sum[i, column["count_in"]])
@@ -70,8 +70,7 @@ def _footfall(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
     return fields
 
 
-def _bin(a: WindowAggregates, i: int) -> dict[str, FieldValue]:
-    column = {name: k for k, name in enumerate(a.fields)}
+def _bin(a: WindowAggregates, i: int, column: dict[str, int]) -> dict[str, FieldValue]:
     fill = column["fill_pct"]
     if not a.count[i, fill]:
         return {}

@@ -108,7 +108,7 @@ def running_max_before(
     values: IntArray, starts: npt.NDArray[np.bool_], carried: IntArray
 ) -> IntArray:
     """For each position: the max of ``carried`` (per group) and the group's earlier values."""
-    ranks = np.unique(np.concatenate([values, carried]), return_inverse=True)[1]
+    ordered, ranks = np.unique(np.concatenate([values, carried]), return_inverse=True)
     value_rank, carried_rank = ranks[: len(values)], ranks[len(values) :]
     group = np.cumsum(starts) - 1
     span = len(ranks) + 1
@@ -117,7 +117,6 @@ def running_max_before(
     shifted[1:] = value_rank[:-1]
     shifted[starts] = carried_rank
     best = np.maximum.accumulate(shifted + group * span) - group * span
-    ordered = np.unique(np.concatenate([values, carried]))
     return np.asarray(ordered[best], dtype=np.int64)
 
 

@@ -200,24 +200,22 @@ def _map(record: ResolvedRecord) -> tuple[str | None, Any]:
     """Our field name and value for a record, or (None, None) when it names nothing we store."""
     local = record.local_name.strip(":/._-").lower().replace(".", "").replace("-", "_")
     unit = record.unit or ""
-    value = record.value
-    if local:
-        suffix, factor = UNIT_SUFFIXES.get(unit, (None, 1.0))
-        if suffix is not None:
-            if isinstance(value, float) and factor != 1.0:
-                value = value * factor
-            return (f"{local}_{suffix}" if suffix else local), value
-    field = UNIT_ONLY_FIELDS.get(unit)
+    suffix, factor = UNIT_SUFFIXES.get(unit, (None, 1.0))
+    if local and suffix is not None:
+        field: str | None = f"{local}_{suffix}" if suffix else local
+    else:
+        field = UNIT_ONLY_FIELDS.get(unit)
     if field is None:
         return None, None
-    if unit == "Pa" and isinstance(value, float):
-        value = value * 0.01
+    value = record.value
+    if isinstance(value, float) and factor != 1.0:
+        value = value * factor
     return field, value
 
 
 def _as_declared(model: type[Reading], field: str, value: Any) -> Any:
     """SenML numbers are all floats; a whole number for an integer field becomes an int."""
-    kind_of = dict(zip(model.measurement_fields(), model.field_types(), strict=True))[field]
+    kind_of = model.field_types()[model.measurement_fields().index(field)]
     if kind_of == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value

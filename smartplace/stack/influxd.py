@@ -34,6 +34,14 @@ def find_influxd(configured: Path | None = None) -> Path:
     raise ServerNotFoundError(f"influxd is not installed; {INSTALL_HINT}")
 
 
+def influx_answers(url: str) -> bool:
+    """True when an InfluxDB at ``url`` answers /ping with 204 (it is up and serving)."""
+    try:
+        return httpx.get(f"{url}/ping", timeout=1.0).status_code == 204
+    except httpx.HTTPError:
+        return False
+
+
 def config_overrides(base_dir: Path, host: str, http_port: int, rpc_port: int) -> dict[str, str]:
     """INFLUXDB_* variables that move every listener and directory into ``base_dir``."""
     return {
@@ -93,10 +101,7 @@ class InfluxdServer(ServerProcess):
         return [str(self.binary), "-config", str(self.config_path)]
 
     def is_ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 204
-        except httpx.HTTPError:
-            return False
+        return influx_answers(self.url)
 
     def describe(self) -> str:
         return self.url

@@ -11,11 +11,9 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
-import httpx
-
 from smartplace.config import STACK_FILE_NAME, Settings
 from smartplace.devices.dynsec import Dynsec
-from smartplace.stack.influxd import InfluxdServer, find_influxd
+from smartplace.stack.influxd import InfluxdServer, find_influxd, influx_answers
 from smartplace.stack.mosquitto import (
     MosquittoServer,
     find_dynsec_plugin,
@@ -162,7 +160,7 @@ class LocalStack:
                 state.influx_url,
                 state.influxd_pid,
                 pid_is_running(state.influxd_pid, "influxd"),
-                _influx_answers(state.influx_url),
+                influx_answers(state.influx_url),
             ),
         ]
 
@@ -182,10 +180,3 @@ class LocalStack:
 
 def _pick_port(preferred: int) -> int:
     return preferred if port_is_free(preferred, HOST) else free_port(HOST)
-
-
-def _influx_answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ping", timeout=1.0).status_code == 204
-    except httpx.HTTPError:
-        return False

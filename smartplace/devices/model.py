@@ -6,6 +6,7 @@ held to a strict pattern here, with messages that say what is allowed.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from smartplace.schemas.profiles import load_profiles
 from smartplace.schemas.reading import DEVICE_ID_RE
 
 SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
+SITE_RE = re.compile(SITE_PATTERN)
 DEVICE_ID_RULE = "3-64 characters from a-z, 0-9 and '-', starting with a letter or digit"
 SITE_RULE = "2-64 characters from a-z, 0-9 and '-', starting with a letter or digit"
 
@@ -30,7 +32,7 @@ class DeviceRecord(BaseModel):
     """Unique id; also its MQTT user name and topic level."""
     kind: str
     """air_quality, footfall or bin."""
-    site: Annotated[str, Field(pattern=SITE_PATTERN)] | None = None
+    site: str | None = None
     """The named place it stands at; tags its points."""
     profile: str | None = None
     """Payload profile for LoRaWAN devices (smartplace/profiles)."""
@@ -49,6 +51,13 @@ class DeviceRecord(BaseModel):
     def _device_id(cls, value: str) -> str:
         if not DEVICE_ID_RE.match(value):
             raise ValueError(f"device id {value!r} is not allowed: use {DEVICE_ID_RULE}")
+        return value
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, value: str | None) -> str | None:
+        if value is not None and not SITE_RE.match(value):
+            raise ValueError(f"site {value!r} is not allowed: use {SITE_RULE}")
         return value
 
     @field_validator("kind")

@@ -30,7 +30,6 @@ from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
 from smartplace.ingest.sketch import BUCKETS, bucket_of, quantile
 from smartplace.ingest.slots import DeviceSlots
 
-STATS = ("mean", "min", "max", "count")
 _NS_PER_S = 1_000_000_000
 _NEVER = np.iinfo(np.int64).min
 _LATEST = np.iinfo(np.int64).max

@@ -51,7 +51,10 @@ def test_add_refuses_ids_that_could_break_topics_or_tags(device_id: str) -> None
             ["--kind", "bin", "--latitude", "91"],
             "latitude: Input should be less than or equal to 90",
         ),
-        (["--kind", "bin", "--site", "Mersey Square"], "site: String should match pattern"),
+        (
+            ["--kind", "bin", "--site", "Mersey Square"],
+            "site 'Mersey Square' is not allowed: use 2-64 characters from a-z, 0-9 and '-'",
+        ),
         (
             ["--kind", "bin", "--profile", "acme-9000"],
             "profile 'acme-9000' is not one of milesight-em310-udl, milesight-vs133",

@@ -6,6 +6,7 @@ the broker the same way.
 
 from __future__ import annotations
 
+import random
 import ssl
 import threading
 import time
@@ -18,7 +19,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smartplace.config import Credentials, MqttSettings
 from smartplace.errors import MqttError
 
-__all__ = ["Credentials", "connect_and_wait", "describe", "make_client"]
+__all__ = ["Credentials", "JitteredBackoff", "connect_and_wait", "describe", "make_client"]
+
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
 
 
 def make_client(
@@ -38,8 +42,32 @@ def make_client(
         client.username_pw_set(*credentials)
     if settings.tls_ca_file is not None:
         client.tls_set(ca_certs=str(settings.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(min_delay=int(RECONNECT_MIN_S), max_delay=int(RECONNECT_MAX_S))
     return client
+
+
+class JitteredBackoff:
+    """Reconnect delays that double up to a ceiling, each drawn at random from its upper half.
+
+    paho doubles its delay but adds no jitter, so every ingest worker and
+    simulator a broker restart dropped would come back in the same second.
+    Call ``next_delay`` from on_disconnect (paho waits after that callback)
+    and ``reset`` from on_connect.
+    """
+
+    def __init__(self, client: paho.Client) -> None:
+        self._client = client
+        self._ceiling_s = RECONNECT_MIN_S
+
+    def next_delay(self) -> float:
+        delay_s = random.uniform(self._ceiling_s / 2, self._ceiling_s)  # noqa: S311 - not crypto
+        # paho's next wait is its minimum when its own doubling is reset, which this call does.
+        self._client.reconnect_delay_set(min_delay=delay_s, max_delay=RECONNECT_MAX_S)  # type: ignore[arg-type]
+        self._ceiling_s = min(self._ceiling_s * 2, RECONNECT_MAX_S)
+        return delay_s
+
+    def reset(self) -> None:
+        self._ceiling_s = RECONNECT_MIN_S
 
 
 def describe(settings: MqttSettings) -> str:

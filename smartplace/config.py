@@ -140,6 +140,22 @@ class IngestSettings(_Section):
     """How often each worker writes its counters to the measurement ingest_stats."""
     write_retry_max_s: float = Field(default=30.0, gt=0)
     """Longest pause between retries while InfluxDB is unreachable."""
+    spool_dir: Path | None = None
+    """Where received messages are made durable before they are acknowledged; default: the
+    stack directory's spool/CLIENT_ID. Keep it on local disk."""
+    spool_max_bytes: int = Field(default=1 << 30, ge=64 * 1024)
+    """Most disk the spool may use; when full (InfluxDB down a long while) ingest stops
+    acknowledging and the broker holds the rest."""
+    commit_interval_s: float = Field(default=2.0, gt=0)
+    """How often the committed offset and open windows are checkpointed: at most this much
+    is written again after a crash."""
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM, how long to keep writing what the spool holds before leaving it for the
+    next start."""
+    http_host: str = "127.0.0.1"
+    """Address of the health and metrics endpoints (/healthz, /readyz, /metrics)."""
+    http_port: int | None = Field(default=9108, ge=0, le=65_535)
+    """Port of the health and metrics endpoints; unset turns them off."""
 
 
 class Settings(BaseSettings):
@@ -168,6 +184,9 @@ class Settings(BaseSettings):
     """mosquitto's dynamic-security plugin (.so); default: where Debian and eclipse-mosquitto put it."""
     influxd_bin: Path | None = None
     """influxd binary for the local stack and tests; default: PATH."""
+
+    def spool_directory(self) -> Path:
+        return self.ingest.spool_dir or self.stack_dir / "spool" / self.mqtt.client_id
 
     @classmethod
     def settings_customise_sources(

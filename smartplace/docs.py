@@ -23,7 +23,8 @@ from smartplace.schemas.reasons import reasons_markdown
 def settings_markdown() -> str:
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     lines += [
-        f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in settings_reference()
+        f"| `{env}` | `{default}` | {_one_line(meaning)} |"
+        for env, default, meaning in settings_reference()
     ]
     return "\n".join(lines)
 
@@ -46,7 +47,7 @@ def fields_markdown() -> str:
             info = model.model_fields[field]
             required = "" if not info.is_required() else " (required)"
             lines.append(
-                f"| `{field}`{required} | {_json_type(kind_of)} | {_range(model, field)} | {info.description or ''} |"
+                f"| `{field}`{required} | {_json_type(kind_of)} | {_range(model, field)} | {_one_line(info.description or '')} |"
             )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -86,6 +87,11 @@ def refresh(text: str) -> str:
         return f"{match[1]}{GENERATED[match[2]]()}\n{match[4]}"
 
     return _BLOCK.sub(replace, text)
+
+
+def _one_line(text: str) -> str:
+    """A docstring wrapped over lines would end its table row at the first break."""
+    return " ".join(text.split())
 
 
 def _json_type(kind_of: str) -> str:

@@ -105,7 +105,7 @@ def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
         mqtt=mqtt,
         influx=InfluxSettings(url=influxd.url, database=f"test_{unique}"),
         # Tests of other things publish as unregistered devices; registry tests turn this on.
-        ingest=IngestSettings(batch_max_wait_s=0.05, require_registered_devices=False),
+        ingest=IngestSettings(batch_max_wait_s=0.05, require_registered_devices=False, http_port=0),
         registry_file=Path(tempfile.mkdtemp(prefix="smartplace-test-registry-")) / "registry.db",
     )
 

@@ -39,6 +39,8 @@ class ReadingColumns:
     """Shape (readings, text fields): str or None."""
     sites: npt.NDArray[np.str_] | None = None
     """The registry's site per reading ('' where it names none), stored as the site tag."""
+    received_ns: IntArray | None = None
+    """Arrival time of each reading's message (the delivery ledger's hour)."""
 
     def __len__(self) -> int:
         return len(self.ts_ns)

@@ -38,13 +38,17 @@ _NAN = float("nan")
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
-    """One MQTT message as it arrived; ``mid``/``qos`` let the service acknowledge it later."""
+    """One MQTT message as it arrived; ``mid``/``qos``/``connection`` let the service
+    acknowledge it later, on the connection it came by."""
 
     topic: str
     payload: bytes
     received_ns: int
     mid: int = 0
     qos: int = 0
+    redelivered: bool = False
+    """The broker's DUP flag: it sent this before and saw no acknowledgement."""
+    connection: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class _Rows:
     rows: list[tuple[float, ...]] = field(default_factory=list)
     texts: list[tuple[str | None, ...]] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)
+    received_ns: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -301,6 +306,7 @@ def _accept(
     block.device_ids.append(device_id)
     block.sites.append(site)
     block.ts_ns.append(ts_ns)
+    block.received_ns.append(message.received_ns)
     block.qc_flags.append(int(flags))
     numeric, texts = _split_values(candidate.model, reading)
     block.rows.append(numeric)
@@ -334,4 +340,5 @@ def _to_columns(model: type[Reading], kind: str, block: _Rows) -> ReadingColumns
         if text_fields
         else None,
         sites=np.array(block.sites, dtype=np.str_),
+        received_ns=np.array(block.received_ns, dtype=np.int64),
     )

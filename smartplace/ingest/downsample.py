@@ -163,6 +163,7 @@ class WindowAggregates:
     max: FloatArray
     count: IntArray
     late_beyond_grace: int
+    """Readings of this batch that arrived after their window had closed."""
     sum: FloatArray
     first: FloatArray
     """The earliest measured value in the window, per field."""
@@ -173,7 +174,6 @@ class WindowAggregates:
     kind: str
     p95: FloatArray
     """Per field: the 95th percentile (nearest rank, within the sketch's 2 %), NaN where not kept."""
-    """Readings of this batch that arrived after their window had closed."""
 
     def __len__(self) -> int:
         return len(self.window_start_ns)
@@ -228,6 +228,19 @@ class WindowAggregator:
     def open_windows(self) -> int:
         return len(self._open)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For the checkpoint: the p95 sketches (the bulk of the state) of open rows only."""
+        state = self.__dict__.copy()
+        rows = np.flatnonzero(self._row_slot >= 0)
+        state["_sketch"] = (self._sketch.shape, rows, self._sketch[rows])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        shape, rows, open_sketches = state.pop("_sketch")
+        self.__dict__.update(state)
+        self._sketch = np.zeros(shape, dtype=np.int32)
+        self._sketch[rows] = open_sketches
+
     def add(
         self, columns: ReadingColumns, include: npt.NDArray[np.bool_], now_ns: int | None = None
     ) -> WindowAggregates:
@@ -237,8 +250,7 @@ class WindowAggregator:
         the batch's arrival time (the wall clock that closes quiet devices' windows).
         """
         slots = self._slots_for(columns.device_ids)
-        starts = window_starts(columns.ts_ns, self.length_ns)
-        late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
+        late = self.late_mask(columns.device_ids, columns.ts_ns)
         use = include & ~late
         # Grouped by device slot: integers sort faster than ids, and the slots are what state needs.
         partials = partial_aggregates(
@@ -269,6 +281,15 @@ class WindowAggregator:
         if now_ns is not None:
             self._last_arrival[np.unique(slots)] = now_ns
         return self._emit(now_ns, late_beyond_grace=int(late.sum()))
+
+    def late_mask(self, device_ids: npt.NDArray[np.str_], ts_ns: IntArray) -> npt.NDArray[np.bool_]:
+        """Which readings fall in a window already closed (late beyond grace)."""
+        slots = self._slots_for(device_ids)
+        starts = window_starts(ts_ns, self.length_ns)
+        late: npt.NDArray[np.bool_] = (
+            starts + self.length_ns + self.grace_ns <= self._watermark[slots]
+        )
+        return late
 
     def tick(self, now_ns: int) -> WindowAggregates:
         """What the wall clock alone makes due: windows of devices that have gone quiet."""

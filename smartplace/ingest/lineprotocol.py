@@ -8,6 +8,7 @@ nothing a device sends becomes a measurement or tag key.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -164,6 +165,20 @@ def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
 
 
 NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+_TAG_PAIR = re.compile(r"(?:[^,\\ ]|\\.)+=(?:[^,\\ ]|\\.)+")
+
+
+def tag_value(line: str, key: str) -> str | None:
+    """A tag's value read back from a line (unescaped); None when the line has no such tag."""
+    head = re.match(r"(?:[^\\ ]|\\.)*", line)
+    series = head.group(0) if head else ""
+    for pair in _TAG_PAIR.findall(series):
+        name, _, value = re.split(r"(?<!\\)(=)", pair, maxsplit=1)
+        if re.sub(r"\\(.)", r"\1", name) == key:
+            return re.sub(r"\\(.)", r"\1", value)
+    return None
 
 
 def with_precision(lines: Sequence[str], precision: str) -> list[str]:

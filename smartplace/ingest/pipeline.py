@@ -11,17 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from smartplace.config import Settings
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.ingest.aggregates import window_lines
 from smartplace.ingest.bins import CollectionDetector
+from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
 from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines
-from smartplace.ingest.quality import QualityChecker, count_flags
+from smartplace.ingest.ledger import DeliveryLedger
+from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines, tag_value
+from smartplace.ingest.quality import QcFlag, QualityChecker, count_flags
+from smartplace.ingest.redelivery import RecentMessages
 from smartplace.ingest.site_daqi import SiteDaqi
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
+from smartplace.schemas.device_status import DeviceStatusReading
+from smartplace.schemas.kinds import READING_MODELS
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
@@ -37,9 +43,15 @@ class PipelineOutput:
     late_beyond_grace: int = 0
     flag_counts: Counter[str] = field(default_factory=Counter)
     """Readings per quality flag in this batch."""
+    redelivered: int = 0
+    """Messages dropped as the broker's redeliveries of ones already processed."""
 
 
 AGGREGATED_MEASUREMENTS = frozenset({"air_quality", "footfall", "bin"})
+READING_MEASUREMENTS = frozenset(
+    {model.measurement for model in READING_MODELS.values()} | {DeviceStatusReading.measurement}
+)
+"""Raw measurements of readings: what the ledger counts (rejects, ledger and info are not)."""
 MIN_WINDOW_S = 900
 """Footfall is never aggregated (or published) below 15 minutes: small counts identify people."""
 
@@ -58,11 +70,17 @@ class Pipeline:
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
         )
         self._last_reject_ns = 0
+        self._recent = RecentMessages()
+        self.ledger = DeliveryLedger()
+        self._latest_arrival_ns = 0
 
     def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
-        decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
         now_ns = max((m.received_ns for m in messages), default=None)
-        out = PipelineOutput(accepted=decoded.accepted, rejects=decoded.rejects)
+        messages, redelivered = self._recent.drop_redelivered(messages)
+        decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
+        out = PipelineOutput(
+            accepted=decoded.accepted, rejects=decoded.rejects, redelivered=redelivered
+        )
         sites = self.directory.sites
         for columns in decoded.columns:
             if columns.measurement == "bin":
@@ -74,20 +92,39 @@ class Pipeline:
             columns = replace(columns, qc_flags=report.flags)
             out.flag_counts.update(count_flags(report.flags))
             out.raw_lines.extend(raw_lines(columns))
+            duplicate = (report.flags & np.uint32(QcFlag.DUPLICATE)) != 0
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
+                self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))
                 continue
+            aggregators = self._aggregators_for(columns.measurement, columns.fields)
+            # Late for the shortest window means missing from at least one aggregate.
+            late = aggregators[0].late_mask(columns.device_ids, columns.ts_ns)
+            self._ledger_count(columns, duplicate, late)
             # Flagged values stay raw but, field by field, out of the aggregates.
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
             if columns.measurement == "air_quality":
                 out.agg_lines.extend(self._daqi.add(kept))
-            for aggregator in self._aggregators_for(columns.measurement, columns.fields):
+            for aggregator in aggregators:
                 aggregates = aggregator.add(kept, include, now_ns)
                 out.agg_lines.extend(window_lines(aggregates, sites))
                 out.late_beyond_grace += aggregates.late_beyond_grace
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
+        self.ledger.count_rejects(decoded.rejects)
+        if now_ns is not None:
+            self._latest_arrival_ns = now_ns
+            out.raw_lines.extend(self.ledger.lines(now_ns))
         return out
+
+    def _ledger_count(
+        self,
+        columns: ReadingColumns,
+        duplicate: npt.NDArray[np.bool_],
+        late: npt.NDArray[np.bool_],
+    ) -> None:
+        assert columns.received_ns is not None  # decode always sets it
+        self.ledger.count_readings(columns.device_ids, columns.received_ns, duplicate, late)
 
     def tick(self, now_ns: int) -> PipelineOutput:
         """Aggregates the wall clock makes due (quiet devices' windows), with nothing received."""
@@ -124,6 +161,17 @@ class Pipeline:
                 for length_s in lengths
             ]
         return self._aggregators[kind]
+
+    def ledger_refusals(self, refused_lines: Sequence[str]) -> list[str]:
+        """The ledger corrected for readings InfluxDB refused, counted in the latest batch's hour."""
+        devices = [
+            device
+            for line in refused_lines
+            if line.split(",", 1)[0] in READING_MEASUREMENTS
+            and (device := tag_value(line, "device_id")) is not None
+        ]
+        self.ledger.count_refused(devices, self._latest_arrival_ns)
+        return self.ledger.lines(self._latest_arrival_ns)
 
     def reject_points(self, rejects: Sequence[Reject]) -> list[str]:
         """Line protocol for rejects found after the pipeline (by the database, say)."""

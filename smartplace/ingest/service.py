@@ -1,35 +1,35 @@
-"""The ingest worker: wires subscriber -> pipeline -> InfluxDB -> acknowledgement.
+"""The ingest worker: broker -> spool -> acknowledgement, and spool -> InfluxDB on a second thread.
 
-Only wiring lives here. A batch is acknowledged to the broker after InfluxDB
-accepted it (HTTP 204); while InfluxDB is unreachable the service retries
-with backoff and acknowledges nothing, so the broker keeps the backlog.
+Only wiring lives here. A message is acknowledged to the broker once it is
+fsynced in the spool; the writer (``drainer.py``) takes it from there to
+InfluxDB. While InfluxDB is down the spool grows; when it reaches its limit
+this loop stops taking messages, so nothing more is acknowledged and the
+broker, which sends at most our receive-maximum unacknowledged, holds the
+rest. Memory stays bounded by that receive-maximum and one micro-batch.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable
-from functools import partial
 
 from smartplace.config import Settings
-from smartplace.errors import InfluxError, InfluxUnavailableError
+from smartplace.errors import InfluxError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.lineprotocol import with_precision
-from smartplace.ingest.pipeline import Pipeline, PipelineOutput
+from smartplace.ingest.checkpoint import load_checkpoint
+from smartplace.ingest.drainer import Drainer, retry
+from smartplace.ingest.health import HealthServer
+from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.spool import Spool
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.subscriber import MqttSubscriber
-from smartplace.ingest.writer import write_isolating_refusals
 from smartplace.schemas import ingest_subscription
-from smartplace.schemas.reasons import Reject, RejectReason
 
 log = logging.getLogger(__name__)
 
 STATS_LOG_INTERVAL_S = 30.0
-TICK_INTERVAL_S = 1.0
-"""How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
+FULL_SPOOL_POLL_S = 0.2
 
 
 class IngestService:
@@ -37,77 +37,151 @@ class IngestService:
         self.settings = settings
         self.stats = stats or IngestStats()
         self.pipeline = Pipeline(settings)
+        self._quiet_after = 0.0
+        """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
+        self.drainer: Drainer | None = None
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
-        """Run until ``stop`` is set, then drain what was received and return."""
+        """Run until ``stop`` is set, then drain the spool (within the drain timeout) and return."""
         s = self.settings
+        spool = Spool(s.spool_directory(), s.ingest.spool_max_bytes)
+        committed = self._recover(spool)
         with InfluxClient(s.influx) as influx:
-            if s.influx.create_database:
-                self._retry(influx.ensure_storage, stop, "create database")
+            if s.influx.create_database and not retry(
+                influx.ensure_storage, stop, "create database", self.stats, s
+            ):
+                return
+            drainer = self.drainer = Drainer(
+                s, spool, self.pipeline, committed, self.stats, self._may_tick
+            )
+            drainer.start()
             subscriber = MqttSubscriber(
                 s.mqtt,
                 [ingest_subscription(s.mqtt.topic_prefix), *s.mqtt.extra_subscriptions],
                 s.ingest.queue_max_messages,
             )
-            subscriber.start()
-            log.info("ingest running topics=%s influx=%s", subscriber.subscriptions, s.influx.url)
-            if ready is not None:
-                ready.set()
+            health = HealthServer.maybe_start(s.ingest, self)
             try:
-                self._loop(subscriber, influx, stop)
+                subscriber.start()
+                log.info(
+                    "ingest running topics=%s influx=%s spool=%s",
+                    subscriber.subscriptions,
+                    s.influx.url,
+                    spool.directory,
+                )
+                if ready is not None:
+                    ready.set()
+                self._receive(subscriber, spool, influx, stop)
             finally:
                 subscriber.stop()
+                self.stats.mqtt_connected = False
+                self._drain(drainer, spool)
+                self._write_stats(influx, 0)
+                if health is not None:
+                    health.stop()
+                spool.close()
         log.info("ingest stopped %s", _kv(self.stats.snapshot()))
 
-    def _loop(
-        self, subscriber: MqttSubscriber, influx: InfluxClient, stop: threading.Event
+    def _recover(self, spool: Spool) -> int:
+        """The committed offset, with the pipeline's windows restored to it."""
+        checkpoint = load_checkpoint(spool.directory)
+        if checkpoint is None:
+            return 0
+        if checkpoint.state is not None:
+            self.pipeline = checkpoint.state
+        pending = spool.next_seq - checkpoint.committed_seq
+        if pending > 0:
+            log.info(
+                "replaying %d spooled messages from offset %d (received before a crash or an"
+                " outage; writing them again is harmless)",
+                pending,
+                checkpoint.committed_seq,
+            )
+        return checkpoint.committed_seq
+
+    def _receive(
+        self,
+        subscriber: MqttSubscriber,
+        spool: Spool,
+        influx: InfluxClient,
+        stop: threading.Event,
     ) -> None:
         ingest = self.settings.ingest
-        next_log = time.monotonic() + STATS_LOG_INTERVAL_S
-        next_tick = time.monotonic() + TICK_INTERVAL_S
         next_stats = time.monotonic() + ingest.stats_interval_s
-        while True:
-            stopping = stop.is_set()
-            if time.monotonic() >= next_stats:
+        next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+        seen_connect = 0.0
+        while not stop.is_set():
+            self._check_writer()
+            now = time.monotonic()
+            self.stats.spool_bytes = spool.size_bytes
+            self.stats.mqtt_connected = subscriber.connected
+            if now >= next_stats:
                 self._write_stats(influx, subscriber.backlog)
-                next_stats = time.monotonic() + ingest.stats_interval_s
-            # Once stopping, take only what is already queued: drain, then leave.
-            batch = subscriber.take(
-                ingest.batch_max_messages, 0.0 if stopping else ingest.batch_max_wait_s
-            )
-            if not batch:
-                if stopping:
-                    # Drained: write what the open windows hold (one attempt: we are stopping), then go.
-                    self._write(influx, self.pipeline.flush(), stop, batch=False)
-                    self._write_stats(influx, subscriber.backlog)
-                    return
-                if time.monotonic() >= next_tick:
-                    self._write(influx, self.pipeline.tick(time.time_ns()), stop, batch=False)
-                    next_tick = time.monotonic() + TICK_INTERVAL_S
-                continue
-            out = self.pipeline.process(batch)
-            self.stats.record_batch(
-                len(batch),
-                out.accepted,
-                [r.reason.value for r in out.rejects],
-                out.late_beyond_grace,
-                out.flag_counts,
-            )
-            for reject in out.rejects:
-                log.info(
-                    "reject reason=%s topic=%s detail=%r",
-                    reject.reason.value,
-                    reject.topic,
-                    reject.detail,
-                )
-            if not self._write(influx, out, stop):
-                return  # stopped while InfluxDB was down: unacknowledged, the broker redelivers
-            subscriber.ack(batch)
-            if time.monotonic() >= next_log:
+                next_stats = now + ingest.stats_interval_s
+            if now >= next_log:
                 log.info(
                     "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), subscriber.backlog
                 )
-                next_log = time.monotonic() + STATS_LOG_INTERVAL_S
+                next_log = now + STATS_LOG_INTERVAL_S
+            if subscriber.connected_at != seen_connect:
+                seen_connect = subscriber.connected_at
+                self._hold_ticks()  # the broker may be sending a backlog kept while we were away
+            if spool.is_full:
+                self._hold_back(spool)
+                stop.wait(FULL_SPOOL_POLL_S)
+                continue
+            if not self.stats.acknowledging:
+                log.warning("SPOOL HAS ROOM AGAIN: acknowledging the broker's backlog")
+                self.stats.acknowledging = True
+                self._hold_ticks()
+            batch = subscriber.take(ingest.batch_max_messages, ingest.batch_max_wait_s)
+            if not batch:
+                continue
+            spool.append(batch)
+            subscriber.ack(batch)
+            with self.stats._lock:
+                self.stats.spooled += len(batch)
+
+    def _hold_back(self, spool: Spool) -> None:
+        if self.stats.acknowledging:
+            log.error(
+                "SPOOL FULL (%d of %d bytes; InfluxDB has not taken data for a while): no longer"
+                " acknowledging, so the broker holds the backlog; resuming by itself once the"
+                " writer drains",
+                spool.size_bytes,
+                spool.max_bytes,
+            )
+            self.stats.acknowledging = False
+
+    def _hold_ticks(self) -> None:
+        """A backlog may be on its way from the broker: its devices are not quiet, only delayed.
+        Let the wall clock close windows again once a grace period has passed."""
+        self._quiet_after = time.monotonic() + self.settings.ingest.window_grace_s
+
+    def _may_tick(self) -> bool:
+        return self.stats.acknowledging and time.monotonic() >= self._quiet_after
+
+    def _check_writer(self) -> None:
+        if self.drainer is not None and self.drainer.error is not None:
+            raise RuntimeError("the writer thread failed") from self.drainer.error
+
+    def _drain(self, drainer: Drainer, spool: Spool) -> None:
+        """Graceful stop: let the writer empty the spool and flush the windows, within the timeout."""
+        drainer.finishing.set()
+        drainer.thread.join(self.settings.ingest.drain_timeout_s)
+        if drainer.thread.is_alive():
+            drainer.give_up.set()
+            drainer.thread.join()
+        left = spool.next_seq - drainer.committed_seq
+        if drainer.drained:
+            log.info("drained: every received message is in InfluxDB")
+        else:
+            log.warning(
+                "stopping with %d messages in the spool (InfluxDB did not take them within %.0f s);"
+                " they are written when ingest next starts",
+                left,
+                self.settings.ingest.drain_timeout_s,
+            )
 
     def _write_stats(self, influx: InfluxClient, backlog: int) -> None:
         """One attempt: counters are for watching the pipeline, not data to hold readings back for."""
@@ -116,91 +190,6 @@ class IngestService:
             influx.write([line], self.settings.influx.raw_retention_policy)
         except InfluxError as exc:
             log.warning("could not write ingest stats: %s", exc)
-
-    def _write(
-        self, influx: InfluxClient, out: PipelineOutput, stop: threading.Event, batch: bool = True
-    ) -> bool:
-        """Write one batch's points (or, not a batch, the windows a tick or flush made due);
-        False only when stopped before InfluxDB took them."""
-        if not batch and not out.agg_lines:
-            return True
-        influx_settings = self.settings.influx
-
-        precision = influx_settings.precision
-        refused: list[tuple[str, str]] = []
-
-        def write() -> None:
-            refused.clear()  # a retried attempt starts afresh
-            for lines, policy in (
-                (out.raw_lines, influx_settings.raw_retention_policy),
-                (out.agg_lines, influx_settings.agg_retention_policy),
-            ):
-                refused.extend(
-                    write_isolating_refusals(
-                        partial(influx.write, retention_policy=policy, precision=precision),
-                        with_precision(lines, precision),
-                    )
-                )
-            if refused:
-                rejects = [self._refusal(line, reason) for line, reason in refused]
-                influx.write(
-                    with_precision(self.pipeline.reject_points(rejects), precision),
-                    influx_settings.raw_retention_policy,
-                    precision,
-                )
-
-        try:
-            if not self._retry(write, stop, "write"):
-                return False
-        except InfluxError as exc:
-            # Even the rejects were refused: nothing more to try for this batch.
-            self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
-            self.stats.record_written(0, 0, batch)
-            log.error("write refused status=%s error=%s", exc.status_code, exc)
-            return True
-        if refused:
-            self.stats.write_refused_lines += len(refused)
-            self.stats.rejected_by_reason.update(
-                [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
-            )
-            log.error(
-                "influxdb refused lines=%d first=%r reason=%s",
-                len(refused),
-                refused[0][0][:200],
-                refused[0][1],
-            )
-        self.stats.record_written(len(out.raw_lines) - len(out.rejects), len(out.agg_lines), batch)
-        return True
-
-    @staticmethod
-    def _refusal(line: str, reason: str) -> Reject:
-        return Reject(
-            RejectReason.REFUSED_BY_DATABASE, reason[:200], "", None, line[:256], time.time_ns()
-        )
-
-    def _retry(self, action: Callable[[], None], stop: threading.Event, what: str) -> bool:
-        """Run ``action`` until it succeeds (True) or ``stop`` is set (False).
-
-        Retries what may pass later (unreachable, 5xx, bad credentials that an
-        operator can fix); raises what never will.
-        """
-        delay_s = 0.5
-        while True:
-            try:
-                action()
-                return True
-            except InfluxUnavailableError as exc:
-                log.warning(
-                    "influx unavailable action=%s retry_in_s=%.1f error=%s", what, delay_s, exc
-                )
-            except InfluxError as exc:
-                if exc.status_code not in (401, 403):
-                    raise
-                log.error("INFLUXDB REFUSES OUR CREDENTIALS action=%s: %s; holding data", what, exc)
-            self.stats.write_retries += 1
-            if stop.wait(delay_s * random.uniform(0.5, 1.0)):  # noqa: S311 - jitter, not crypto
-                return False
-            delay_s = min(delay_s * 2, self.settings.ingest.write_retry_max_s)
 
 
 def _kv(values: dict[str, int]) -> str:

@@ -24,6 +24,17 @@ class IngestStats:
     """Batches whose points InfluxDB accepted (or refused for good); equal to batches when idle."""
     write_retries: int = 0
     write_refused_lines: int = 0
+    spooled: int = 0
+    """Messages made durable in the spool (and so acknowledged to the broker)."""
+    redelivered: int = 0
+    """Messages the broker sent again that had been processed already: dropped, not counted twice."""
+    spool_bytes: int = 0
+    unwritten_since_ns: int = 0
+    """Arrival time of the oldest message not yet in InfluxDB while a write is pending; 0 when none."""
+    influx_ok: bool = True
+    acknowledging: bool = True
+    """False while the spool is full and the broker is left holding the backlog."""
+    mqtt_connected: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -37,8 +48,10 @@ class IngestStats:
         reasons: list[str],
         late: int,
         flags: Counter[str] | None = None,
+        redelivered: int = 0,
     ) -> None:
         with self._lock:
+            self.redelivered += redelivered
             self.flagged.update(flags or {})
             self.batches += 1
             self.received += received
@@ -69,7 +82,14 @@ class IngestStats:
                 "batches_written": self.batches_written,
                 "write_retries": self.write_retries,
                 "write_refused_lines": self.write_refused_lines,
+                "spooled": self.spooled,
+                "redelivered": self.redelivered,
+                "spool_bytes": self.spool_bytes,
             }
+
+    def oldest_unwritten_age_s(self, now_ns: int) -> float:
+        since = self.unwritten_since_ns
+        return max(0.0, (now_ns - since) / 1e9) if since else 0.0
 
 
 STATS_MEASUREMENT = "ingest_stats"
@@ -77,6 +97,11 @@ STATS_MEASUREMENT = "ingest_stats"
 
 def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str:
     """The worker's counters since it started (monotonic: rates come from their derivative)."""
-    fields: dict[str, FieldValue] = {**stats.snapshot(), "backlog": backlog}
+    fields: dict[str, FieldValue] = {
+        **stats.snapshot(),
+        "backlog": backlog,
+        "oldest_unwritten_age_s": stats.oldest_unwritten_age_s(ts_ns),
+        "acknowledging": stats.acknowledging,
+    }
     fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
     return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

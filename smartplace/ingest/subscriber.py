@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import connect_and_wait, describe, make_client
+from smartplace.broker import JitteredBackoff, connect_and_wait, describe, make_client
 from smartplace.config import MqttSettings
 from smartplace.ingest.decode import RawMessage
 
@@ -42,8 +42,15 @@ class MqttSubscriber:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._subscribed = threading.Event()
         self._refused: str | None = None
+        self._connection = 0
+        """Counts connections: a message's packet id means something only on the one it came by."""
+        self.connected = False
+        self.connected_at = 0.0
+        """Monotonic time of the latest successful connection."""
+        self._backoff = JitteredBackoff(self._client)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -85,9 +92,15 @@ class MqttSubscriber:
         return batch
 
     def ack(self, messages: Sequence[RawMessage]) -> None:
-        """Acknowledge, in arrival order, messages whose outcome is stored."""
+        """Acknowledge, in arrival order, messages now durable in the spool.
+
+        A message that came by an earlier connection is not acknowledged: its
+        packet id may now name another message, and the broker sends it again
+        anyway (the pipeline then drops the copy as a redelivery).
+        """
+        current = self._connection
         for message in messages:
-            if message.qos > 0:
+            if message.qos > 0 and message.connection == current:
                 self._client.ack(message.mid, message.qos)
 
     @property
@@ -103,6 +116,10 @@ class MqttSubscriber:
             self._refused = f"refused the connection: {reason}"
             log.error("mqtt connect refused reason=%s", reason)
             return
+        self._connection += 1
+        self.connected = True
+        self.connected_at = time.monotonic()
+        self._backoff.reset()
         log.info(
             "mqtt connected broker=%s session_present=%s",
             describe(self.settings),
@@ -131,12 +148,24 @@ class MqttSubscriber:
         # Blocks when the queue is full: the broker then holds the rest (receive maximum).
         self._queue.put(
             RawMessage(
-                message.topic, bytes(message.payload), time.time_ns(), message.mid, message.qos
+                message.topic,
+                bytes(message.payload),
+                time.time_ns(),
+                message.mid,
+                message.qos,
+                bool(message.dup),
+                self._connection,
             )
         )
+
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        delay_s = self._backoff.next_delay()
+        log.warning("mqtt broker unreachable; trying again in %.1f s", delay_s)
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        self.connected = False
         if reason.is_failure:
-            log.warning("mqtt disconnected reason=%s; reconnecting", reason)
+            delay_s = self._backoff.next_delay()
+            log.warning("mqtt disconnected reason=%s; reconnecting in %.1f s", reason, delay_s)

@@ -1,0 +1,225 @@
+"""The writing side of ingest: spool -> pipeline -> InfluxDB -> committed offset.
+
+Runs on its own thread, so a slow or absent InfluxDB never stops messages
+being received and made durable. It reads the spool in order from the
+committed offset, processes each micro-batch, writes the points (retrying
+with backoff and jitter what may pass later) and, every commit interval,
+checkpoints the offset together with the open windows. A batch whose write
+has not succeeded is never committed: after a crash it is processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+
+from smartplace.config import Settings
+from smartplace.errors import InfluxError, InfluxUnavailableError
+from smartplace.influx import InfluxClient
+from smartplace.ingest.checkpoint import Checkpoint, save_checkpoint
+from smartplace.ingest.lineprotocol import with_precision
+from smartplace.ingest.pipeline import Pipeline, PipelineOutput
+from smartplace.ingest.spool import Spool
+from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.writer import write_isolating_refusals
+from smartplace.schemas.reasons import Reject, RejectReason
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 1.0
+"""How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
+
+
+class Drainer:
+    def __init__(
+        self,
+        settings: Settings,
+        spool: Spool,
+        pipeline: Pipeline,
+        committed_seq: int,
+        stats: IngestStats,
+        may_tick: Callable[[], bool],
+    ) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.pipeline = pipeline
+        self.committed_seq = committed_seq
+        self.next_seq = committed_seq
+        self.stats = stats
+        self.may_tick = may_tick
+        """Whether no backlog can be waiting elsewhere (the broker), so quiet means quiet."""
+        self.finishing = threading.Event()
+        """Set on a graceful stop: write what the spool holds, flush the windows, commit, return."""
+        self.give_up = threading.Event()
+        """Set when the drain timeout passes: stop retrying and leave the rest for the next start."""
+        self.error: BaseException | None = None
+        self.drained = False
+        self.thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with InfluxClient(self.settings.influx) as influx:
+                self._loop(influx)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("the writer stopped on an error; received data stays in the spool")
+
+    def _loop(self, influx: InfluxClient) -> None:
+        ingest = self.settings.ingest
+        next_commit = time.monotonic() + ingest.commit_interval_s
+        next_tick = time.monotonic() + TICK_INTERVAL_S
+        while True:
+            records = self.spool.read(self.next_seq, ingest.batch_max_messages)
+            if not records:
+                if self.finishing.is_set():
+                    self._finish(influx)
+                    return
+                if time.monotonic() >= next_tick and self.may_tick():
+                    self._write(influx, self.pipeline.tick(time.time_ns()), batch=False)
+                    next_tick = time.monotonic() + TICK_INTERVAL_S
+                if self.next_seq > self.committed_seq and time.monotonic() >= next_commit:
+                    self._commit()
+                    next_commit = time.monotonic() + ingest.commit_interval_s
+                self.spool.wait_for(self.next_seq, min(TICK_INTERVAL_S, ingest.batch_max_wait_s))
+                continue
+            self.stats.unwritten_since_ns = records[0].message.received_ns
+            out = self.pipeline.process([record.message for record in records])
+            self._count(len(records), out)
+            if not self._write(influx, out):
+                return  # gave up while InfluxDB was down: the spool keeps the batch
+            self.next_seq = records[-1].seq + 1
+            self.stats.unwritten_since_ns = 0
+            if time.monotonic() >= next_commit:
+                self._commit()
+                next_commit = time.monotonic() + ingest.commit_interval_s
+
+    def _finish(self, influx: InfluxClient) -> None:
+        """Drained: write what the open windows hold, and commit them with the offset."""
+        if self._write(influx, self.pipeline.flush(), batch=False):
+            self._commit()
+            self.drained = True
+
+    def _commit(self) -> None:
+        save_checkpoint(self.spool.directory, Checkpoint(self.next_seq, self.pipeline))
+        self.committed_seq = self.next_seq
+        self.spool.release(self.committed_seq)
+
+    def _count(self, received: int, out: PipelineOutput) -> None:
+        self.stats.record_batch(
+            received,
+            out.accepted,
+            [r.reason.value for r in out.rejects],
+            out.late_beyond_grace,
+            out.flag_counts,
+            out.redelivered,
+        )
+        for reject in out.rejects:
+            log.info(
+                "reject reason=%s topic=%s detail=%r",
+                reject.reason.value,
+                reject.topic,
+                reject.detail,
+            )
+
+    # -- writing -------------------------------------------------------------------
+
+    def _write(self, influx: InfluxClient, out: PipelineOutput, batch: bool = True) -> bool:
+        """Write one batch's points (or, not a batch, the windows a tick or flush made due);
+        False only when told to give up before InfluxDB took them."""
+        if not batch and not out.agg_lines:
+            return True
+        influx_settings = self.settings.influx
+        precision = influx_settings.precision
+        refused: list[tuple[str, str]] = []
+
+        def write() -> None:
+            refused.clear()  # a retried attempt starts afresh
+            for lines, policy in (
+                (out.raw_lines, influx_settings.raw_retention_policy),
+                (out.agg_lines, influx_settings.agg_retention_policy),
+            ):
+                refused.extend(
+                    write_isolating_refusals(
+                        partial(influx.write, retention_policy=policy, precision=precision),
+                        with_precision(lines, precision),
+                    )
+                )
+            if refused:
+                rejects = [_refusal(line, reason) for line, reason in refused]
+                lines = self.pipeline.reject_points(rejects)
+                if batch:
+                    lines += self.pipeline.ledger_refusals([line for line, _ in refused])
+                influx.write(
+                    with_precision(lines, precision),
+                    influx_settings.raw_retention_policy,
+                    precision,
+                )
+
+        try:
+            if not retry(write, self.give_up, "write", self.stats, self.settings):
+                return False
+        except InfluxError as exc:
+            # Even the rejects were refused: nothing more to try for this batch.
+            self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
+            self.stats.record_written(0, 0, batch)
+            log.error("write refused status=%s error=%s", exc.status_code, exc)
+            return True
+        if refused:
+            self.stats.write_refused_lines += len(refused)
+            self.stats.rejected_by_reason.update(
+                [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
+            )
+            log.error(
+                "influxdb refused lines=%d first=%r reason=%s",
+                len(refused),
+                refused[0][0][:200],
+                refused[0][1],
+            )
+        self.stats.record_written(out.accepted - len(refused), len(out.agg_lines), batch)
+        return True
+
+
+def _refusal(line: str, reason: str) -> Reject:
+    return Reject(
+        RejectReason.REFUSED_BY_DATABASE, reason[:200], "", None, line[:256], time.time_ns()
+    )
+
+
+def retry(
+    action: Callable[[], None],
+    give_up: threading.Event,
+    what: str,
+    stats: IngestStats,
+    settings: Settings,
+) -> bool:
+    """Run ``action`` until it succeeds (True) or ``give_up`` is set (False).
+
+    Retries what may pass later (unreachable, timeouts, 5xx; and bad credentials,
+    which an operator can fix while nothing is dropped); raises what never will.
+    Waits grow exponentially with full jitter, so restarted workers do not
+    stampede a recovering InfluxDB.
+    """
+    delay_s = 0.5
+    while True:
+        try:
+            action()
+            stats.influx_ok = True
+            return True
+        except InfluxUnavailableError as exc:
+            log.warning("influx unavailable action=%s retry_in_s=%.1f error=%s", what, delay_s, exc)
+        except InfluxError as exc:
+            if exc.status_code not in (401, 403):
+                raise
+            log.error("INFLUXDB REFUSES OUR CREDENTIALS action=%s: %s; holding data", what, exc)
+        stats.influx_ok = False
+        stats.write_retries += 1
+        if give_up.wait(delay_s * random.uniform(0.5, 1.0)):  # noqa: S311 - jitter, not crypto
+            return False
+        delay_s = min(delay_s * 2, settings.ingest.write_retry_max_s)

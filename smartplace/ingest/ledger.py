@@ -1,0 +1,99 @@
+"""The delivery ledger: per device and hour of arrival, what became of its readings.
+
+For each (device, hour in which its messages arrived) it counts readings
+received, accepted, rejected (by reason), flagged duplicate, late beyond
+grace for their shortest window, and written. ``smartplace trace`` reads it
+back to answer "did this device's 09:15 reading reach InfluxDB, and if not,
+why?".
+
+Hours are arrival hours, not event hours: arrival time only moves forward,
+so an hour is final once it has passed and its running totals can be
+written again and again over the same point (time = the hour's start) and
+then forgotten. The totals live in the pipeline state, so a checkpoint and
+replay recount them exactly, never twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from smartplace.ingest.lineprotocol import FieldValue, format_point
+from smartplace.schemas.reasons import Reject
+
+LEDGER_MEASUREMENT = "delivery_ledger"
+HOUR_NS = 3_600 * 1_000_000_000
+KEEP_HOURS = 2
+"""Hours kept open behind the newest arrival: a replay after a crash reaches back this far."""
+
+Key = tuple[str, int]  # (device id, arrival hour start in ns)
+
+
+class DeliveryLedger:
+    def __init__(self) -> None:
+        self._totals: dict[Key, Counter[str]] = defaultdict(Counter)
+        self._touched: set[Key] = set()
+
+    def count_readings(
+        self,
+        device_ids: npt.NDArray[np.str_],
+        received_ns: npt.NDArray[np.int64],
+        duplicate: npt.NDArray[np.bool_],
+        late: npt.NDArray[np.bool_],
+    ) -> None:
+        """Accepted readings (so also written, unless InfluxDB refuses them)."""
+        hours = (received_ns - received_ns % HOUR_NS).tolist()
+        devices = device_ids.tolist()
+        for name, mask in (("duplicate", duplicate), ("late", late)):
+            for index in np.flatnonzero(mask).tolist():
+                self._add(devices[index], hours[index], name)
+        for (device, hour), count in Counter(zip(devices, hours, strict=True)).items():
+            totals = self._totals[device, hour]
+            totals["received"] += count
+            totals["accepted"] += count
+            totals["written"] += count
+            self._touched.add((device, hour))
+
+    def count_rejects(self, rejects: Iterable[Reject]) -> None:
+        """Rejects of a known device; one not even naming a device is only in ingest_rejects."""
+        for reject in rejects:
+            if reject.device_id:
+                hour = reject.received_ns - reject.received_ns % HOUR_NS
+                self._add(reject.device_id, hour, "received")
+                self._add(reject.device_id, hour, f"rejected_{reject.reason.value}")
+
+    def count_refused(self, device_ids: Sequence[str], received_ns: int) -> None:
+        """Readings InfluxDB refused after the pipeline counted them written."""
+        hour = received_ns - received_ns % HOUR_NS
+        for device in device_ids:
+            self._add(device, hour, "written", -1)
+            self._add(device, hour, "rejected_refused_by_database")
+
+    def _add(self, device: str, hour: int, name: str, count: int = 1) -> None:
+        self._totals[device, hour][name] += count
+        self._touched.add((device, hour))
+
+    def lines(self, now_ns: int) -> list[str]:
+        """Running totals of every (device, hour) changed since the last call; then forgets
+        hours that can no longer change."""
+        out = []
+        for device, hour in sorted(self._touched):
+            totals = self._totals[device, hour]
+            fields: dict[str, FieldValue] = {
+                "received": 0,
+                "accepted": 0,
+                "written": 0,
+                "duplicate": 0,
+                "late": 0,
+            }
+            fields.update(totals)
+            fields["rejected"] = sum(v for k, v in totals.items() if k.startswith("rejected_"))
+            out.append(format_point(LEDGER_MEASUREMENT, {"device_id": device}, fields, hour))
+        self._touched.clear()
+        horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+        for key in [key for key in self._totals if key[1] < horizon]:
+            del self._totals[key]
+        return out

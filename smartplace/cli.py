@@ -249,6 +249,59 @@ def show_config(
     console.print(table)
 
 
+@app.command()
+def trace(
+    device_id: Annotated[str, typer.Argument(help="The device to follow.")],
+    since: Annotated[
+        str, typer.Option(help="From when: ISO time, HH:MM today (UTC), or an age (6h, 2d).")
+    ] = "24h",
+    at: Annotated[
+        str | None,
+        typer.Option(help="The reading to look for, by its time (ISO, HH:MM today, UTC)."),
+    ] = None,
+) -> None:
+    """Did this device's readings reach InfluxDB, and if not, why? (delivery ledger, readings,
+    rejects)"""
+    from datetime import UTC, datetime
+
+    from smartplace.influx import InfluxClient
+    from smartplace.trace import parse_when
+    from smartplace.trace import trace as trace_device
+
+    now = datetime.now(UTC)
+    at_time = parse_when(at, now) if at else None
+    since_time = parse_when(since, now)
+    if at_time is not None:
+        since_time = min(since_time, at_time)
+    with InfluxClient(load_settings().influx) as influx:
+        found = trace_device(influx, device_id, since_time, at_time)
+    ledger = Table(title=f"Delivery ledger for {device_id} (by arrival hour, UTC)")
+    for column in ("hour", "received", "accepted", "written", "duplicate", "late", "rejected"):
+        ledger.add_column(column, justify="left" if column in ("hour", "rejected") else "right")
+    for hour in found.ledger:
+        c = hour.counts
+        rejected = ", ".join(f"{r} {n}" for r, n in sorted(hour.rejected_by_reason.items()))
+        ledger.add_row(
+            f"{hour.hour:%Y-%m-%d %H:00}",
+            *(str(c.get(k, 0)) for k in ("received", "accepted", "written", "duplicate", "late")),
+            rejected or "-",
+        )
+    console.print(ledger)
+    for reading in found.readings:
+        values = {
+            k: v
+            for k, v in reading.items()
+            if k not in ("time", "measurement", "flags", "device_id", "kind", "site")
+        }
+        console.print(f"{reading['time']:%H:%M:%S} {reading['measurement']} {values}")
+    for reject in found.rejects:
+        console.print(
+            f"[red]rejected[/red] {reject['time']:%Y-%m-%d %H:%M:%S} {reject['reason']}: "
+            f"{reject.get('detail', '')} (payload {reject.get('payload', '')!r})"
+        )
+    console.print(found.verdict(at_time))
+
+
 def _stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT, so services stop gracefully and drain."""
     stop = threading.Event()

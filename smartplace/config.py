@@ -118,6 +118,8 @@ class IngestSettings(_Section):
     """Most MQTT messages handled as one micro-batch."""
     batch_max_wait_s: float = Field(default=0.25, gt=0)
     """Longest a message waits for its micro-batch to fill."""
+    batch_max_bytes: int = Field(default=8 << 20, ge=1024)
+    """Most payload bytes the writer takes from the spool as one batch (one gzip request)."""
     queue_max_messages: int = Field(default=50_000, ge=1)
     """Messages held in memory between the MQTT thread and the pipeline; beyond it the broker waits."""
     max_payload_bytes: int = Field(default=256 * 1024, ge=64)

@@ -10,7 +10,7 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import Credentials, connect_and_wait, make_client
+from smartplace.broker import Credentials, JitteredBackoff, connect_and_wait, make_client
 from smartplace.config import MqttSettings
 
 
@@ -27,6 +27,9 @@ class Publisher:
         self._client.max_inflight_messages_set(max_inflight)
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
+        self._backoff = JitteredBackoff(self._client)
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._connected = threading.Event()
         self._refused: str | None = None
         self._lock = threading.Lock()
@@ -74,7 +77,14 @@ class Publisher:
         if reason.is_failure:
             self._refused = f"refused the connection: {reason}"
         else:
+            self._backoff.reset()
             self._connected.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self._backoff.next_delay()
+
+    def _on_connect_fail(self, *_args: Any) -> None:
+        self._backoff.next_delay()
 
     def _on_publish(
         self, _c: paho.Client, _u: Any, _mid: int, _reason: ReasonCode, _p: Any

@@ -76,7 +76,9 @@ class Drainer:
         next_commit = time.monotonic() + ingest.commit_interval_s
         next_tick = time.monotonic() + TICK_INTERVAL_S
         while True:
-            records = self.spool.read(self.next_seq, ingest.batch_max_messages)
+            records = self.spool.read(
+                self.next_seq, ingest.batch_max_messages, ingest.batch_max_bytes
+            )
             if not records:
                 if self.finishing.is_set():
                     self._finish(influx)

@@ -40,6 +40,7 @@ class IngestService:
         self._quiet_after = 0.0
         """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
         self.drainer: Drainer | None = None
+        self.health: HealthServer | None = None
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Run until ``stop`` is set, then drain the spool (within the drain timeout) and return."""
@@ -60,7 +61,7 @@ class IngestService:
                 [ingest_subscription(s.mqtt.topic_prefix), *s.mqtt.extra_subscriptions],
                 s.ingest.queue_max_messages,
             )
-            health = HealthServer.maybe_start(s.ingest, self)
+            health = self.health = HealthServer.maybe_start(s.ingest, self)
             try:
                 subscriber.start()
                 log.info(

@@ -183,8 +183,11 @@ class Spool:
 
     # -- reading (the writing thread) ------------------------------------------------
 
-    def read(self, from_seq: int, max_messages: int) -> list[SpooledMessage]:
-        """Up to ``max_messages`` records starting at ``from_seq`` (fewer at the end of the log).
+    def read(
+        self, from_seq: int, max_messages: int, max_bytes: int = 1 << 62
+    ) -> list[SpooledMessage]:
+        """Up to ``max_messages`` records, and about ``max_bytes`` (at least one record),
+        starting at ``from_seq`` (fewer at the end of the log).
 
         Reading on from where the last read stopped resumes at its byte offset, so
         draining the log sequentially costs each record one read.
@@ -193,6 +196,7 @@ class Spool:
             segments = [s for s in self._segments if s.first_seq < self.next_seq]
             end_seq = self.next_seq
         out: list[SpooledMessage] = []
+        size = 0
         for index, segment in enumerate(segments):
             segment_end = segments[index + 1].first_seq if index + 1 < len(segments) else end_seq
             if segment_end <= from_seq:
@@ -204,11 +208,12 @@ class Spool:
             with segment.path.open("rb") as handle:
                 handle.seek(offset)
                 for frame_offset, body in read_frames(handle):
-                    if seq >= end_seq or len(out) >= max_messages:
+                    if seq >= end_seq or len(out) >= max_messages or size >= max_bytes:
                         self._cursor = (segment.first_seq, seq, frame_offset)
                         return out
                     if seq >= from_seq:
                         out.append(SpooledMessage(seq, decode_body(body)))
+                        size += len(body)
                     seq += 1
                 self._cursor = (segment.first_seq, seq, handle.tell())
             if seq < segment_end:
@@ -219,7 +224,7 @@ class Spool:
                     seq,
                     segment_end - seq,
                 )
-            if len(out) >= max_messages:
+            if len(out) >= max_messages or size >= max_bytes:
                 break
         return out
 

@@ -17,6 +17,7 @@ from smartplace.ingest.lineprotocol import (
     raw_lines,
     reject_lines,
     string_field,
+    tag_value,
     with_precision,
 )
 from smartplace.schemas.reasons import Reject, RejectReason
@@ -117,3 +118,15 @@ def test_a_point_never_carries_nan_or_infinity(value: float) -> None:
 def test_timestamps_are_truncated_to_the_configured_precision(precision: str, ts: str) -> None:
     line = 'm,device_id=a\\ b v=1.0,t="x 1" 1795514400123456789'
     assert with_precision([line], precision) == [f'm,device_id=a\\ b v=1.0,t="x 1" {ts}']
+
+
+_PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\\")
+
+
+@given(
+    key=st.text(_PRINTABLE, min_size=1, max_size=12),
+    value=st.text(_PRINTABLE, min_size=1, max_size=20),
+)
+def test_tag_value_reads_back_any_escaped_tag(key: str, value: str) -> None:
+    line = format_point("m,x", {"site": "a b", key: value}, {"v": 1.0}, 5)
+    assert tag_value(line, key) == value

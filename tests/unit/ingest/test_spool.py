@@ -122,3 +122,10 @@ def test_checkpoint_round_trip_and_fallbacks(tmp_path: Path) -> None:
 
     (tmp_path / "checkpoint.pickle").write_bytes(b"not a pickle")
     assert load_checkpoint(tmp_path) == Checkpoint(0, None)  # replay all the spool holds
+
+
+def test_a_read_stops_near_its_byte_budget_but_takes_at_least_one(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.append([message(n, b"x" * 1000) for n in range(10)])
+    assert [r.seq for r in spool.read(0, 100, max_bytes=2500)] == [0, 1, 2]
+    assert [r.seq for r in spool.read(3, 100, max_bytes=1)] == [3]

@@ -1,0 +1,48 @@
+"""The delivery ledger: exact counts per device and arrival hour, and hours forgotten once final."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smartplace.ingest.ledger import HOUR_NS, DeliveryLedger
+from smartplace.schemas.reasons import Reject, RejectReason
+
+H = 1_795_514_400 * 10**9  # an hour's start
+
+
+def test_counts_readings_rejects_and_refusals_per_device_and_hour() -> None:
+    ledger = DeliveryLedger()
+    ledger.count_readings(
+        np.array(["a", "a", "b", "a"]),
+        np.array([H + 1, H + 2, H + 3, H + HOUR_NS + 5]),
+        duplicate=np.array([False, True, False, False]),
+        late=np.array([False, False, True, False]),
+    )
+    ledger.count_rejects(
+        [
+            Reject(RejectReason.OUT_OF_RANGE, "", "t", "a", "", H + 9),
+            Reject(RejectReason.MALFORMED_JSON, "", "t", None, "", H + 9),  # names no device
+        ]
+    )
+    ledger.count_refused(["b"], H + 10)
+    assert ledger.lines(H + HOUR_NS + 6) == [
+        f"delivery_ledger,device_id=a received=3i,accepted=2i,written=2i,duplicate=1i,late=0i,"
+        f"rejected_out_of_range=1i,rejected=1i {H}",
+        f"delivery_ledger,device_id=a received=1i,accepted=1i,written=1i,duplicate=0i,late=0i,"
+        f"rejected=0i {H + HOUR_NS}",
+        f"delivery_ledger,device_id=b received=1i,accepted=1i,written=0i,duplicate=0i,late=1i,"
+        f"rejected_refused_by_database=1i,rejected=1i {H}",
+    ]
+    assert ledger.lines(H + HOUR_NS + 7) == []  # nothing changed since
+
+
+def test_an_hour_is_forgotten_once_it_can_no_longer_change() -> None:
+    ledger = DeliveryLedger()
+    ledger.count_readings(np.array(["a"]), np.array([H]), np.array([False]), np.array([False]))
+    ledger.lines(H + 3 * HOUR_NS)
+    ledger.count_readings(
+        np.array(["a"]), np.array([H + 3 * HOUR_NS]), np.array([False]), np.array([False])
+    )
+    (line,) = ledger.lines(H + 3 * HOUR_NS)
+    assert line.endswith(f" {H + 3 * HOUR_NS}")
+    assert len(ledger._totals) == 1

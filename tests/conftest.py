@@ -80,15 +80,15 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdServer]
     server.stop()
 
 
-@pytest.fixture
-def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
-    """Settings for one test: its own topic prefix, accounts, MQTT session and database."""
+def provisioned_mqtt(mosquitto: MosquittoServer, stem: str) -> MqttSettings:
+    """MQTT settings with a fresh topic prefix ``{stem}-{unique}`` and ingest and simulator
+    accounts for it, created in the broker's dynamic security."""
     unique = uuid.uuid4().hex[:10]
     ingest = (f"ingest-{unique}", secrets.token_urlsafe(12))
     simulator = (f"simulator-{unique}", secrets.token_urlsafe(12))
     mqtt = MqttSettings(
         port=mosquitto.port,
-        topic_prefix=f"test-{unique}",
+        topic_prefix=f"{stem}-{unique}",
         client_id=f"ingest-{unique}",
         username=ingest[0],
         password=ingest[1],
@@ -101,6 +101,14 @@ def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
         dynsec.ensure_service_accounts(
             mqtt.topic_prefix, mqtt.extra_subscriptions, ingest, simulator
         )
+    return mqtt
+
+
+@pytest.fixture
+def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
+    """Settings for one test: its own topic prefix, accounts, MQTT session and database."""
+    mqtt = provisioned_mqtt(mosquitto, "test")
+    unique = mqtt.topic_prefix.removeprefix("test-")
     return Settings(
         mqtt=mqtt,
         influx=InfluxSettings(url=influxd.url, database=f"test_{unique}"),

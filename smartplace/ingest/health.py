@@ -54,9 +54,7 @@ class StatsCollector(Collector):
         rejected = CounterMetricFamily(
             "smartplace_ingest_rejected", "Messages or readings rejected", labels=["reason"]
         )
-        with self.stats._lock:
-            reasons = dict(self.stats.rejected_by_reason)
-        for reason, count in sorted(reasons.items()):
+        for reason, count in self.stats.reject_snapshot().items():
             rejected.add_metric([reason], count)
         yield rejected
         yield GaugeMetricFamily(

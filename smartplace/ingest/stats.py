@@ -65,6 +65,10 @@ class IngestStats:
             self.raw_points_written += raw_points
             self.agg_points_written += agg_points
 
+    def reject_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self.rejected_by_reason.items()))
+
     def flag_snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(sorted(self.flagged.items()))
@@ -104,4 +108,5 @@ def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str
         "acknowledging": stats.acknowledging,
     }
     fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
+    fields |= {f"rejected_{reason}": count for reason, count in stats.reject_snapshot().items()}
     return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

@@ -17,16 +17,13 @@ had acknowledged by then is in InfluxDB. Figures are printed
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from smartplace.config import InfluxSettings, IngestSettings, MqttSettings, Settings
-from smartplace.devices.dynsec import Dynsec
+from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.influx import InfluxClient
 from smartplace.stack import free_port
 from tests.chaos.conftest import ChaosStack
@@ -40,6 +37,7 @@ from tests.chaos.harness import (
     read_aggregates,
     read_raw,
 )
+from tests.conftest import provisioned_mqtt
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -52,22 +50,8 @@ WINDOW_LABELS = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
 
 class Scenario:
     def __init__(self, stack: ChaosStack, workdir: Path, **ingest: object) -> None:
-        unique = uuid.uuid4().hex[:8]
-        ingest_account = (f"ingest-{unique}", secrets.token_urlsafe(12))
-        simulator = (f"simulator-{unique}", secrets.token_urlsafe(12))
-        mqtt = MqttSettings(
-            port=stack.mosquitto.port,
-            topic_prefix=f"chaos-{unique}",
-            client_id=f"ingest-{unique}",
-            username=ingest_account[0],
-            password=ingest_account[1],
-            simulator_username=simulator[0],
-            simulator_password=simulator[1],
-        )
-        with Dynsec(mqtt, stack.mosquitto.admin) as dynsec:
-            dynsec.ensure_service_accounts(
-                mqtt.topic_prefix, mqtt.extra_subscriptions, ingest_account, simulator
-            )
+        mqtt = provisioned_mqtt(stack.mosquitto, "chaos")
+        unique = mqtt.topic_prefix.removeprefix("chaos-")
         self.settings = Settings(
             mqtt=mqtt,
             influx=InfluxSettings(url=stack.influxd.url, database=f"chaos_{unique}"),

@@ -41,3 +41,7 @@ def test_counters_reach_influxdb_tagged_with_the_worker(
     assert (latest["received"], latest["accepted"], latest["rejected"]) == (4, 3, 1)
     assert latest["raw_points_written"] == 3
     assert latest["backlog"] == 0
+    assert latest["rejected_malformed_json"] == 1
+    assert (latest["spooled"], latest["redelivered"]) == (4, 0)
+    assert latest["oldest_unwritten_age_s"] == 0.0
+    assert latest["acknowledging"] is True

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from smartplace import __version__
-from smartplace.config import load_settings, settings_reference
+from smartplace.config import Settings, load_settings, settings_reference
 from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
 from smartplace.logs import configure_logging
@@ -96,17 +96,50 @@ def ingest(log_level: LogLevel = "INFO") -> None:
 
 @app.command()
 def simulate(
-    devices: Annotated[int, typer.Option(min=1, help="Air quality monitors to simulate.")] = 20,
+    fleet: Annotated[
+        Path | None,
+        typer.Option(help="Fleet file (TOML): sites, devices, intervals, seed, faults."),
+    ] = None,
+    backfill: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Send the last DAYS days of history as fast as it is taken."),
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=1.0, help="Load mode: this many readings per second.")
+    ] = None,
+    accelerate: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="Real time, X times faster (needs --duration-s: it ends at now)."
+        ),
+    ] = 1.0,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Send every device as native, senml or ttn (bins only)."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="A fault rate as NAME=RATE, e.g. duplicate=0.01 (repeatable)."),
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="Write every reading sent, after faults, as JSON lines (an oracle)."),
+    ] = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(min=1, help="Quick mode: this many air quality monitors, no fleet file."),
+    ] = None,
     interval_s: Annotated[
-        float, typer.Option(min=0.01, help="Seconds between one device's readings.")
+        float, typer.Option(min=0.01, help="Quick mode: seconds between a device's readings.")
     ] = 5.0,
     duration_s: Annotated[
         float | None,
         typer.Option(min=0.0, help="Stop after this many seconds (default: run until stopped)."),
     ] = None,
     seed: Annotated[
-        int, typer.Option(help="Random seed: the same seed gives the same readings.")
-    ] = 0,
+        int | None,
+        typer.Option(help="Random seed (default: the fleet's): same seed, same readings."),
+    ] = None,
     as_devices: Annotated[
         Path | None,
         typer.Option(
@@ -117,29 +150,119 @@ def simulate(
     provision: Annotated[
         bool,
         typer.Option(
-            "--provision", help="Register the simulated devices first, so ingest accepts them."
+            "--provision",
+            help="Register the fleet (registry, broker accounts) and publish as each device.",
         ),
     ] = False,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Publish simulated air quality readings (QoS 1) in real time."""
-    from smartplace.simulator.run import air_quality_device_ids, provision_fleet
-    from smartplace.simulator.run import simulate as run_simulation
-
+    """Publish simulated readings (QoS 1): a fleet in real time, a backfill, or a load."""
     configure_logging(log_level)
     settings = load_settings()
+    stop = _stop_on_signals()
     if as_devices is not None:
         from smartplace.simulator.run import publish_as_devices, read_secrets
 
-        published = publish_as_devices(settings, read_secrets(as_devices), seed)
+        published = publish_as_devices(settings, read_secrets(as_devices), seed or 0)
         console.print(f"Published {published:,} readings, each as its own device.")
         return
-    if provision:
-        added = provision_fleet(settings, air_quality_device_ids(devices))
-        console.print(f"Registered {added} new devices ({devices} announced to ingest).")
-    stop = _stop_on_signals()
-    published = run_simulation(settings, devices, interval_s, duration_s, stop, seed=seed)
-    console.print(f"Published {published:,} readings.")
+    if devices is not None:
+        from smartplace.simulator.run import air_quality_device_ids, provision_fleet
+        from smartplace.simulator.run import simulate as run_simulation
+
+        if provision:
+            added = provision_fleet(settings, air_quality_device_ids(devices))
+            console.print(f"Registered {added} new devices ({devices} announced to ingest).")
+        published = run_simulation(settings, devices, interval_s, duration_s, stop, seed=seed or 0)
+        console.print(f"Published {published:,} readings.")
+        return
+    _simulate_fleet(
+        settings,
+        stop,
+        fleet,
+        backfill,
+        rate,
+        accelerate,
+        output_format,
+        fault or [],
+        record,
+        duration_s,
+        seed,
+        provision,
+    )
+
+
+def _simulate_fleet(
+    settings: Settings,
+    stop: threading.Event,
+    fleet_file: Path | None,
+    backfill: float | None,
+    rate: float | None,
+    accelerate: float,
+    output_format: str | None,
+    faults: list[str],
+    record: Path | None,
+    duration_s: float | None,
+    seed: int | None,
+    provision: bool,
+) -> None:
+    from rich.progress import Progress
+
+    from smartplace.errors import SmartplaceError
+    from smartplace.simulator import modes
+    from smartplace.simulator.fleet import load_fleet
+    from smartplace.simulator.run import fleet_publishers
+    from smartplace.simulator.traffic import Traffic
+
+    if backfill is not None and rate is not None:
+        raise SmartplaceError("choose one of --backfill and --rate")
+    if accelerate != 1.0 and duration_s is None:
+        raise SmartplaceError("--accelerate needs --duration-s (the run ends at now)")
+    loaded = load_fleet(fleet_file)
+    changes: dict[str, object] = {}
+    if seed is not None:
+        changes["seed"] = seed
+    if output_format is not None:
+        if output_format not in ("native", "senml", "ttn"):
+            raise SmartplaceError(f"--format {output_format!r}: use native, senml or ttn")
+        changes["devices"] = [
+            group.model_copy(update={"format": output_format}) for group in loaded.devices
+        ]
+    overrides = {}
+    for item in faults:
+        name, _, number = item.partition("=")
+        try:
+            overrides[name.strip()] = float(number)
+        except ValueError:
+            raise SmartplaceError(f"--fault {item!r}: expected NAME=RATE") from None
+    try:
+        changes["faults"] = loaded.faults.with_overrides(overrides)
+        chosen = type(loaded).model_validate({**loaded.model_dump(), **changes})
+    except ValueError as exc:
+        raise SmartplaceError(str(exc)) from None
+    traffic = Traffic(chosen, settings.mqtt.topic_prefix, array_max=60 if backfill else 1)
+    publisher_for, publishers = fleet_publishers(settings, chosen, provision)
+    record_file = modes.open_record(record)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("readings", total=None)
+            sender = modes.Sender(publisher_for, record_file, lambda n: progress.advance(task, n))
+            if backfill is not None:
+                modes.backfill(traffic, sender, stop, backfill)
+            elif rate is not None:
+                modes.load(traffic, sender, stop, rate, duration_s)
+            else:
+                modes.real_time(traffic, sender, stop, duration_s, accelerate)
+    finally:
+        for publisher in publishers:
+            publisher.stop()
+        if record_file is not None:
+            record_file.close()
+    summary = sender.summary
+    console.print(
+        f"Published {summary.readings:,} readings in {summary.messages:,} messages from "
+        f"{len(traffic.devices)} devices."
+    )
 
 
 @app.command()

@@ -16,14 +16,16 @@ import orjson
 
 from smartplace.config import Settings
 from smartplace.devices.model import DeviceRecord
-from smartplace.devices.provisioning import announce, register
+from smartplace.devices.provisioning import Provisioner, announce, plan, register
 from smartplace.devices.registry import Registry
 from smartplace.errors import SmartplaceError
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.simulator.air_quality import AirQualityGenerator
 from smartplace.simulator.bins import BinGenerator
+from smartplace.simulator.fleet import Fleet
 from smartplace.simulator.footfall import FootfallGenerator
+from smartplace.simulator.traffic import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +155,41 @@ def simulated_day(
         for reading in batch:
             days[str(reading.pop("device_id"))].append(reading)
     return days
+
+
+def fleet_publishers(
+    settings: Settings, fleet: Fleet, provision: bool
+) -> tuple[Callable[[Outgoing], Publisher], list[Publisher]]:
+    """Who publishes each message: the simulator's own account, or (``provision``) each
+    device with its own credentials, after registering the fleet through the devices module.
+
+    TTN uplinks always go out on the simulator's account: on a real system the network
+    server publishes them, not the device.
+    """
+    own = Publisher(
+        settings.mqtt, f"smartplace-simulator-{fleet.seed}", settings.mqtt.simulator_account()
+    )
+    own.start()
+    if not provision:
+        return (lambda _message: own), [own]
+    members = {d.device_id: d for d in fleet.members()}
+    with Registry(settings.registry_file) as registry:
+        provisioner = Provisioner(settings, registry)
+        secrets = provisioner.apply(plan(registry, [d.record() for d in members.values()]))
+        for device_id, device in members.items():
+            if device_id not in secrets and device.format != "ttn":
+                secrets[device_id] = provisioner.rotate_secret(device_id)  # ours to rotate
+    by_device: dict[str, Publisher] = {}
+    for device_id, secret in secrets.items():
+        if members[device_id].format == "ttn":
+            continue
+        publisher = Publisher(
+            settings.mqtt, f"{device_id}-sim", (device_id, secret), max_inflight=100
+        )
+        publisher.start()
+        by_device[device_id] = publisher
+
+    def choose(message: Outgoing) -> Publisher:
+        return by_device.get(message.device_id, own)
+
+    return choose, [own, *by_device.values()]

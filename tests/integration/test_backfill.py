@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.simulator import modes
 from smartplace.simulator.fleet import load_fleet
+from smartplace.simulator.run import fleet_publishers
 from smartplace.simulator.traffic import Traffic
 from tests.conftest import RunningIngest
 
@@ -103,3 +105,36 @@ def test_simulate_command_backfills_with_faults_and_writes_the_oracle(
     )
     assert bad.returncode != 0
     assert "unknown fault gremlins" in bad.stdout + bad.stderr
+
+
+def test_a_provisioned_fleet_publishes_as_each_device_and_ingest_accepts_it(
+    registered_settings: Settings,
+    running_ingest: RunningIngest,
+    influx: InfluxClient,
+    tmp_path: Path,
+) -> None:
+    """--provision: the fleet is registered (registry, accounts, announcements) and each
+    device publishes with its own credentials, under its own topics only."""
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(
+        'seed = 3\n[[sites]]\nname = "hat-works"\nlatitude = 53.4101\nlongitude = -2.1625\n'
+        '[[devices]]\nsite = "hat-works"\nkind = "air_quality"\ncount = 2\ninterval_s = 60\n'
+        '[[devices]]\nsite = "hat-works"\nkind = "bin"\ncount = 1\ninterval_s = 600\n'
+    )
+    fleet = load_fleet(fleet_file)
+    publisher_for, publishers = fleet_publishers(registered_settings, fleet, provision=True)
+    oracle = io.BytesIO()
+    try:
+        sender = modes.Sender(publisher_for, oracle)
+        traffic = Traffic(fleet, registered_settings.mqtt.topic_prefix, array_max=10)
+        modes.backfill(traffic, sender, threading.Event(), days=0.05)
+    finally:
+        for publisher in publishers:
+            publisher.stop()
+    assert len(publishers) == 4  # the simulator's own, and one per device
+    running_ingest.wait_for_received(sender.summary.messages + 3)  # and 3 announcements
+    assert running_ingest.service.stats.rejected == 0
+    kinds = Counter(orjson.loads(line)["kind"] for line in oracle.getvalue().splitlines())
+    rows = influx.query_rows('SELECT count("no2_ugm3") FROM "raw"."air_quality" GROUP BY "site"')
+    assert [(row["site"], row["count"]) for row in rows] == [("hat-works", kinds["air_quality"])]
+    assert kinds["air_quality"] > 100

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from smartplace import __version__
 from smartplace.config import Settings, load_settings, settings_reference
+from smartplace.dashboards.cli import app as dashboards_app
 from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
 from smartplace.logs import configure_logging
@@ -30,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(devices_app, name="devices")
+app.add_typer(dashboards_app, name="dashboards")
 console = Console()
 errors = Console(stderr=True)
 

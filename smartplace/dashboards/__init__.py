@@ -1,0 +1,1 @@
+"""Grafana for operations staff: dashboards as code, provisioning and alert rules."""

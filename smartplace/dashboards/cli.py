@@ -1,0 +1,41 @@
+"""``smartplace dashboards build|push``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Grafana dashboards, provisioning and alert rules.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option(help="Where to write them.")] = Path("dashboards"),
+) -> None:
+    """Write the dashboards' JSON and Grafana's provisioning files (data source, provider, alerts)."""
+    from smartplace.dashboards.provisioning import write_all
+
+    written = write_all(out)
+    console.print(f"Wrote {len(written)} files under {out}/.")
+
+
+@app.command()
+def push(
+    url: Annotated[str, typer.Option(help="Grafana's address, e.g. http://localhost:3000.")],
+    token: Annotated[
+        str, typer.Option(envvar="GRAFANA_TOKEN", help="A service account token (Editor).")
+    ],
+) -> None:
+    """Upload every dashboard into the 'smartplace' folder; unchanged ones are left alone."""
+    from smartplace.dashboards.push import push as push_dashboards
+
+    report = push_dashboards(url, token)
+    if report.created_folder:
+        console.print("Created folder smartplace.")
+    console.print(
+        f"Uploaded {len(report.uploaded)} dashboards; {len(report.unchanged)} already up to date."
+    )

@@ -1,0 +1,83 @@
+"""The generated dashboards load back into the SDK's model and point at the provisioned source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from smartplace.dashboards.influxql import DATASOURCE_UID, InfluxQLQuery, register
+from smartplace.dashboards.provisioning import ALERT_RULES, rendered_files
+
+FILES = rendered_files()
+BOARDS = {name: json.loads(text) for name, text in FILES.items() if name.endswith(".json")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sdk_plugins() -> None:
+    register_default_plugins()
+    register()
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_each_dashboard_loads_into_the_sdk_model_with_typed_influxql_targets(name: str) -> None:
+    board = Dashboard.from_json(BOARDS[name])
+    assert board.uid == BOARDS[name]["uid"]
+    targets = [t for p in board.panels or [] for t in getattr(p, "targets", None) or []]
+    assert targets
+    assert all(isinstance(t, InfluxQLQuery) and t.query.startswith("SELECT") for t in targets)
+
+
+def test_six_dashboards_with_distinct_uids() -> None:
+    assert sorted(BOARDS) == [
+        "air-quality.json",
+        "bins.json",
+        "devices.json",
+        "footfall.json",
+        "overview.json",
+        "pipeline.json",
+    ]
+    assert len({b["uid"] for b in BOARDS.values()}) == 6
+
+
+def test_every_panel_target_and_variable_uses_the_provisioned_datasource() -> None:
+    provisioned = yaml.safe_load(FILES["provisioning/datasources/smartplace.yaml"])
+    (source,) = provisioned["datasources"]
+    assert source["uid"] == DATASOURCE_UID
+    assert source["type"] == "influxdb"
+    for board in BOARDS.values():
+        for panel in board["panels"]:
+            for ref in [
+                panel.get("datasource"),
+                *(t.get("datasource") for t in panel.get("targets", [])),
+            ]:
+                if ref is not None:
+                    assert ref == {"type": "influxdb", "uid": DATASOURCE_UID}, panel["title"]
+        for variable in board.get("templating", {}).get("list", []):
+            assert variable["datasource"]["uid"] == DATASOURCE_UID
+
+
+def test_alert_rules_cover_the_five_conditions_and_use_the_datasource() -> None:
+    rules = yaml.safe_load(FILES["provisioning/alerting/smartplace.yaml"])["groups"][0]["rules"]
+    assert [r["uid"] for r in rules] == [rule.uid for rule in ALERT_RULES]
+    assert len(rules) == 5
+    for rule in rules:
+        assert rule["data"][0]["datasourceUid"] == DATASOURCE_UID
+        assert rule["condition"] == "C"
+
+
+def test_no_secret_is_written_into_provisioning() -> None:
+    text = FILES["provisioning/datasources/smartplace.yaml"]
+    assert "$SMARTPLACE_INFLUX__TOKEN" in text  # Grafana expands it from its environment
+
+
+def test_committed_dashboards_are_what_the_code_builds() -> None:
+    root = Path(__file__).resolve().parents[2] / "dashboards"
+    for relative, text in FILES.items():
+        assert (root / relative).read_text() == text, (
+            f"dashboards/{relative} is stale: run 'smartplace dashboards build'"
+        )

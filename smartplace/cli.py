@@ -374,6 +374,52 @@ def show_config(
     console.print(table)
 
 
+broker_app = typer.Typer(
+    help="Set up a broker you run yourself (docker-compose does): dynamic security, accounts.",
+    no_args_is_help=True,
+)
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.command("init-dynsec")
+def broker_init_dynsec(
+    path: Annotated[
+        Path, typer.Argument(help="The plugin's file, e.g. /mosquitto/data/dynamic-security.json.")
+    ],
+) -> None:
+    """Create the dynamic-security file with the admin account (from settings), once.
+
+    Leaves an existing file alone: it holds every device's account.
+    """
+    from smartplace.devices.provisioning import admin_account
+    from smartplace.stack.mosquitto import init_dynsec
+
+    if path.exists():
+        console.print(f"{path} exists; left as it is.")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    init_dynsec(path, admin_account(load_settings()))
+    console.print(f"Created {path} with the admin account.")
+
+
+@broker_app.command("accounts")
+def broker_accounts() -> None:
+    """Create (or reset the passwords of) the ingest and simulator accounts, from settings."""
+    from smartplace.devices.dynsec import Dynsec
+    from smartplace.devices.provisioning import admin_account
+    from smartplace.errors import ConfigError
+
+    mqtt = load_settings().mqtt
+    ingest_account = mqtt.ingest_account()
+    if ingest_account is None:
+        raise ConfigError("set SMARTPLACE_MQTT__USERNAME and SMARTPLACE_MQTT__PASSWORD (ingest's)")
+    with Dynsec(mqtt, admin_account(load_settings())) as dynsec:
+        dynsec.ensure_service_accounts(
+            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest_account, mqtt.simulator_account()
+        )
+    console.print("Ingest and simulator accounts are in place.")
+
+
 @app.command()
 def trace(
     device_id: Annotated[str, typer.Argument(help="The device to follow.")],

@@ -1,0 +1,79 @@
+"""docker-compose.yml, read as Docker would: no Docker runs here, so it is checked by reading."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+ONE_SHOT = {name for name, s in SERVICES.items() if s.get("restart") == "no"}
+PINNED = re.compile(r"^[\w./-]+:\d+(\.\d+)+([-.\w]*)$")
+
+
+def test_every_service_the_design_names_is_there() -> None:
+    assert {"mosquitto", "influxdb", "grafana", "ingest", "feeds", "simulator"} <= set(SERVICES)
+    assert SERVICES["simulator"]["profiles"] == ["demo"]
+
+
+def test_images_are_pinned_to_versions() -> None:
+    for name, service in SERVICES.items():
+        image = service.get("image")
+        assert image, f"{name} names no image"
+        assert PINNED.match(image), f"{name}: {image} is not pinned to a version"
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("FROM ") or ("COPY --from=" in line and ":" in line):
+            image = line.split()[1] if line.startswith("FROM ") else line.split("=")[1].split()[0]
+            assert PINNED.match(image), f"Dockerfile: {image} is not pinned"
+
+
+def test_every_long_running_service_has_a_health_check() -> None:
+    for name, service in SERVICES.items():
+        if name not in ONE_SHOT:
+            assert "test" in service.get("healthcheck", {}), f"{name} has no health check"
+    assert {"broker-init", "broker-accounts"} == ONE_SHOT
+
+
+def test_every_mounted_file_exists_in_the_repository() -> None:
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repo"
+            else:
+                assert source in COMPOSE["volumes"], f"{name}: volume {source} is not declared"
+
+
+def test_dependencies_name_services_that_exist() -> None:
+    for name, service in SERVICES.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+
+
+def test_every_variable_it_needs_is_in_the_env_example() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    needed = set(re.findall(r"\$\{(\w+)", text))
+    example = (ROOT / ".env.example").read_text()
+    offered = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
+    assert needed == offered
+
+
+def test_grafana_gets_the_generated_provisioning_and_no_anonymous_access() -> None:
+    grafana = SERVICES["grafana"]
+    mounted = {volume.split(":")[1] for volume in grafana["volumes"]}
+    assert {
+        "/etc/grafana/provisioning/datasources",
+        "/etc/grafana/provisioning/dashboards",
+        "/etc/grafana/provisioning/alerting",
+        "/var/lib/grafana/dashboards",
+    } <= mounted
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_the_broker_runs_the_generated_config() -> None:
+    mounts = SERVICES["mosquitto"]["volumes"]
+    assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in mounts

@@ -86,6 +86,25 @@ def series(title: str, unit: str, *queries: InfluxQL, width: int = 12) -> timese
     return panel
 
 
+def headline(
+    title: str,
+    query: str,
+    unit: str = "short",
+    steps: Sequence[tuple[float | None, str]] | None = None,
+) -> stat.Panel:
+    """One big number across the top of the overview."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .with_target(InfluxQL(query))
+        .span(6)
+        .height(5)
+    )
+    return panel.thresholds(thresholds(steps)) if steps else panel
+
+
 def overview() -> Dashboard:
     return (
         _dashboard(
@@ -95,50 +114,32 @@ def overview() -> Dashboard:
         )
         .with_row(Row("Now"))
         .with_panel(
-            stat.Panel()
-            .title("Worst air quality index, any site")
-            .datasource(DATASOURCE)
-            .with_target(InfluxQL('SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter'))
-            .thresholds(thresholds(DAQI_STEPS))
-            .span(6)
-            .height(5)
+            headline(
+                "Worst air quality index, any site",
+                'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter',
+                steps=DAQI_STEPS,
+            )
         )
         .with_panel(
-            stat.Panel()
-            .title("People in, whole town")
-            .datasource(DATASOURCE)
-            .unit("short")
-            .with_target(
-                InfluxQL('SELECT sum("count_in_sum") FROM "agg"."footfall_15m" WHERE $timeFilter')
+            headline(
+                "People in, whole town",
+                'SELECT sum("count_in_sum") FROM "agg"."footfall_15m" WHERE $timeFilter',
             )
-            .span(6)
-            .height(5)
         )
         .with_panel(
-            stat.Panel()
-            .title("Fullest bin")
-            .datasource(DATASOURCE)
-            .unit("percent")
-            .with_target(
-                InfluxQL(
-                    'SELECT max("fill") FROM (SELECT last("fill_pct_last") AS "fill" FROM'
-                    ' "agg"."bin_15m" WHERE $timeFilter GROUP BY "device_id")'
-                )
+            headline(
+                "Fullest bin",
+                'SELECT max("fill") FROM (SELECT last("fill_pct_last") AS "fill" FROM'
+                ' "agg"."bin_15m" WHERE $timeFilter GROUP BY "device_id")',
+                unit="percent",
+                steps=FILL_STEPS,
             )
-            .thresholds(thresholds(FILL_STEPS))
-            .span(6)
-            .height(5)
         )
         .with_panel(
-            stat.Panel()
-            .title("Readings taken in")
-            .datasource(DATASOURCE)
-            .unit("short")
-            .with_target(
-                InfluxQL('SELECT sum("accepted") FROM "raw"."delivery_ledger" WHERE $timeFilter')
+            headline(
+                "Readings taken in",
+                'SELECT sum("accepted") FROM "raw"."delivery_ledger" WHERE $timeFilter',
             )
-            .span(6)
-            .height(5)
         )
         .with_row(Row("Map"))
         .with_panel(

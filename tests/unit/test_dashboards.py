@@ -81,3 +81,12 @@ def test_committed_dashboards_are_what_the_code_builds() -> None:
         assert (root / relative).read_text() == text, (
             f"dashboards/{relative} is stale: run 'smartplace dashboards build'"
         )
+
+
+def test_push_to_a_grafana_that_is_not_there_says_so() -> None:
+    from smartplace.dashboards.push import push
+    from smartplace.errors import SmartplaceError
+    from smartplace.stack import free_port
+
+    with pytest.raises(SmartplaceError, match="cannot reach Grafana at http://127.0.0.1:"):
+        push(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)

@@ -88,5 +88,5 @@ def test_push_to_a_grafana_that_is_not_there_says_so() -> None:
     from smartplace.errors import SmartplaceError
     from smartplace.stack import free_port
 
-    with pytest.raises(SmartplaceError, match="cannot reach Grafana at http://127.0.0.1:"):
+    with pytest.raises(SmartplaceError, match=r"cannot reach Grafana at http://127\.0\.0\.1:"):
         push(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)

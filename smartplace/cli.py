@@ -21,6 +21,7 @@ from smartplace.config import Settings, load_settings, settings_reference
 from smartplace.dashboards.cli import app as dashboards_app
 from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
+from smartplace.feeds.cli import app as feeds_app
 from smartplace.logs import configure_logging
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(devices_app, name="devices")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(feeds_app, name="feeds")
 console = Console()
 errors = Console(stderr=True)
 

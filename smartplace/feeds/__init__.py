@@ -1,1 +1,1 @@
-"""The open data HTTP service over the aggregates. Not built yet: see issue 9."""
+"""The open data HTTP service over the aggregates (see app.py)."""

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 import pytest
 
-from smartplace.config import Settings
+from smartplace.config import InfluxSettings, IngestSettings, Settings
+from smartplace.devices.provisioning import announce
+from smartplace.publisher import Publisher
+from smartplace.simulator import modes
+from smartplace.simulator.faults import FaultRates
+from smartplace.simulator.fleet import Fleet, load_fleet
+from smartplace.simulator.traffic import Traffic
+from smartplace.stack import InfluxdServer, MosquittoServer
 
 
 @pytest.fixture
@@ -12,3 +26,62 @@ def registered_settings(settings: Settings) -> Settings:
     """The test's settings with unregistered devices refused, as in production."""
     ingest = settings.ingest.model_copy(update={"require_registered_devices": True})
     return settings.model_copy(update={"ingest": ingest})
+
+
+SIMULATED_DAYS = 8
+"""A week, and the week before's last day (for "this week against last")."""
+
+
+@dataclass
+class SimulatedTown:
+    """Eight days of the default fleet (with a few faults), through the real broker and
+    ingest into the real influxd, and the simulator's record of every reading sent."""
+
+    settings: Settings
+    fleet: Fleet
+    records: list[dict[str, Any]]
+
+    def site_of(self) -> dict[str, str]:
+        return {device.device_id: device.site.name for device in self.fleet.members()}
+
+
+@pytest.fixture(scope="session")
+def simulated_town(
+    mosquitto: MosquittoServer, influxd: InfluxdServer, tmp_path_factory: pytest.TempPathFactory
+) -> SimulatedTown:
+    from tests.conftest import RunningIngest, provisioned_mqtt
+
+    mqtt = provisioned_mqtt(mosquitto, "town")
+    settings = Settings(
+        mqtt=mqtt,
+        influx=InfluxSettings(url=influxd.url, database=f"town_{mqtt.client_id[-10:]}"),
+        ingest=IngestSettings(
+            batch_max_wait_s=0.05,
+            require_registered_devices=False,
+            http_port=0,
+            stats_interval_s=0.5,
+            max_age_s=(SIMULATED_DAYS + 1) * 86_400.0,
+            spool_dir=tmp_path_factory.mktemp("town-spool"),
+        ),
+    )
+    ingest = RunningIngest(settings)
+    ingest.start()
+    fleet = load_fleet().model_copy(
+        update={"faults": FaultRates(malformed=0.002, out_of_range=0.002, spike=0.002)}
+    )
+    # Registered devices, as in a real town: ingest learns their sites and places from this.
+    announce(settings, [device.record() for device in fleet.members()])
+    traffic = Traffic(fleet, mqtt.topic_prefix, array_max=60)
+    publisher = Publisher(mqtt, f"town-{mqtt.client_id}", mqtt.simulator_account())
+    publisher.start()
+    oracle = io.BytesIO()
+    try:
+        sender = modes.Sender(lambda _message: publisher, oracle)
+        modes.backfill(traffic, sender, threading.Event(), days=SIMULATED_DAYS)
+    finally:
+        publisher.stop()
+    ingest.wait_for_received(sender.summary.messages + len(fleet.members()), timeout_s=300)
+    time.sleep(1.5)  # a few more ingest_stats points, for rates
+    ingest.close()
+    records = [orjson.loads(line) for line in oracle.getvalue().splitlines()]
+    return SimulatedTown(settings, fleet, records)

@@ -11,69 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from typing import Any
 
 import pytest
 import yaml
 
-from smartplace.config import Settings
 from smartplace.dashboards.provisioning import rendered_files
-from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
-from smartplace.publisher import Publisher
-from smartplace.simulator import modes
-from smartplace.simulator.faults import FaultRates
-from smartplace.simulator.fleet import load_fleet
-from smartplace.simulator.traffic import Traffic
-from tests.conftest import RunningIngest
+from tests.integration.conftest import SimulatedTown
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-DAYS = 8  # a week, and the week before's last day for "this week against last"
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
-@pytest.fixture(scope="module")
-def simulated_week(
-    mosquitto: Any, influxd: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    from smartplace.config import InfluxSettings, IngestSettings
-    from tests.conftest import provisioned_mqtt
-
-    mqtt = provisioned_mqtt(mosquitto, "dash")
-    settings = Settings(
-        mqtt=mqtt,
-        influx=InfluxSettings(url=influxd.url, database=f"dash_{mqtt.client_id[-10:]}"),
-        ingest=IngestSettings(
-            batch_max_wait_s=0.05,
-            require_registered_devices=False,
-            http_port=0,
-            stats_interval_s=0.5,
-            max_age_s=(DAYS + 1) * 86_400.0,
-            spool_dir=tmp_path_factory.mktemp("dash-spool"),
-        ),
-    )
-    ingest = RunningIngest(settings)
-    ingest.start()
-    fleet = load_fleet().model_copy(
-        update={"faults": FaultRates(malformed=0.002, out_of_range=0.002, spike=0.002)}
-    )
-    # Registered devices, as in a real town: ingest learns their sites and places from this.
-    announce(settings, [device.record() for device in fleet.members()])
-    traffic = Traffic(fleet, mqtt.topic_prefix, array_max=60)
-    publisher = Publisher(mqtt, f"dash-{mqtt.client_id}", mqtt.simulator_account())
-    publisher.start()
-    try:
-        sender = modes.Sender(lambda _message: publisher)
-        modes.backfill(traffic, sender, threading.Event(), days=DAYS)
-    finally:
-        publisher.stop()
-    ingest.wait_for_received(sender.summary.messages + len(fleet.members()), timeout_s=300)
-    time.sleep(1.5)  # a few more ingest_stats points, for rates
-    ingest.close()
-    return settings
 
 
 def expand(query: str, range_s: tuple[int, int], variables: dict[str, str], interval: str) -> str:
@@ -119,10 +69,10 @@ def dashboards() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("name", "board"), dashboards(), ids=[n for n, _ in dashboards()])
 def test_every_panel_query_returns_data(
-    simulated_week: Settings, name: str, board: dict[str, Any]
+    simulated_town: SimulatedTown, name: str, board: dict[str, Any]
 ) -> None:
     now = int(time.time()) + 60
-    with InfluxClient(simulated_week.influx) as influx:
+    with InfluxClient(simulated_town.settings.influx) as influx:
         checked = 0
         for variables in variable_values(influx, board):
             for panel in board["panels"]:
@@ -136,10 +86,10 @@ def test_every_panel_query_returns_data(
         assert checked >= 2 * len([p for p in board["panels"] if p.get("targets")])
 
 
-def test_every_alert_rule_query_returns_data(simulated_week: Settings) -> None:
+def test_every_alert_rule_query_returns_data(simulated_town: SimulatedTown) -> None:
     rules = yaml.safe_load(rendered_files()["provisioning/alerting/smartplace.yaml"])
     now = int(time.time()) + 60
-    with InfluxClient(simulated_week.influx) as influx:
+    with InfluxClient(simulated_town.settings.influx) as influx:
         for rule in rules["groups"][0]["rules"]:
             source = rule["data"][0]
             window = source["relativeTimeRange"]["from"]

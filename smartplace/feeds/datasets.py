@@ -1,0 +1,186 @@
+"""The public datasets: which aggregates, at which window, under which stable column names.
+
+Column names and order are a promise to every portal that harvests them:
+add columns at the end, never rename or reorder (a breaking change is a new
+dataset). Rows are one per site and period; times are ISO 8601 UTC.
+Footfall is never published below 15 minutes, and nothing here names a
+person: sites and device kinds only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LICENCE_URL = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
+LICENCE_NAME = "Open Government Licence v3.0"
+ATTRIBUTION = (
+    "Contains public sector information licensed under the Open Government Licence v3.0."
+    " © Stockport Metropolitan Borough Council"
+)
+PUBLISHER = "Stockport Metropolitan Borough Council"
+
+ColumnType = Literal["number", "integer", "string"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: ColumnType
+    unit: str
+    description: str
+    select: str
+    """The InfluxQL aggregate that gives it, per site and period."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    name: str
+    title: str
+    description: str
+    measurement: str
+    period_s: int
+    columns: tuple[Column, ...]
+    default_days: int
+    """The range served when a request gives none."""
+
+    @property
+    def interval(self) -> str:
+        """The period as an ISO 8601 duration (PT15M, PT1H, P1D)."""
+        if self.period_s % 86_400 == 0:
+            return f"P{self.period_s // 86_400}D"
+        if self.period_s % 3_600 == 0:
+            return f"PT{self.period_s // 3_600}H"
+        return f"PT{self.period_s // 60}M"
+
+    @property
+    def accrual(self) -> str:
+        """DCAT's dct:accrualPeriodicity, from the EU frequency vocabulary."""
+        return {900: "UPDATE_CONT", 3600: "HOURLY", 86_400: "DAILY"}[self.period_s]
+
+    @property
+    def column_names(self) -> list[str]:
+        return ["site", "period_start", "period_end", *(c.name for c in self.columns)]
+
+
+def _pollutants(window: str) -> tuple[Column, ...]:
+    def mean(name: str, field: str, unit: str, what: str) -> Column:
+        return Column(
+            name,
+            "number",
+            unit,
+            f"{what}: the site's mean over the period (each monitor's {window} mean, averaged)",
+            f'mean("{field}_mean")',
+        )
+
+    return (
+        mean("pm2_5_ugm3", "pm25_ugm3", "ug/m3", "PM2.5"),
+        mean("pm10_ugm3", "pm10_ugm3", "ug/m3", "PM10"),
+        mean("no2_ugm3", "no2_ugm3", "ug/m3", "Nitrogen dioxide"),
+        mean("temperature_c", "temperature_c", "Cel", "Air temperature"),
+        mean("humidity_pct", "humidity_pct", "%RH", "Relative humidity"),
+        Column(
+            "readings",
+            "integer",
+            "1",
+            "PM2.5 readings behind the means (low-cost sensors: indicative, not reference-grade)",
+            'sum("pm25_ugm3_count")',
+        ),
+    )
+
+
+def _footfall() -> tuple[Column, ...]:
+    return (
+        Column("count_in", "integer", "people", "People counted going in", 'sum("count_in_sum")'),
+        Column(
+            "count_out", "integer", "people", "People counted going out", 'sum("count_out_sum")'
+        ),
+    )
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "air-quality-hourly",
+            "Air quality, hourly, by site",
+            "Hourly mean PM2.5, PM10, NO2, temperature and humidity at each monitored site.",
+            "air_quality_1h",
+            3_600,
+            _pollutants("hourly"),
+            7,
+        ),
+        Dataset(
+            "air-quality-daily",
+            "Air quality, daily, by site",
+            "Daily mean PM2.5, PM10, NO2, temperature and humidity at each monitored site.",
+            "air_quality_1d",
+            86_400,
+            _pollutants("daily"),
+            90,
+        ),
+        Dataset(
+            "air-quality-index-hourly",
+            "Daily Air Quality Index, hourly, by site",
+            "The UK Daily Air Quality Index (1-10) and its band at each site, each hour.",
+            "daqi_1h",
+            3_600,
+            (
+                Column(
+                    "daqi_index",
+                    "integer",
+                    "1",
+                    "UK DAQI, 1 (low) to 10 (very high)",
+                    'last("index")',
+                ),
+                Column(
+                    "daqi_band", "string", "", "Low, Moderate, High or Very High", 'last("band")'
+                ),
+                Column(
+                    "pollutant",
+                    "string",
+                    "",
+                    "The pollutant that set the index",
+                    'last("pollutant")',
+                ),
+            ),
+            7,
+        ),
+        Dataset(
+            "footfall-15min",
+            "Footfall, every 15 minutes, by site",
+            "People counted in and out at each site, per 15 minutes (never finer).",
+            "footfall_15m",
+            900,
+            _footfall(),
+            7,
+        ),
+        Dataset(
+            "footfall-hourly",
+            "Footfall, hourly, by site",
+            "People counted in and out at each site, per hour.",
+            "footfall_1h",
+            3_600,
+            _footfall(),
+            7,
+        ),
+        Dataset(
+            "bins-daily",
+            "Litter bins, daily, by site",
+            "The fullest bin's highest fill and the collections made at each site, per day.",
+            "bin_1d",
+            86_400,
+            (
+                Column(
+                    "fill_pct_max",
+                    "number",
+                    "%",
+                    "Highest fill of any bin at the site",
+                    'max("fill_pct_max")',
+                ),
+                Column("collections", "integer", "1", "Bins emptied", 'sum("collections")'),
+            ),
+            90,
+        ),
+    )
+}

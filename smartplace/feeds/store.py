@@ -1,0 +1,218 @@
+"""Reading the public aggregates back from InfluxDB, a page at a time, in bounded slices.
+
+Every value a request carries reaches InfluxQL as a bound parameter ($site,
+$start, $end), never as text: the statement's text comes from the dataset
+definitions alone. Rows are read one site and one month at a time, so a
+year of hourly data for fifty sites is streamed, never held.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from smartplace.feeds.datasets import Dataset
+from smartplace.influx import InfluxClient
+
+NS = 1_000_000_000
+SLICE_NS = 31 * 86_400 * NS
+"""Rows are read a month at a time: the most any one query holds."""
+
+
+class BadCursorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    site: str
+    from_ns: int
+    query: str
+    """A digest of the request it belongs to: a cursor is only good for its own query."""
+
+    def encode(self) -> str:
+        raw = orjson.dumps({"s": self.site, "t": self.from_ns, "q": self.query})
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, query: str) -> Cursor:
+        try:
+            data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            cursor = cls(str(data["s"]), int(data["t"]), str(data["q"]))
+        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            raise BadCursorError("the cursor is not one this service gave out") from exc
+        if cursor.query != query:
+            raise BadCursorError("the cursor belongs to another query: keep the other parameters")
+        return cursor
+
+
+def query_digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    site: str
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    segments: list[Segment]
+    next: Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlace:
+    latitude: float
+    longitude: float
+    kinds: list[str]
+
+
+class FeedStore:
+    def __init__(self, influx: InfluxClient) -> None:
+        self.influx = influx
+        self.agg = f'"{influx.settings.agg_retention_policy}"'
+        self.raw = f'"{influx.settings.raw_retention_policy}"'
+
+    # -- statements (text from definitions only) ---------------------------------------
+
+    def _bucketed(self, dataset: Dataset) -> str:
+        columns = ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+        return (
+            f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
+            ' WHERE "site" = $site AND time >= $start AND time < $end'
+            f" GROUP BY time({dataset.period_s}s) fill(none)"
+        )
+
+    # -- what exists ------------------------------------------------------------------
+
+    def sites(self, dataset: Dataset) -> list[str]:
+        rows = self.influx.query_rows(
+            f'SHOW TAG VALUES FROM {self.agg}."{dataset.measurement}" WITH KEY = "site"'
+        )
+        return sorted({str(row["value"]) for row in rows if row.get("value")})
+
+    def places(self) -> dict[str, SitePlace]:
+        """Each site's location (its devices' mean position) and the kinds of device there."""
+        rows = self.influx.query_rows(
+            'SELECT last("latitude") AS "latitude", last("longitude") AS "longitude"'
+            f' FROM {self.raw}."device_info" GROUP BY "site", "kind", "device_id"'
+        )
+        by_site: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.get("site") and row.get("latitude") is not None:
+                by_site.setdefault(str(row["site"]), []).append(row)
+        return {
+            site: SitePlace(
+                round(sum(r["latitude"] for r in found) / len(found), 6),
+                round(sum(r["longitude"] for r in found) / len(found), 6),
+                sorted({str(r["kind"]) for r in found}),
+            )
+            for site, found in by_site.items()
+        }
+
+    def latest(self, dataset: Dataset, site: str) -> dict[str, Any] | None:
+        """The site's most recent row within a year, for /sites and Last-Modified."""
+        columns = ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+        rows = self.influx.query_rows(
+            f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
+            ' WHERE "site" = $site AND time > now() - 366d'
+            f" GROUP BY time({dataset.period_s}s) fill(none) ORDER BY time DESC LIMIT 1",
+            {"site": site},
+        )
+        return rows[0] if rows else None
+
+    def latest_ns(self, dataset: Dataset, sites: list[str]) -> int | None:
+        """When the newest period of these sites started: what Last-Modified is made from."""
+        newest = None
+        for site in sites:
+            row = self.latest(dataset, site)
+            if row is not None:
+                newest = max(newest or 0, int(row["time"]))
+        return newest
+
+    # -- paging and reading ------------------------------------------------------------
+
+    def count(self, dataset: Dataset, site: str, start_ns: int, end_ns: int) -> int:
+        first = dataset.columns[0]
+        rows = self.influx.query_rows(
+            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset)})',
+            {"site": site, "start": start_ns, "end": end_ns},
+        )
+        return int(rows[0]["count"]) if rows else 0
+
+    def nth_time(self, dataset: Dataset, site: str, start_ns: int, end_ns: int, n: int) -> int:
+        rows = self.influx.query_rows(
+            f"{self._bucketed(dataset)} LIMIT 1 OFFSET {int(n)}",
+            {"site": site, "start": start_ns, "end": end_ns},
+        )
+        return int(rows[0]["time"])
+
+    def plan(
+        self,
+        dataset: Dataset,
+        sites: list[str],
+        start_ns: int,
+        end_ns: int,
+        limit: int,
+        cursor: Cursor | None,
+        query: str,
+    ) -> Page:
+        """Which (site, time range) pieces make this page, and where the next one starts."""
+        segments: list[Segment] = []
+        remaining = limit
+        if cursor is not None:
+            sites = [s for s in sites if s >= cursor.site]
+        for site in sites:
+            begin = max(start_ns, cursor.from_ns) if cursor and site == cursor.site else start_ns
+            if remaining == 0:
+                return Page(segments, Cursor(site, begin, query))
+            found = self.count(dataset, site, begin, end_ns)
+            if found <= remaining:
+                segments.append(Segment(site, begin, end_ns))
+                remaining -= found
+                continue
+            cut = self.nth_time(dataset, site, begin, end_ns, remaining)
+            segments.append(Segment(site, begin, cut))
+            return Page(segments, Cursor(site, cut, query))
+        return Page(segments, None)
+
+    def rows(self, dataset: Dataset, segment: Segment) -> Iterator[dict[str, Any]]:
+        """The segment's rows, oldest first, read a month at a time."""
+        statement = self._bucketed(dataset)
+        for start in range(segment.start_ns, segment.end_ns, SLICE_NS):
+            end = min(segment.end_ns, start + SLICE_NS)
+            for row in self.influx.query_rows(
+                statement, {"site": segment.site, "start": start, "end": end}
+            ):
+                yield shape_row(dataset, segment.site, row)
+
+
+def shape_row(dataset: Dataset, site: str, row: dict[str, Any]) -> dict[str, Any]:
+    start_s = int(row["time"]) // NS
+    out: dict[str, Any] = {
+        "site": site,
+        "period_start": iso(start_s),
+        "period_end": iso(start_s + dataset.period_s),
+    }
+    for column in dataset.columns:
+        value = row.get(column.name)
+        if value is not None and column.type == "integer":
+            value = int(value)
+        elif isinstance(value, float):
+            value = round(value, 3)
+        out[column.name] = value
+    return out
+
+
+def iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

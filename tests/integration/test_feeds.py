@@ -1,0 +1,235 @@
+"""The open data service over a simulated week in the real influxd, spoken to over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import uvicorn
+
+from smartplace.feeds.app import create_app
+from smartplace.feeds.datasets import ATTRIBUTION, LICENCE_URL
+from smartplace.stack import free_port
+from tests.integration.conftest import SimulatedTown
+
+pytestmark = pytest.mark.integration
+
+SITE = "merseyway"
+
+
+@pytest.fixture(scope="module")
+def feeds(simulated_town: SimulatedTown) -> Iterator[str]:
+    """The service on a free port (uvicorn on a thread), as a portal would reach it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(simulated_town.settings), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the feeds service did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def expected_footfall_hourly(
+    town: SimulatedTown, site: str, start: int, end: int
+) -> list[dict[str, object]]:
+    """From the simulator's record alone: people in and out per hour at the site."""
+    site_of = town.site_of()
+    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for record in town.records:
+        if record["kind"] != "footfall" or not record["sent"]:
+            continue
+        if {"malformed", "out_of_range", "wrong_topic"} & set(record["faults"]):
+            continue  # rejected by ingest, as they should be
+        if site_of[record["device_id"]] != site or not start <= record["ts"] < end:
+            continue
+        hour = hours[record["ts"] - record["ts"] % 3600]
+        hour[0] += record["values"]["count_in"]
+        hour[1] += record["values"]["count_out"]
+    return [
+        {
+            "site": site,
+            "period_start": _iso(hour),
+            "period_end": _iso(hour + 3600),
+            "count_in": counts[0],
+            "count_out": counts[1],
+        }
+        for hour, counts in sorted(hours.items())
+    ]
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_range(town: SimulatedTown) -> tuple[int, int]:
+    """A whole UTC day in the middle of the simulated week."""
+    newest = max(r["ts"] for r in town.records)
+    start = newest - newest % 86_400 - 3 * 86_400
+    return start, start + 86_400
+
+
+def test_csv_json_and_geojson_hold_exactly_the_expected_rows(
+    feeds: str, simulated_town: SimulatedTown
+) -> None:
+    start, end = day_range(simulated_town)
+    expected = expected_footfall_hourly(simulated_town, SITE, start, end)
+    assert len(expected) == 24
+    params = {"site": SITE, "from": _iso(start), "to": _iso(end)}
+    url = f"{feeds}/datasets/footfall-hourly"
+
+    as_csv = httpx.get(url, params={**params, "format": "csv"})
+    assert as_csv.status_code == 200, as_csv.text
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert list(rows[0]) == ["site", "period_start", "period_end", "count_in", "count_out"]
+    assert [
+        {**r, "count_in": int(r["count_in"]), "count_out": int(r["count_out"])} for r in rows
+    ] == expected
+
+    as_json = httpx.get(url, params=params, headers={"Accept": "application/json"}).json()
+    assert as_json["rows"] == expected
+    assert (as_json["licence"], as_json["attribution"], as_json["next"]) == (
+        LICENCE_URL,
+        ATTRIBUTION,
+        None,
+    )
+
+    as_geojson = httpx.get(url, params=params, headers={"Accept": "application/geo+json"}).json()
+    assert as_geojson["type"] == "FeatureCollection"
+    assert [f["properties"] for f in as_geojson["features"]] == expected
+    (lon, lat) = as_geojson["features"][0]["geometry"]["coordinates"]
+    merseyway = next(s for s in simulated_town.fleet.sites if s.name == SITE)
+    assert (lat, lon) == (merseyway.latitude, merseyway.longitude)
+
+
+def test_pages_join_up_to_the_whole_range(feeds: str, simulated_town: SimulatedTown) -> None:
+    start, end = day_range(simulated_town)
+    url = f"{feeds}/datasets/footfall-hourly?from={_iso(start)}&to={_iso(end)}&limit=7&format=json"
+    seen: list[dict[str, object]] = []
+    pages = 0
+    while url:
+        page = httpx.get(url).json()
+        assert len(page["rows"]) <= 7
+        seen += page["rows"]
+        url = page["next"]
+        pages += 1
+    sites = sorted({s.name for s in simulated_town.fleet.sites})
+    expected = [
+        row for site in sites for row in expected_footfall_hourly(simulated_town, site, start, end)
+    ]
+    assert seen == expected
+    assert pages == -(-len(expected) // 7)
+
+
+def test_every_response_carries_the_licence(feeds: str) -> None:
+    for path in ("/datasets", "/sites", "/catalog.jsonld", "/datasets/nothing"):
+        response = httpx.get(feeds + path)
+        assert f'<{LICENCE_URL}>; rel="license"' in response.headers.get_list("link"), path
+        assert response.headers["x-attribution"].startswith("Contains public sector information")
+
+
+def test_conditional_requests_get_304(feeds: str, simulated_town: SimulatedTown) -> None:
+    start, end = day_range(simulated_town)
+    url = f"{feeds}/datasets/air-quality-hourly?site={SITE}&from={_iso(start)}&to={_iso(end)}&format=csv"
+    first = httpx.get(url)
+    assert first.status_code == 200
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    since = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]})
+    assert since.status_code == 304
+    other = httpx.get(
+        url.replace("format=csv", "format=json"), headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert other.status_code == 200
+
+
+def test_sites_and_catalogue(feeds: str, simulated_town: SimulatedTown) -> None:
+    sites = httpx.get(f"{feeds}/sites").json()
+    names = sorted(f["properties"]["site"] for f in sites["features"])
+    assert names == sorted(s.name for s in simulated_town.fleet.sites)
+    merseyway = next(f for f in sites["features"] if f["properties"]["site"] == SITE)
+    assert merseyway["properties"]["kinds"] == ["air_quality", "bin", "footfall"]
+    assert set(merseyway["properties"]["latest"]) >= {"air-quality-hourly", "footfall-hourly"}
+
+    catalog = httpx.get(f"{feeds}/catalog.jsonld").json()
+    assert catalog["@type"] == "dcat:Catalog"
+    assert catalog["dct:license"]["@id"] == LICENCE_URL
+    names = [d["dct:identifier"] for d in catalog["dcat:dataset"]]
+    assert "footfall-hourly" in names
+    listed = httpx.get(f"{feeds}/datasets").json()["datasets"]
+    footfall_intervals = {d["interval"] for d in listed if d["name"].startswith("footfall")}
+    assert footfall_intervals == {"PT15M", "PT1H"}  # never finer: small counts identify people
+    footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-hourly")
+    assert {d["dcat:mediaType"] for d in footfall["dcat:distribution"]} == {
+        "text/csv",
+        "application/json",
+        "application/geo+json",
+    }
+    assert footfall["dct:accrualPeriodicity"]["@id"].endswith("HOURLY")
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("/datasets/nothing", 404, "is not a dataset"),
+        ("/datasets/footfall-hourly?site=nowhere", 404, "has no footfall-hourly data"),
+        (
+            "/datasets/footfall-hourly?from=2026-02-01T00:00Z&to=2026-01-01T00:00Z",
+            400,
+            "'from' must be before 'to'",
+        ),
+        (
+            "/datasets/footfall-hourly?from=2020-01-01T00:00Z&to=2026-01-01T00:00Z",
+            400,
+            "at most 366 days",
+        ),
+        ("/datasets/footfall-hourly?from=yesterday", 400, "from"),
+        ("/datasets/footfall-hourly?cursor=not-a-cursor", 400, "not one this service gave out"),
+        ("/datasets/footfall-hourly?format=xlsx", 400, "format"),
+        ("/datasets/footfall-hourly?limit=0", 400, "limit"),
+        ("/datasets/footfall-hourly?limit=1000001", 400, "limit"),
+    ],
+)
+def test_bad_input_gets_a_problem_saying_what_to_fix(
+    feeds: str, query: str, status: int, says: str
+) -> None:
+    response = httpx.get(feeds + query)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert says in problem["detail"]
+
+
+def test_an_unservable_accept_header_gets_406(feeds: str) -> None:
+    response = httpx.get(f"{feeds}/datasets/footfall-hourly", headers={"Accept": "image/png"})
+    assert response.status_code == 406
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_cursor_from_another_query_is_refused(feeds: str, simulated_town: SimulatedTown) -> None:
+    start, end = day_range(simulated_town)
+    page = httpx.get(
+        f"{feeds}/datasets/footfall-hourly?from={_iso(start)}&to={_iso(end)}&limit=5&format=json"
+    ).json()
+    cursor = page["next"].split("cursor=")[1]
+    response = httpx.get(f"{feeds}/datasets/air-quality-hourly?cursor={cursor}")
+    assert response.status_code == 400
+    assert "belongs to another query" in response.json()["detail"]

@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -233,3 +234,49 @@ def test_a_cursor_from_another_query_is_refused(feeds: str, simulated_town: Simu
     response = httpx.get(f"{feeds}/datasets/air-quality-hourly?cursor={cursor}")
     assert response.status_code == 400
     assert "belongs to another query" in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def feeds_schema(feeds: str) -> object:
+    import schemathesis
+
+    return schemathesis.openapi.from_url(f"{feeds}/openapi.json")
+
+
+INJECTIONS = [
+    "'",
+    '"',
+    "merseyway'; DROP DATABASE smartplace; --",
+    "merseyway' OR 1=1 --",
+    'merseyway" OR "1"="1',
+    "merseyway OR 1=1",
+    "/.*/",
+    "merseyway|.*",
+    "merseyway;SHOW DATABASES",
+    "$site",
+    "merseyway\nDROP SERIES FROM air_quality",
+]
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+@pytest.mark.parametrize("parameter", ["site", "from", "to", "format", "cursor", "limit", "name"])
+def test_injection_attempts_are_refused_and_change_nothing(
+    feeds: str, simulated_town: SimulatedTown, parameter: str, payload: str
+) -> None:
+    if parameter == "name":
+        response = httpx.get(f"{feeds}/datasets/{quote(payload, safe='')}")
+    else:
+        response = httpx.get(f"{feeds}/datasets/footfall-hourly", params={parameter: payload})
+    assert 400 <= response.status_code < 500, (parameter, payload, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_data_is_still_all_there_after_the_injection_attempts(
+    feeds: str, simulated_town: SimulatedTown
+) -> None:
+    start, end = day_range(simulated_town)
+    rows = httpx.get(
+        f"{feeds}/datasets/footfall-hourly",
+        params={"site": SITE, "from": _iso(start), "to": _iso(end), "format": "json"},
+    ).json()["rows"]
+    assert rows == expected_footfall_hourly(simulated_town, SITE, start, end)

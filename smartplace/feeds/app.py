@@ -37,7 +37,14 @@ from smartplace.feeds.render import (
     geojson_stream,
     json_stream,
 )
-from smartplace.feeds.store import NS, BadCursorError, Cursor, FeedStore, query_digest
+from smartplace.feeds.store import (
+    NS,
+    BadCursorError,
+    Cursor,
+    FeedStore,
+    query_digest,
+    shape_row,
+)
 from smartplace.influx import InfluxClient
 
 SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -242,13 +249,13 @@ def create_app(settings: Settings) -> FastAPI:
     def sites() -> JSONResponse:
         feed = store()
         features = []
+        newest = {name: feed.latest_rows(DATASETS[name]) for name in SITE_DATASETS}
         for site, place in sorted(feed.places().items()):
-            latest = {}
-            for name in SITE_DATASETS:
-                dataset = DATASETS[name]
-                row = feed.latest(dataset, site)
-                if row is not None:
-                    latest[name] = _shape_latest(dataset, site, row)
+            latest = {
+                name: shape_row(DATASETS[name], site, rows[site])
+                for name, rows in newest.items()
+                if site in rows
+            }
             features.append(
                 {
                     "type": "Feature",
@@ -394,9 +401,3 @@ def problem_response(status: int, title: str, detail: str) -> JSONResponse:
         status_code=status,
         media_type=PROBLEM,
     )
-
-
-def _shape_latest(dataset: Dataset, site: str, row: dict[str, Any]) -> dict[str, Any]:
-    from smartplace.feeds.store import shape_row
-
-    return shape_row(dataset, site, row)

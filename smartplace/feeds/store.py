@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,25 +121,35 @@ class FeedStore:
             for site, found in by_site.items()
         }
 
-    def latest(self, dataset: Dataset, site: str) -> dict[str, Any] | None:
-        """The site's most recent row within a year, for /sites and Last-Modified."""
+    def latest_rows(self, dataset: Dataset) -> dict[str, dict[str, Any]]:
+        """Each site's most recent row within the last month (for /sites), in one query:
+        LIMIT applies to each site's series."""
         columns = ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
-        rows = self.influx.query_rows(
-            f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
-            ' WHERE "site" = $site AND time > now() - 366d'
-            f" GROUP BY time({dataset.period_s}s) fill(none) ORDER BY time DESC LIMIT 1",
-            {"site": site},
-        )
-        return rows[0] if rows else None
+        for window in _recent_windows(dataset):
+            rows = self.influx.query_rows(
+                f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
+                f" WHERE time > now() - {window}"
+                f' GROUP BY time({dataset.period_s}s), "site" fill(none) ORDER BY time DESC LIMIT 1'
+            )
+            if rows:
+                break
+        return {str(row["site"]): row for row in rows if row.get("site")}
 
     def latest_ns(self, dataset: Dataset, sites: list[str]) -> int | None:
-        """When the newest period of these sites started: what Last-Modified is made from."""
-        newest = None
-        for site in sites:
-            row = self.latest(dataset, site)
-            if row is not None:
-                newest = max(newest or 0, int(row["time"]))
-        return newest
+        """When the newest period of these sites started: what Last-Modified is made from.
+        One query for every site (the newest point of the dataset's first field)."""
+        field = re.search(r'"([^"]+)"', dataset.columns[0].select)
+        assert field is not None  # every column selects a quoted field
+        for window in (*_recent_windows(dataset), "366d"):
+            rows = self.influx.query_rows(
+                f'SELECT last("{field.group(1)}") FROM {self.agg}."{dataset.measurement}"'
+                f' WHERE time > now() - {window} GROUP BY "site"'
+            )
+            if rows:
+                break
+        wanted = set(sites)
+        times = [int(row["time"]) for row in rows if row.get("site") in wanted]
+        return max(times) if times else None
 
     # -- paging and reading ------------------------------------------------------------
 
@@ -149,6 +160,20 @@ class FeedStore:
             {"site": site, "start": start_ns, "end": end_ns},
         )
         return int(rows[0]["count"]) if rows else 0
+
+    def counts(self, dataset: Dataset, start_ns: int, end_ns: int) -> dict[str, int]:
+        """Rows per site in the range, every site in one query."""
+        first = dataset.columns[0]
+        inner = (
+            self._bucketed(dataset)
+            .replace('"site" = $site AND ', "")
+            .replace(" fill(none)", ', "site" fill(none)')
+        )
+        rows = self.influx.query_rows(
+            f'SELECT count("{first.name}") FROM ({inner}) GROUP BY "site"',
+            {"start": start_ns, "end": end_ns},
+        )
+        return {str(row["site"]): int(row["count"]) for row in rows}
 
     def nth_time(self, dataset: Dataset, site: str, start_ns: int, end_ns: int, n: int) -> int:
         rows = self.influx.query_rows(
@@ -172,11 +197,15 @@ class FeedStore:
         remaining = limit
         if cursor is not None:
             sites = [s for s in sites if s >= cursor.site]
+        whole = self.counts(dataset, start_ns, end_ns) if len(sites) > 1 else {}
         for site in sites:
             begin = max(start_ns, cursor.from_ns) if cursor and site == cursor.site else start_ns
             if remaining == 0:
                 return Page(segments, Cursor(site, begin, query))
-            found = self.count(dataset, site, begin, end_ns)
+            if begin == start_ns and whole:
+                found = whole.get(site, 0)
+            else:
+                found = self.count(dataset, site, begin, end_ns)
             if found <= remaining:
                 segments.append(Segment(site, begin, end_ns))
                 remaining -= found
@@ -195,6 +224,11 @@ class FeedStore:
                 statement, {"site": segment.site, "start": start, "end": end}
             ):
                 yield shape_row(dataset, segment.site, row)
+
+
+def _recent_windows(dataset: Dataset) -> tuple[str, str]:
+    """Where to look for the newest rows: a few periods back first (cheap), then a month."""
+    return f"{max(2 * 86_400, 3 * dataset.period_s)}s", "31d"
 
 
 def shape_row(dataset: Dataset, site: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,442 @@
+"""End to end: readings published over MQTT until they are queryable in InfluxDB.
+
+One run on this machine: it starts its own mosquitto (dynamic security, as
+deployed) and influxd on free ports in a temp dir, and for each case runs
+`smartplace ingest` as its own process. Load comes from C `mosquitto_pub`
+processes (one per simulated device, fed JSON lines by this script), so the
+load generator does not eat the Python cores being measured. Counts are
+taken in InfluxDB, not at the publisher.
+
+Cases, each for (a) one reading per message and (b) arrays of 100:
+- sustained: N readings as fast as the publishers go; readings/s landed;
+- latency at 1,000 and 10,000 readings/s: publish-to-queryable p50/p99,
+  sampled every 100 ms as (now - newest queryable reading's time);
+- ingest's peak RSS and CPU seconds.
+Beside them, on the same broker and database: a C `mosquitto_sub` receive
+rate and a batched raw write rate into influxd (the limits), and a baseline
+(paho subscriber, one HTTP write per message).
+
+    .venv/bin/python -m bench.e2e [--readings 200000] [--json bench/results/e2e.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import numpy as np
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from smartplace.config import InfluxSettings, MqttSettings
+from smartplace.devices.dynsec import Dynsec
+from smartplace.influx import InfluxClient
+from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
+from smartplace.stack.mosquitto import find_dynsec_plugin
+
+DEVICES = 8
+
+
+@dataclass
+class Result:
+    case: str
+    readings: int = 0
+    seconds: float = 0.0
+    readings_per_s: float | None = None
+    """Landed per second (sustained cases and limits); latency cases run at a fixed rate."""
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    peak_rss_mib: float | None = None
+    cpu_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Stack:
+    def __init__(self, base: Path) -> None:
+        self.admin = ("bench-admin", secrets.token_urlsafe(12))
+        self.mosquitto = MosquittoServer(
+            find_mosquitto(), base / "mosquitto", free_port(), self.admin, find_dynsec_plugin()
+        )
+        self.influxd = InfluxdServer(find_influxd(), base / "influxd", free_port(), free_port())
+        self.base = base
+
+    def __enter__(self) -> Stack:
+        self.mosquitto.start()
+        self.influxd.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.mosquitto.stop()
+        self.influxd.stop()
+
+    def accounts(self, name: str) -> tuple[MqttSettings, InfluxSettings]:
+        ingest = (f"ingest-{name}", secrets.token_urlsafe(12))
+        publisher = (f"pub-{name}", secrets.token_urlsafe(12))
+        mqtt = MqttSettings(
+            port=self.mosquitto.port,
+            topic_prefix=f"bench-{name}",
+            client_id=f"ingest-{name}",
+            username=ingest[0],
+            password=ingest[1],
+            simulator_username=publisher[0],
+            simulator_password=publisher[1],
+        )
+        with Dynsec(mqtt, self.admin) as dynsec:
+            dynsec.ensure_service_accounts(mqtt.topic_prefix, [], ingest, publisher)
+        return mqtt, InfluxSettings(url=self.influxd.url, database=f"bench_{name}")
+
+
+class Ingest:
+    """`smartplace ingest` as its own process, with its resident memory and CPU watched."""
+
+    def __init__(self, mqtt: MqttSettings, influx: InfluxSettings, workdir: Path) -> None:
+        env = {
+            **os.environ,
+            "SMARTPLACE_STACK_DIR": str(workdir),
+            "SMARTPLACE_MQTT__PORT": str(mqtt.port),
+            "SMARTPLACE_MQTT__TOPIC_PREFIX": mqtt.topic_prefix,
+            "SMARTPLACE_MQTT__CLIENT_ID": mqtt.client_id,
+            "SMARTPLACE_MQTT__USERNAME": mqtt.username or "",
+            "SMARTPLACE_MQTT__PASSWORD": mqtt.password.get_secret_value() if mqtt.password else "",
+            "SMARTPLACE_MQTT__EXTRA_SUBSCRIPTIONS": "[]",
+            "SMARTPLACE_INFLUX__URL": influx.url,
+            "SMARTPLACE_INFLUX__DATABASE": influx.database,
+            "SMARTPLACE_INGEST__REQUIRE_REGISTERED_DEVICES": "false",
+            "SMARTPLACE_INGEST__HTTP_PORT": str(free_port()),
+            "SMARTPLACE_INGEST__MAX_READINGS_PER_PAYLOAD": "1000",
+        }
+        self.log = (workdir / "ingest.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smartplace", "ingest", "--log-level", "WARNING"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.peak_kib = 0
+        threading.Thread(target=self._watch, daemon=True).start()
+        time.sleep(3)  # connected and subscribed (a persistent session keeps what comes early)
+
+    def _watch(self) -> None:
+        status = Path(f"/proc/{self.process.pid}/status")
+        while self.process.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(0.2)
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+
+
+class Publishers:
+    """One C mosquitto_pub per device (-l: a message per stdin line), at QoS 1."""
+
+    def __init__(self, mqtt: MqttSettings) -> None:
+        binary = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+        self.pipes: list[IO[bytes]] = []
+        self.processes = []
+        for device in range(DEVICES):
+            process = subprocess.Popen(
+                [
+                    binary,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(mqtt.port),
+                    "-u",
+                    mqtt.simulator_username or "",
+                    "-P",
+                    mqtt.simulator_password.get_secret_value() if mqtt.simulator_password else "",
+                    "-q",
+                    "1",
+                    "-i",
+                    f"pub-{mqtt.topic_prefix}-{device}",
+                    "-t",
+                    f"{mqtt.topic_prefix}/air_quality/dev-{device:03d}/reading",
+                    "-l",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            assert process.stdin is not None
+            self.processes.append(process)
+            self.pipes.append(process.stdin)
+
+    def send_all(self, lines: list[list[bytes]]) -> list[threading.Thread]:
+        """Each device's lines into its publisher, on threads; flushed (the pipe buffers)."""
+
+        def feed(pipe: IO[bytes], device_lines: list[bytes]) -> None:
+            pipe.writelines(device_lines)
+            pipe.flush()
+
+        threads = [
+            threading.Thread(target=feed, args=(pipe, device_lines), daemon=True)
+            for pipe, device_lines in zip(self.pipes, lines, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
+        for process in self.processes:
+            process.wait(120)
+
+
+def payloads(start_ns: int, readings: int, per_message: int, step_ns: int) -> list[list[bytes]]:
+    """Per device, JSON lines of readings with unique times (device, ts) spread evenly."""
+    lines: list[list[bytes]] = [[] for _ in range(DEVICES)]
+    per_device = readings // DEVICES
+    for device in range(DEVICES):
+        body = []
+        for i in range(per_device):
+            ts = start_ns + i * step_ns + device
+            body.append({"ts": ts / 1e9, "no2_ugm3": 20.0 + i % 13, "pm25_ugm3": 6.0 + i % 7})
+            if len(body) == per_message:
+                lines[device].append(orjson.dumps(body if per_message > 1 else body[0]) + b"\n")
+                body = []
+    return lines
+
+
+def landed(influx: InfluxClient) -> int:
+    rows = influx.query_rows('SELECT count("no2_ugm3") FROM "raw"."air_quality"')
+    return int(rows[0]["count"]) if rows else 0
+
+
+def sustained(stack: Stack, name: str, readings: int, per_message: int) -> Result:
+    mqtt, influx_settings = stack.accounts(name)
+    result = Result(f"sustained, {per_message} per message")
+    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)))
+    publishers = Publishers(mqtt)
+    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, per_message, 10**7)
+    started = time.monotonic()
+    threads = publishers.send_all(lines)
+    expected = sum(len(ls) for ls in lines) * per_message
+    with InfluxClient(influx_settings) as influx:
+        while True:
+            count = landed(influx)
+            if count >= expected or time.monotonic() - started > 600:
+                break
+            time.sleep(0.1)
+    result.seconds = time.monotonic() - started
+    for thread in threads:
+        thread.join()
+    publishers.close()
+    result.readings = count
+    result.readings_per_s = count / result.seconds
+    result.cpu_s = ingest.cpu_s()
+    ingest.stop()
+    result.peak_rss_mib = ingest.peak_kib / 1024
+    if count < expected:
+        result.notes.append(f"only {count} of {expected} landed within 600 s")
+    return result
+
+
+def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float = 10.0) -> Result:
+    mqtt, influx_settings = stack.accounts(name)
+    result = Result(f"latency at {rate:,}/s, {per_message} per message")
+    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)))
+    publishers = Publishers(mqtt)
+    messages_per_s = rate / per_message
+    stop = threading.Event()
+    samples: list[float] = []
+
+    def feed() -> None:
+        started = time.monotonic()
+        sent = 0
+        while not stop.is_set():
+            due = int((time.monotonic() - started) * messages_per_s)
+            now_ns = time.time_ns()
+            while sent < due:
+                device = sent % DEVICES
+                body = [
+                    {"ts": (now_ns + k) / 1e9, "no2_ugm3": 20.0 + k % 13}
+                    for k in range(per_message)
+                ]
+                line = orjson.dumps(body if per_message > 1 else body[0]) + b"\n"
+                publishers.pipes[device].write(line)
+                sent += 1
+            for pipe in publishers.pipes:
+                pipe.flush()
+            time.sleep(0.005)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    with InfluxClient(influx_settings) as influx:
+        time.sleep(2)  # warm up
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            rows = influx.query_rows('SELECT last("no2_ugm3") FROM "raw"."air_quality"')
+            if rows:
+                samples.append((time.time_ns() - int(rows[0]["time"])) / 1e6)
+            time.sleep(0.1)
+        stop.set()
+        feeder.join()
+        result.readings = landed(influx)
+    publishers.close()
+    result.cpu_s = ingest.cpu_s()
+    ingest.stop()
+    result.peak_rss_mib = ingest.peak_kib / 1024
+    result.seconds = seconds
+    if samples:
+        result.p50_ms, result.p99_ms = (float(v) for v in np.percentile(samples, [50, 99]))
+    return result
+
+
+def probe_mosquitto_sub(stack: Stack, messages: int) -> Result:
+    """How fast a C subscriber receives what C publishers send (QoS 1): the broker's limit here."""
+    mqtt, _ = stack.accounts("probe-sub")
+    result = Result("limit: C mosquitto_sub receive, 1 per message")
+    binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
+    subscriber = subprocess.Popen(
+        [
+            binary,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(mqtt.port),
+            "-q",
+            "1",
+            "-u",
+            mqtt.username or "",
+            "-P",
+            mqtt.password.get_secret_value() if mqtt.password else "",
+            "-t",
+            f"{mqtt.topic_prefix}/#",
+            "-C",
+            str(messages),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    publishers = Publishers(mqtt)
+    lines = payloads(time.time_ns(), messages, 1, 10**6)
+    started = time.monotonic()
+    publishers.send_all(lines)
+    subscriber.wait(300)
+    result.seconds = time.monotonic() - started
+    publishers.close()
+    result.readings = sum(len(ls) for ls in lines)
+    result.readings_per_s = result.readings / result.seconds
+    return result
+
+
+def probe_influx_write(stack: Stack, points: int) -> Result:
+    """Batched raw writes (5,000 lines a request) into influxd: the database's limit here."""
+    _, influx_settings = stack.accounts("probe-write")
+    result = Result("limit: batched raw write into influxd")
+    now = time.time_ns() - 3_600 * 10**9
+    lines = [
+        f"air_quality,device_id=dev-{i % 100:03d} no2_ugm3={20 + i % 13}.0 {now + i * 1000}"
+        for i in range(points)
+    ]
+    with InfluxClient(influx_settings) as influx:
+        influx.ensure_storage()
+        started = time.monotonic()
+        for first in range(0, points, 5_000):
+            influx.write(lines[first : first + 5_000], "raw")
+        result.seconds = time.monotonic() - started
+    result.readings = points
+    result.readings_per_s = points / result.seconds
+    return result
+
+
+def baseline(stack: Stack, readings: int) -> Result:
+    """The tutorial pipeline: a paho subscriber that writes each message with its own request."""
+    mqtt, influx_settings = stack.accounts("baseline")
+    result = Result("baseline: paho, one HTTP write per message")
+    with InfluxClient(influx_settings) as influx:
+        influx.ensure_storage()
+    http = httpx.Client(base_url=influx_settings.url)
+    done = threading.Event()
+    received = [0]
+
+    def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        reading = orjson.loads(message.payload)
+        device = message.topic.split("/")[2]
+        line = f"air_quality,device_id={device} no2_ugm3={reading['no2_ugm3']} {int(reading['ts'] * 1e9)}"
+        http.post("/write", params={"db": influx_settings.database, "rp": "raw"}, content=line)
+        received[0] += 1
+        if received[0] >= readings:
+            done.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="baseline", protocol=paho.MQTTv5)
+    client.username_pw_set(mqtt.username, mqtt.password.get_secret_value() if mqtt.password else "")
+    client.on_message = on_message
+    client.connect("127.0.0.1", mqtt.port)
+    client.subscribe(f"{mqtt.topic_prefix}/#", qos=1)
+    client.loop_start()
+    time.sleep(1)
+    publishers = Publishers(mqtt)
+    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, 1, 10**7)
+    started = time.monotonic()
+    publishers.send_all(lines)
+    done.wait(600)
+    result.seconds = time.monotonic() - started
+    publishers.close()
+    client.loop_stop()
+    result.readings = received[0]
+    result.readings_per_s = received[0] / result.seconds
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--baseline-readings", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/e2e.json"))
+    args = parser.parse_args()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
+        results.append(probe_mosquitto_sub(stack, args.readings // 2))
+        results.append(probe_influx_write(stack, args.readings))
+        results.append(baseline(stack, args.baseline_readings))
+        results.append(sustained(stack, "single", args.readings // 2, 1))
+        results.append(sustained(stack, "batched", args.readings * 5, 100))
+        for rate, per_message in ((1_000, 1), (10_000, 1), (10_000, 100)):
+            results.append(latency(stack, f"lat-{rate}-{per_message}", rate, per_message))
+    base = next(r for r in results if r.case.startswith("baseline")).readings_per_s or 1.0
+    print(
+        f"\n{'case':<48} {'readings/s':>12} {'x base':>7} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU s':>7}"
+    )
+    for r in results:
+        print(
+            f"{r.case:<48} {_f(r.readings_per_s):>12}"
+            f" {_f(r.readings_per_s and r.readings_per_s / base, 1):>7}"
+            f" {_f(r.p50_ms):>8} {_f(r.p99_ms):>8} {_f(r.peak_rss_mib):>8} {_f(r.cpu_s):>7}"
+            + (f"  ({'; '.join(r.notes)})" if r.notes else "")
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"\nwritten to {args.json}")
+
+
+def _f(value: float | None, decimals: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{decimals}f}"
+
+
+if __name__ == "__main__":
+    main()

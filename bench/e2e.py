@@ -46,6 +46,7 @@ from smartplace.devices.dynsec import Dynsec
 from smartplace.influx import InfluxClient
 from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
 from smartplace.stack.mosquitto import find_dynsec_plugin
+from smartplace.stack.process import PeakMemory
 
 DEVICES = 8
 
@@ -125,20 +126,8 @@ class Ingest:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self.peak_kib = 0
-        threading.Thread(target=self._watch, daemon=True).start()
+        self.memory = PeakMemory(self.process.pid, interval_s=0.2)
         time.sleep(3)  # connected and subscribed (a persistent session keeps what comes early)
-
-    def _watch(self) -> None:
-        status = Path(f"/proc/{self.process.pid}/status")
-        while self.process.poll() is None:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-            except OSError:
-                return
-            time.sleep(0.2)
 
     def cpu_s(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -249,7 +238,7 @@ def sustained(stack: Stack, name: str, readings: int, per_message: int) -> Resul
     result.readings_per_s = count / result.seconds
     result.cpu_s = ingest.cpu_s()
     ingest.stop()
-    result.peak_rss_mib = ingest.peak_kib / 1024
+    result.peak_rss_mib = ingest.memory.peak_mib
     if count < expected:
         result.notes.append(f"only {count} of {expected} landed within 600 s")
     return result
@@ -299,7 +288,7 @@ def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float
     publishers.close()
     result.cpu_s = ingest.cpu_s()
     ingest.stop()
-    result.peak_rss_mib = ingest.peak_kib / 1024
+    result.peak_rss_mib = ingest.memory.peak_mib
     result.seconds = seconds
     if samples:
         result.p50_ms, result.p99_ms = (float(v) for v in np.percentile(samples, [50, 99]))

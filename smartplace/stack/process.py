@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -158,3 +159,35 @@ class ServerProcess(ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PeakMemory:
+    """A process's peak resident memory (VmHWM), read from /proc until it exits.
+
+    For the chaos suite, the benchmarks and the export test, which must state a
+    bound and show they kept to it.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 0.1) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self._interval_s = interval_s
+        threading.Thread(target=self._watch, name=f"peak-memory-{pid}", daemon=True).start()
+
+    def _watch(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            try:
+                text = status.read_text()
+            except OSError:
+                return  # the process is gone
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            if "State:\tZ" in text:
+                return
+            time.sleep(self._interval_s)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024

@@ -22,6 +22,7 @@ from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
+from smartplace.stack.process import PeakMemory
 
 FIELDS = ("no2_ugm3", "pm25_ugm3", "pm10_ugm3")
 WINDOWS_S = (60, 900, 3600, 86400)
@@ -153,8 +154,7 @@ class IngestProcess:
             "SMARTPLACE_INGEST__HTTP_PORT": str(http_port),
         }
         self.process: subprocess.Popen[bytes] | None = None
-        self.peak_rss_kib = 0
-        self._watch: threading.Thread | None = None
+        self._memory: PeakMemory | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
@@ -165,21 +165,8 @@ class IngestProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._watch = threading.Thread(target=self._watch_rss, args=(self.process,), daemon=True)
-        self._watch.start()
+        self._memory = PeakMemory(self.process.pid)
         self.wait_until(lambda m: "smartplace_ingest_mqtt_connected 1.0" in m, 60, "connected")
-
-    def _watch_rss(self, process: subprocess.Popen[bytes]) -> None:
-        """The process's high-water mark of resident memory, read until it is gone."""
-        status = Path(f"/proc/{process.pid}/status")
-        while process.poll() is None:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_rss_kib = max(self.peak_rss_kib, int(line.split()[1]))
-            except OSError:
-                return
-            time.sleep(0.1)
 
     def metrics(self) -> str:
         try:
@@ -202,6 +189,10 @@ class IngestProcess:
                 return
             time.sleep(0.1)
         raise AssertionError(f"ingest not {what} within {timeout_s} s\n{self.log_tail()}")
+
+    @property
+    def peak_rss_kib(self) -> int:
+        return self._memory.peak_kib if self._memory else 0
 
     def kill(self) -> None:
         assert self.process is not None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from smartplace.config import InfluxSettings
 from smartplace.influx import InfluxClient
 from smartplace.stack import InfluxdServer, free_port
+from smartplace.stack.process import PeakMemory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,20 +64,7 @@ def test_a_years_export_for_fifty_sites_streams_in_bounded_memory(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    peak_kib = [0]
-
-    def watch() -> None:
-        status = Path(f"/proc/{server.pid}/status")
-        while server.poll() is None:
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak_kib[0] = max(peak_kib[0], int(line.split()[1]))
-            except OSError:
-                return
-            time.sleep(0.1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    memory = PeakMemory(server.pid)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -108,8 +95,8 @@ def test_a_years_export_for_fifty_sites_streams_in_bounded_memory(
         server.wait(10)
     print(
         f"\nEXPORT {rows:,} rows in {pages} pages, {elapsed:.1f} s,"
-        f" feeds peak RSS {peak_kib[0] / 1024:.0f} MiB"
+        f" feeds peak RSS {memory.peak_mib:.0f} MiB"
     )
     assert rows == SITES * HOURS
     assert pages == -(-SITES * HOURS // 100_000)
-    assert 0 < peak_kib[0] < EXPORT_RSS_BOUND_MIB * 1024
+    assert 0 < memory.peak_kib < EXPORT_RSS_BOUND_MIB * 1024

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,3 +44,17 @@ def points(influx: InfluxClient, retention_policy: str, measurement: str) -> lis
     """Every point of a measurement, with its tags, fields (None dropped) and time in ns."""
     rows = influx.query_rows(f'SELECT * FROM "{retention_policy}"."{measurement}" GROUP BY *')
     return [{key: value for key, value in row.items() if value is not None} for row in rows]
+
+
+def run_smartplace(
+    env: dict[str, str], *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The smartplace command as a person runs it, with ``env`` over this process's own."""
+    return subprocess.run(
+        [sys.executable, "-m", "smartplace", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -21,6 +18,7 @@ from smartplace.simulator.fleet import load_fleet
 from smartplace.simulator.run import fleet_publishers
 from smartplace.simulator.traffic import Traffic
 from tests.conftest import RunningIngest
+from tests.integration.helpers import run_smartplace
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,7 +68,6 @@ def test_simulate_command_backfills_with_faults_and_writes_the_oracle(
 ) -> None:
     oracle = tmp_path / "oracle.jsonl"
     env = {
-        **os.environ,
         "SMARTPLACE_MQTT__PORT": str(settings.mqtt.port),
         "SMARTPLACE_MQTT__TOPIC_PREFIX": settings.mqtt.topic_prefix,
         "SMARTPLACE_MQTT__SIMULATOR_USERNAME": settings.mqtt.simulator_username or "",
@@ -80,29 +77,15 @@ def test_simulate_command_backfills_with_faults_and_writes_the_oracle(
             else ""
         ),
     }
-    command = [sys.executable, "-m", "smartplace", "simulate", "--backfill", "0.1"]
-    result = subprocess.run(
-        [*command, "--fault", "duplicate=0.1", "--record", str(oracle)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    command = ["simulate", "--backfill", "0.1"]
+    result = run_smartplace(env, *command, "--fault", "duplicate=0.1", "--record", str(oracle))
     assert result.returncode == 0, result.stderr
     records = [orjson.loads(line) for line in oracle.read_bytes().splitlines()]
     duplicated = sum(1 for r in records if "duplicate" in r["faults"])
     assert 0 < duplicated < len(records) / 4
     assert f"Published {len(records):,} readings" in result.stdout
 
-    bad = subprocess.run(
-        [*command, "--fault", "gremlins=0.5"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_smartplace(env, *command, "--fault", "gremlins=0.5")
     assert bad.returncode != 0
     assert "unknown fault gremlins" in bad.stdout + bad.stderr
 

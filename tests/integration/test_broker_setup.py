@@ -3,9 +3,6 @@ services run, here against a real mosquitto that loads the file they write."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -16,18 +13,9 @@ from smartplace.config import MqttSettings
 from smartplace.stack import MosquittoServer, find_mosquitto, free_port
 from smartplace.stack.mosquitto import find_dynsec_plugin
 
+from .helpers import run_smartplace
+
 pytestmark = pytest.mark.integration
-
-
-def smartplace(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smartplace", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_init_dynsec_then_accounts_give_a_broker_ingest_can_log_in_to(tmp_path: Path) -> None:
@@ -42,16 +30,16 @@ def test_init_dynsec_then_accounts_give_a_broker_ingest_can_log_in_to(tmp_path: 
         "SMARTPLACE_MQTT__SIMULATOR_PASSWORD": "simulator-secret-1",
     }
     dynsec_file = tmp_path / "dynamic-security.json"
-    created = smartplace(env, "broker", "init-dynsec", str(dynsec_file))
+    created = run_smartplace(env, "broker", "init-dynsec", str(dynsec_file))
     assert created.returncode == 0, created.stderr
-    again = smartplace(env, "broker", "init-dynsec", str(dynsec_file))
+    again = run_smartplace(env, "broker", "init-dynsec", str(dynsec_file))
     assert "left as it is" in again.stdout
     server = MosquittoServer(
         find_mosquitto(), tmp_path, port, ("admin", "admin-secret-1"), find_dynsec_plugin()
     )
     server.start()
     try:
-        accounts = smartplace(env, "broker", "accounts")
+        accounts = run_smartplace(env, "broker", "accounts")
         assert accounts.returncode == 0, accounts.stderr
         settings = MqttSettings(port=port, username="ingest", password="ingest-secret-1")
         client = make_client(settings, "setup-check", settings.ingest_account())

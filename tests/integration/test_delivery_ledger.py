@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import httpx
@@ -16,7 +13,7 @@ from smartplace.ingest.ledger import HOUR_NS
 from smartplace.trace import trace
 from tests.conftest import RunningIngest
 
-from .helpers import points, publish_all, reading_message
+from .helpers import points, publish_all, reading_message, run_smartplace
 
 pytestmark = pytest.mark.integration
 
@@ -76,32 +73,17 @@ def test_trace_command_prints_the_ledger_and_the_verdict(
     running_ingest.wait_for_received(_publish_day(settings, t0))
     at = datetime.fromtimestamp(t0 + 120, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     env = {
-        **os.environ,
         "SMARTPLACE_INFLUX__URL": settings.influx.url,
         "SMARTPLACE_INFLUX__DATABASE": settings.influx.database,
         "COLUMNS": "200",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "smartplace", "trace", DEVICE, "--at", at],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_smartplace(env, "trace", DEVICE, "--at", at)
     assert result.returncode == 0, result.stderr
     assert "Delivery ledger for aq-trace-01" in result.stdout
     assert "out_of_range 1" in result.stdout
     assert "Not stored: ingest rejected it (out_of_range)" in result.stdout
 
-    bad = subprocess.run(
-        [sys.executable, "-m", "smartplace", "trace", DEVICE, "--at", "teatime"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_smartplace(env, "trace", DEVICE, "--at", "teatime")
     assert bad.returncode != 0
     assert "cannot read the time 'teatime'" in bad.stderr + bad.stdout
 

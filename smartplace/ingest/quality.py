@@ -14,7 +14,6 @@ the batch's distinct devices, to find their slots.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
@@ -87,6 +86,22 @@ def humidity_flags(humidity: FloatArray, rules: QualityRules) -> npt.NDArray[np.
     flags[humidity >= rules.humidity_soft_pct] |= np.uint32(QcFlag.HUMIDITY_HIGH)
     flags[humidity >= rules.humidity_hard_pct] |= np.uint32(QcFlag.HUMIDITY_ARTEFACT)
     return flags
+
+
+def nan_median(values: FloatArray) -> FloatArray:
+    """np.nanmedian over the last axis, for short rows: sort, then pick the middle of the
+    measured values. numpy's own goes through masked arrays for rows this short, and took
+    half of ingest's time on batched payloads (py-spy); this gives the same numbers."""
+    ordered = np.sort(values, axis=-1)  # NaN sorts last
+    measured = (~np.isnan(values)).sum(axis=-1)
+    low = np.maximum((measured - 1) // 2, 0)[..., None]
+    high = (measured // 2)[..., None]
+    middle = (
+        np.take_along_axis(ordered, low, axis=-1)[..., 0]
+        + np.take_along_axis(ordered, np.minimum(high, values.shape[-1] - 1), axis=-1)[..., 0]
+    ) / 2
+    median: FloatArray = np.where(measured > 0, middle, np.nan)
+    return median
 
 
 def robust_z(values: FloatArray, median: FloatArray, mad: FloatArray) -> FloatArray:
@@ -219,10 +234,9 @@ class QualityChecker:
         columns = np.asarray(self.checked)
         # Spikes, against each device's recent history as it stood before this batch.
         history = self._recent[slots]
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # a new device has no history yet
-            median = np.nanmedian(history, axis=2)
-            mad = np.nanmedian(np.abs(history - median[:, :, None]), axis=2)
+        with np.errstate(all="ignore"):  # a new device has no history yet
+            median = nan_median(history)
+            mad = nan_median(np.abs(history - median[:, :, None]))
         known = (~np.isnan(history)).sum(axis=2) >= rules.spike_min_history
         floored = np.fmax(mad, np.fmax(rules.mad_floor_fraction * np.abs(median), rules.mad_floor))
         spike = known & ~np.isnan(values) & (robust_z(values, median, floored) > rules.spike_z)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.quality import QcFlag, QualityChecker, count_flags, robust_z
+from smartplace.ingest.quality import QcFlag, QualityChecker, count_flags, nan_median, robust_z
 
 S = 1_000_000_000
 NAN = float("nan")
@@ -148,3 +152,20 @@ def test_many_devices_keep_their_own_history(checker: QualityChecker) -> None:
 def test_flag_counts_name_each_flag() -> None:
     flags = np.array([QcFlag.SPIKE | QcFlag.DUPLICATE, QcFlag.SPIKE, 0], dtype=np.uint32)
     assert count_flags(flags) == {"spike": 2, "duplicate": 1}
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=12, max_size=12
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_nan_median_gives_numpys_numbers(rows: list[list[float | None]]) -> None:
+    values = np.array([[np.nan if v is None else v for v in row] for row in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        expected = np.nanmedian(values, axis=-1)
+    np.testing.assert_array_equal(nan_median(values), expected)

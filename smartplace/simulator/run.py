@@ -23,21 +23,11 @@ from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.simulator.air_quality import AirQualityGenerator
 from smartplace.simulator.bins import BinGenerator
-from smartplace.simulator.fleet import Fleet
+from smartplace.simulator.fleet import Fleet, load_fleet
 from smartplace.simulator.footfall import FootfallGenerator
 from smartplace.simulator.traffic import Outgoing
 
 log = logging.getLogger(__name__)
-
-
-# A plausible town centre for the default fleet: Stockport's, around Mersey Square.
-SITES = (
-    ("mersey-square", 53.4093, -2.1580),
-    ("merseyway", 53.4105, -2.1565),
-    ("princes-street", 53.4098, -2.1539),
-    ("market-place", 53.4120, -2.1535),
-    ("a6-wellington-road", 53.4058, -2.1573),
-)
 
 
 def air_quality_device_ids(count: int) -> list[str]:
@@ -45,14 +35,15 @@ def air_quality_device_ids(count: int) -> list[str]:
 
 
 def fleet_records(device_ids: list[str], kind: str = "air_quality") -> list[DeviceRecord]:
-    """Registry records for a simulated fleet, spread over the default sites."""
+    """Registry records for a quick-mode fleet, spread over the default fleet's sites."""
+    sites = load_fleet().sites
     return [
         DeviceRecord(
             device_id=device_id,
             kind=kind,
-            site=SITES[i % len(SITES)][0],
-            latitude=round(SITES[i % len(SITES)][1] + (i // len(SITES)) * 0.0001, 6),
-            longitude=SITES[i % len(SITES)][2],
+            site=sites[i % len(sites)].name,
+            latitude=round(sites[i % len(sites)].latitude + (i // len(sites)) * 0.0001, 6),
+            longitude=sites[i % len(sites)].longitude,
             metadata={"simulated": True},
         )
         for i, device_id in enumerate(device_ids)

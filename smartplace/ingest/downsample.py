@@ -162,8 +162,9 @@ class WindowAggregates:
     min: FloatArray
     max: FloatArray
     count: IntArray
-    late_beyond_grace: int
-    """Readings of this batch that arrived after their window had closed."""
+    late: npt.NDArray[np.bool_]
+    """Per reading of the batch added: whether its window had already closed (late beyond
+    grace). Empty when the wall clock or a flush made the windows due."""
     sum: FloatArray
     first: FloatArray
     """The earliest measured value in the window, per field."""
@@ -177,6 +178,13 @@ class WindowAggregates:
 
     def __len__(self) -> int:
         return len(self.window_start_ns)
+
+    @property
+    def late_beyond_grace(self) -> int:
+        return int(self.late.sum())
+
+
+_NO_READINGS = np.zeros(0, dtype=bool)
 
 
 class WindowAggregator:
@@ -250,7 +258,8 @@ class WindowAggregator:
         the batch's arrival time (the wall clock that closes quiet devices' windows).
         """
         slots = self._slots_for(columns.device_ids)
-        late = self.late_mask(columns.device_ids, columns.ts_ns)
+        starts = window_starts(columns.ts_ns, self.length_ns)
+        late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
         use = include & ~late
         # Grouped by device slot: integers sort faster than ids, and the slots are what state needs.
         partials = partial_aggregates(
@@ -280,27 +289,18 @@ class WindowAggregator:
         np.maximum.at(self._watermark, slots, columns.ts_ns)
         if now_ns is not None:
             self._last_arrival[np.unique(slots)] = now_ns
-        return self._emit(now_ns, late_beyond_grace=int(late.sum()))
-
-    def late_mask(self, device_ids: npt.NDArray[np.str_], ts_ns: IntArray) -> npt.NDArray[np.bool_]:
-        """Which readings fall in a window already closed (late beyond grace)."""
-        slots = self._slots_for(device_ids)
-        starts = window_starts(ts_ns, self.length_ns)
-        late: npt.NDArray[np.bool_] = (
-            starts + self.length_ns + self.grace_ns <= self._watermark[slots]
-        )
-        return late
+        return self._emit(now_ns, late)
 
     def tick(self, now_ns: int) -> WindowAggregates:
         """What the wall clock alone makes due: windows of devices that have gone quiet."""
-        return self._emit(now_ns, late_beyond_grace=0)
+        return self._emit(now_ns, _NO_READINGS)
 
     def flush(self) -> WindowAggregates:
         """Every changed window, complete or not (a graceful stop); they stay open for more."""
         due = np.flatnonzero((self._row_slot >= 0) & self._row_dirty)
-        return self._write(due, late_beyond_grace=0)
+        return self._write(due, _NO_READINGS)
 
-    def _emit(self, now_ns: int | None, late_beyond_grace: int) -> WindowAggregates:
+    def _emit(self, now_ns: int | None, late: npt.NDArray[np.bool_]) -> WindowAggregates:
         in_use = self._row_slot >= 0
         slot = np.where(in_use, self._row_slot, 0)
         end = self._row_start + self.length_ns
@@ -310,7 +310,7 @@ class WindowAggregator:
             quiet = self._last_arrival[slot] + self.grace_ns <= now_ns
             closes |= quiet & (end + self.grace_ns <= now_ns)
         complete = in_use & ((end <= watermark) | closes)
-        emitted = self._write(np.flatnonzero(complete & self._row_dirty), late_beyond_grace)
+        emitted = self._write(np.flatnonzero(complete & self._row_dirty), late)
         closing = np.flatnonzero(in_use & closes)
         # A window the wall clock closed stays closed: its device's watermark moves past it,
         # so a reading for it from now on is late beyond grace, as for event-time closing.
@@ -318,13 +318,13 @@ class WindowAggregator:
         self._close(closing)
         return emitted
 
-    def _write(self, rows: IntArray, late_beyond_grace: int) -> WindowAggregates:
+    def _write(self, rows: IntArray, late: npt.NDArray[np.bool_]) -> WindowAggregates:
         self._row_dirty[rows] = False
         names = self._slots.names
         device_ids = np.array(
             [names[slot] for slot in self._row_slot[rows].tolist()], dtype=np.str_
         )
-        return self._aggregates(device_ids, self._row_start[rows], rows, late_beyond_grace)
+        return self._aggregates(device_ids, self._row_start[rows], rows, late)
 
     def _slots_for(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
         slots = self._slots.of(device_ids)
@@ -390,7 +390,7 @@ class WindowAggregator:
         device_ids: npt.NDArray[np.str_],
         starts: IntArray,
         rows: IntArray,
-        late_beyond_grace: int,
+        late: npt.NDArray[np.bool_],
     ) -> WindowAggregates:
         counts = self._counts[rows]
         measured = counts > 0
@@ -405,7 +405,7 @@ class WindowAggregator:
             min=np.where(measured, self._mins[rows], np.nan),
             max=np.where(measured, self._maxs[rows], np.nan),
             count=counts,
-            late_beyond_grace=late_beyond_grace,
+            late=late,
             sum=np.where(measured, self._sums[rows], np.nan),
             first=self._first[rows],
             first_ts=self._first_ts[rows],

@@ -96,19 +96,19 @@ class Pipeline:
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
                 self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))
                 continue
-            aggregators = self._aggregators_for(columns.measurement, columns.fields)
-            # Late for the shortest window means missing from at least one aggregate.
-            late = aggregators[0].late_mask(columns.device_ids, columns.ts_ns)
-            self._ledger_count(columns, duplicate, late)
             # Flagged values stay raw but, field by field, out of the aggregates.
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
             if columns.measurement == "air_quality":
                 out.agg_lines.extend(self._daqi.add(kept))
-            for aggregator in aggregators:
+            aggregators = self._aggregators_for(columns.measurement, columns.fields)
+            for index, aggregator in enumerate(aggregators):
                 aggregates = aggregator.add(kept, include, now_ns)
                 out.agg_lines.extend(window_lines(aggregates, sites))
                 out.late_beyond_grace += aggregates.late_beyond_grace
+                if index == 0:
+                    # Late for the shortest window means missing from at least one aggregate.
+                    self._ledger_count(columns, duplicate, aggregates.late)
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
         self.ledger.count_rejects(decoded.rejects)
@@ -145,7 +145,9 @@ class Pipeline:
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
         if kind not in self._aggregators:
             # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
-            lengths = [s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S]
+            lengths = sorted(
+                s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S
+            )
             self._aggregators[kind] = [
                 WindowAggregator(
                     kind,

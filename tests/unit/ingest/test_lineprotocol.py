@@ -75,7 +75,7 @@ def test_air_quality_windows_write_stats_for_measured_fields_at_the_window_start
         min=np.array([[1.0, nan]]),
         max=np.array([[4.0, nan]]),
         count=np.array([[2, 0]]),
-        late_beyond_grace=0,
+        late=np.zeros(0, dtype=bool),
         sum=np.array([[5.0, nan]]),
         first=np.array([[1.0, nan]]),
         first_ts=np.array([[1, 0]]),

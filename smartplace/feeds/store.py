@@ -86,12 +86,15 @@ class FeedStore:
 
     # -- statements (text from definitions only) ---------------------------------------
 
-    def _bucketed(self, dataset: Dataset) -> str:
-        columns = ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+    def _bucketed(self, dataset: Dataset, every_site: bool = False) -> str:
+        """One row per period: for the $site, or (``every_site``) for each site at once."""
+        columns = _selects(dataset)
+        site = "" if every_site else '"site" = $site AND '
+        by_site = ', "site"' if every_site else ""
         return (
             f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
-            ' WHERE "site" = $site AND time >= $start AND time < $end'
-            f" GROUP BY time({dataset.period_s}s) fill(none)"
+            f" WHERE {site}time >= $start AND time < $end"
+            f" GROUP BY time({dataset.period_s}s){by_site} fill(none)"
         )
 
     # -- what exists ------------------------------------------------------------------
@@ -124,7 +127,7 @@ class FeedStore:
     def latest_rows(self, dataset: Dataset) -> dict[str, dict[str, Any]]:
         """Each site's most recent row within the last month (for /sites), in one query:
         LIMIT applies to each site's series."""
-        columns = ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+        columns = _selects(dataset)
         for window in _recent_windows(dataset):
             rows = self.influx.query_rows(
                 f'SELECT {columns} FROM {self.agg}."{dataset.measurement}"'
@@ -164,13 +167,9 @@ class FeedStore:
     def counts(self, dataset: Dataset, start_ns: int, end_ns: int) -> dict[str, int]:
         """Rows per site in the range, every site in one query."""
         first = dataset.columns[0]
-        inner = (
-            self._bucketed(dataset)
-            .replace('"site" = $site AND ', "")
-            .replace(" fill(none)", ', "site" fill(none)')
-        )
         rows = self.influx.query_rows(
-            f'SELECT count("{first.name}") FROM ({inner}) GROUP BY "site"',
+            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset, every_site=True)})'
+            ' GROUP BY "site"',
             {"start": start_ns, "end": end_ns},
         )
         return {str(row["site"]): int(row["count"]) for row in rows}
@@ -224,6 +223,10 @@ class FeedStore:
                 statement, {"site": segment.site, "start": start, "end": end}
             ):
                 yield shape_row(dataset, segment.site, row)
+
+
+def _selects(dataset: Dataset) -> str:
+    return ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
 
 
 def _recent_windows(dataset: Dataset) -> tuple[str, str]:

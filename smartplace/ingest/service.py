@@ -140,8 +140,7 @@ class IngestService:
                 continue
             spool.append(batch)
             subscriber.ack(batch)
-            with self.stats._lock:
-                self.stats.spooled += len(batch)
+            self.stats.record_spooled(len(batch))
 
     def _hold_back(self, spool: Spool) -> None:
         if self.stats.acknowledging:

@@ -59,6 +59,10 @@ class IngestStats:
             self.rejected_by_reason.update(reasons)
             self.late_beyond_grace += late
 
+    def record_spooled(self, messages: int) -> None:
+        with self._lock:
+            self.spooled += messages
+
     def record_written(self, raw_points: int, agg_points: int, batch: bool = True) -> None:
         with self._lock:
             self.batches_written += int(batch)

@@ -205,9 +205,8 @@ def create_app(settings: Settings) -> FastAPI:
         except BadCursorError as exc:
             raise Problem(400, "Bad cursor", str(exc)) from None
         latest = feed.latest_ns(dataset, sites)
-        modified = datetime.fromtimestamp(
-            (latest or 0) // NS + dataset.period_s if latest else 0, UTC
-        )
+        # The newest period is complete (so last modified) at its end.
+        modified = datetime.fromtimestamp(latest // NS + dataset.period_s if latest else 0, UTC)
         etag = (
             '"'
             + hashlib.sha256(f"{digest}|{cursor}|{chosen}|{latest}".encode()).hexdigest()[:32]

@@ -114,7 +114,7 @@ class IngestService:
         while not stop.is_set():
             self._check_writer()
             now = time.monotonic()
-            self.stats.spool_bytes = spool.size_bytes
+            self.stats.spool_bytes = spool_bytes = spool.size_bytes
             self.stats.mqtt_connected = subscriber.connected
             if now >= next_stats:
                 self._write_stats(influx, subscriber.backlog)
@@ -127,7 +127,7 @@ class IngestService:
             if subscriber.connected_at != seen_connect:
                 seen_connect = subscriber.connected_at
                 self._hold_ticks()  # the broker may be sending a backlog kept while we were away
-            if spool.is_full:
+            if spool_bytes >= spool.max_bytes:
                 self._hold_back(spool)
                 stop.wait(FULL_SPOOL_POLL_S)
                 continue

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,11 @@ from smartplace.schemas.native import native_candidates
 from smartplace.schemas.reading import field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
-from smartplace.schemas.topics import parse_topic
+from smartplace.schemas.topics import Topic, parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 _NS_PER_S = 1_000_000_000
-_NAN = float("nan")
+_TIMESTAMP_MISSING = int(QcFlag.TIMESTAMP_MISSING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +74,34 @@ class DecodeLimits:
 
 
 @dataclass(slots=True)
-class _Rows:
-    """Accepted readings of one (model, kind), row by row until they become columns."""
+class _Group:
+    """The batch's candidates of one (model, kind), with where each came from."""
 
+    candidates: list[Candidate] = field(default_factory=list)
+    messages: list[RawMessage] = field(default_factory=list)
     device_ids: list[str] = field(default_factory=list)
-    ts_ns: list[int] = field(default_factory=list)
-    qc_flags: list[int] = field(default_factory=list)
-    rows: list[tuple[float, ...]] = field(default_factory=list)
-    texts: list[tuple[str | None, ...]] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)
-    received_ns: list[int] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)
+    """Each candidate's place in the batch, so its reject (if any) keeps arrival order."""
+
+
+@dataclass(slots=True)
+class _Rejects:
+    """Rejects tagged with their place in the batch: validation runs a model at a time,
+    but the batch's rejects come out in arrival order."""
+
+    tagged: list[tuple[int, Reject]] = field(default_factory=list)
+    counter: int = 0
+
+    def next_place(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def add(self, place: int, reject: Reject) -> None:
+        self.tagged.append((place, reject))
+
+    def in_order(self) -> list[Reject]:
+        return [reject for _place, reject in sorted(self.tagged, key=lambda pair: pair[0])]
 
 
 @dataclass(slots=True)
@@ -109,16 +128,25 @@ def decode_messages(
     ``ttn`` carries what LoRaWAN decoding remembers between batches (frames
     seen, counter totals) and ``directory`` the devices learnt from registry
     messages; without them each call starts afresh.
+
+    Three passes: each message to candidates (or rejects); each model's
+    candidates validated together, in one pydantic call; the valid ones
+    checked against their arrival and turned into columns. Per-message
+    Python is what limits ingest's rate, so the per-reading work is batched.
     """
     directory = directory if directory is not None else DeviceDirectory()
     ttn = ttn if ttn is not None else TtnState(devices=directory.devices)
     batch = DecodedBatch(columns=[], rejects=[])
-    rows: dict[tuple[type[Reading], str], _Rows] = {}
+    rejects = _Rejects()
+    groups: dict[tuple[type[Reading], str], _Group] = {}
     for message in messages:
-        _decode_message(message, limits, ttn, directory, rows, batch)
-    batch.columns = [
-        _to_columns(model, kind, block) for (model, kind), block in rows.items() if block.ts_ns
-    ]
+        _decode_message(message, limits, ttn, directory, groups, rejects, batch)
+    for (model, kind), group in groups.items():
+        outcomes = _validate_group(model, [c.values for c in group.candidates])
+        columns = _accept_group(model, kind, group, outcomes, limits, rejects)
+        if columns is not None:
+            batch.columns.append(columns)
+    batch.rejects = rejects.in_order()
     return batch
 
 
@@ -127,26 +155,27 @@ def _decode_message(
     limits: DecodeLimits,
     ttn: TtnState,
     directory: DeviceDirectory,
-    rows: dict[tuple[type[Reading], str], _Rows],
+    groups: dict[tuple[type[Reading], str], _Group],
+    rejects: _Rejects,
     batch: DecodedBatch,
 ) -> None:
     payload = message.payload
-    rejects = batch.rejects
 
     def reject(
         reason: RejectReason, detail: str, device_id: str | None, source: bytes, path: str = ""
     ) -> None:
-        rejects.append(
+        rejects.add(
+            rejects.next_place(),
             Reject(
                 reason, detail, message.topic, device_id, excerpt(source), message.received_ns, path
-            )
+            ),
         )
 
-    topic = parse_topic(limits.topic_prefix, message.topic)
+    topic, device_id_ok = _route(limits.topic_prefix, message.topic)
     if topic is None:
         reject(RejectReason.UNKNOWN_TOPIC, "not a smartplace topic", None, payload)
         return
-    if not DEVICE_ID_RE.match(topic.device_id):
+    if not device_id_ok:
         reject(
             RejectReason.BAD_DEVICE_ID,
             "topic's device id does not match the pattern",
@@ -215,41 +244,67 @@ def _decode_message(
     else:  # senml
         decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
 
-    validated = _validate_all(decoded)
-    for item, outcome in zip(decoded, validated, strict=True):
-        if isinstance(item, Refusal):
-            reject(item.reason, item.detail, device_id, item.source, item.path)
-        elif isinstance(outcome, ValidationError):
-            reason, detail, location = reason_for(outcome)
-            reject(reason, detail, device_id, item.source, join_path(item.path, location))
-        elif outcome is not None:
-            _accept(item, outcome, message, limits, device_id, site, rows, reject)
-
-
-def _validate_all(decoded: Decoded) -> list[Reading | ValidationError | None]:
-    """Each candidate's model instance or its error (None for refusals).
-
-    A run of candidates of one model (a buffered array) is validated in one
-    pydantic call; only when that fails is each judged alone, for its reason.
-    """
-    candidates = [item for item in decoded if isinstance(item, Candidate)]
-    models = {c.model for c in candidates}
-    if len(candidates) > 1 and len(models) == 1 and len(candidates) == len(decoded):
-        try:
-            readings = _list_adapter(models.pop()).validate_python([c.values for c in candidates])
-            return list(readings)
-        except ValidationError:
-            pass
-    outcomes: list[Reading | ValidationError | None] = []
     for item in decoded:
         if isinstance(item, Refusal):
-            outcomes.append(None)
+            reject(item.reason, item.detail, device_id, item.source, item.path)
             continue
-        try:
-            outcomes.append(item.model.model_validate(item.values))
-        except ValidationError as exc:
-            outcomes.append(exc)
-    return outcomes
+        group = groups.get((item.model, item.kind))
+        if group is None:
+            group = groups[item.model, item.kind] = _Group()
+        group.candidates.append(item)
+        group.messages.append(message)
+        group.device_ids.append(device_id)
+        group.sites.append(site)
+        group.order.append(rejects.next_place())
+
+
+@lru_cache(maxsize=8192)
+def _route(prefix: str, topic: str) -> tuple[Topic | None, bool]:
+    """What a topic names, and whether its device id is well formed: worked out once per
+    topic (a device publishes on the same few), bounded so odd topics cannot grow it."""
+    parsed = parse_topic(prefix, topic)
+    return parsed, parsed is not None and DEVICE_ID_RE.match(parsed.device_id) is not None
+
+
+def _validate_group(
+    model: type[Reading], values: list[dict[str, Any]]
+) -> list[Reading | ValidationError]:
+    """Each candidate's model instance or its error.
+
+    All in one pydantic call; when some fail, the call's errors name them, and
+    only those are validated alone (for their own reason) while the rest go
+    through together again.
+    """
+    if len(values) == 1:
+        return [_validate_one(model, values[0])]
+    adapter = _list_adapter(model)
+    try:
+        return list(adapter.validate_python(values))
+    except ValidationError as exc:
+        failed = {
+            location[0]
+            for error in exc.errors(include_url=False)
+            if (location := error["loc"]) and isinstance(location[0], int)
+        }
+    outcomes: list[Reading | ValidationError | None] = [None] * len(values)
+    passed = [index for index in range(len(values)) if index not in failed]
+    try:
+        for index, reading in zip(
+            passed, adapter.validate_python([values[i] for i in passed]), strict=True
+        ):
+            outcomes[index] = reading
+    except ValidationError:
+        failed = set(range(len(values)))  # cannot happen, but then judge each alone
+    for index in failed:
+        outcomes[index] = _validate_one(model, values[index])
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _validate_one(model: type[Reading], values: dict[str, Any]) -> Reading | ValidationError:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        return exc
 
 
 @cache
@@ -257,88 +312,99 @@ def _list_adapter(model: type[Reading]) -> TypeAdapter[list[Reading]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
-def _accept(
-    candidate: Candidate,
-    reading: Reading,
-    message: RawMessage,
+def _accept_group(
+    model: type[Reading],
+    kind: str,
+    group: _Group,
+    outcomes: list[Reading | ValidationError],
     limits: DecodeLimits,
-    device_id: str,
-    site: str,
-    rows: dict[tuple[type[Reading], str], _Rows],
-    reject: Any,
-) -> None:
-    if reading.device_id is not None and reading.device_id != device_id:
-        detail = f"payload names {reading.device_id}, topic names {device_id}"
-        reject(
-            RejectReason.TOPIC_DEVICE_MISMATCH,
-            detail,
-            device_id,
-            candidate.source,
-            join_path(candidate.path, "device_id"),
+    rejects: _Rejects,
+) -> ReadingColumns | None:
+    """The valid readings whose device and time hold up, as columns; the rest as rejects."""
+    kept: list[dict[str, Any]] = []
+    device_ids: list[str] = []
+    sites: list[str] = []
+    ts_ns: list[int] = []
+    received: list[int] = []
+    flags: list[int] = []
+    max_future_ns, max_age_ns = limits.max_future_ns, limits.max_age_ns
+    for candidate, outcome, message, device_id, site, place in zip(
+        group.candidates,
+        outcomes,
+        group.messages,
+        group.device_ids,
+        group.sites,
+        group.order,
+        strict=True,
+    ):
+        received_ns = message.received_ns
+        if isinstance(outcome, ValidationError):
+            reason, detail, location = reason_for(outcome)
+            path = join_path(candidate.path, location)
+        else:
+            values = outcome.__dict__
+            ts = values["ts"]
+            if ts is None:
+                ts = candidate.envelope_ts_ns
+            if values["device_id"] is not None and values["device_id"] != device_id:
+                reason = RejectReason.TOPIC_DEVICE_MISMATCH
+                detail = f"payload names {values['device_id']}, topic names {device_id}"
+                path = join_path(candidate.path, "device_id")
+            elif ts is not None and ts > received_ns + max_future_ns:
+                reason = RejectReason.FUTURE_TIMESTAMP
+                detail = f"{(ts - received_ns) / _NS_PER_S:.0f} s ahead of arrival"
+                path = join_path(candidate.path, "ts")
+            elif ts is not None and ts < received_ns - max_age_ns:
+                reason = RejectReason.STALE_TIMESTAMP
+                detail = f"{(received_ns - ts) / _NS_PER_S:.0f} s old at arrival"
+                path = join_path(candidate.path, "ts")
+            else:
+                kept.append(values)
+                device_ids.append(device_id)
+                sites.append(site)
+                received.append(received_ns)
+                if ts is None:
+                    ts_ns.append(received_ns)
+                    flags.append(_TIMESTAMP_MISSING)
+                else:
+                    ts_ns.append(ts)
+                    flags.append(0)
+                continue
+        rejects.add(
+            place,
+            Reject(
+                reason,
+                detail,
+                message.topic,
+                device_id,
+                excerpt(candidate.source_bytes()),
+                received_ns,
+                path,
+            ),
         )
-        return
-    flags = QcFlag(0)
-    ts_ns = reading.ts if reading.ts is not None else candidate.envelope_ts_ns
-    if ts_ns is None:
-        ts_ns = message.received_ns
-        flags |= QcFlag.TIMESTAMP_MISSING
-    elif ts_ns > message.received_ns + limits.max_future_ns:
-        ahead_s = (ts_ns - message.received_ns) / _NS_PER_S
-        reject(
-            RejectReason.FUTURE_TIMESTAMP,
-            f"{ahead_s:.0f} s ahead of arrival",
-            device_id,
-            candidate.source,
-            join_path(candidate.path, "ts"),
-        )
-        return
-    elif ts_ns < message.received_ns - limits.max_age_ns:
-        age_s = (message.received_ns - ts_ns) / _NS_PER_S
-        reject(
-            RejectReason.STALE_TIMESTAMP,
-            f"{age_s:.0f} s old at arrival",
-            device_id,
-            candidate.source,
-            join_path(candidate.path, "ts"),
-        )
-        return
-    block = rows.setdefault((candidate.model, candidate.kind), _Rows())
-    block.device_ids.append(device_id)
-    block.sites.append(site)
-    block.ts_ns.append(ts_ns)
-    block.received_ns.append(message.received_ns)
-    block.qc_flags.append(int(flags))
-    numeric, texts = _split_values(candidate.model, reading)
-    block.rows.append(numeric)
-    block.texts.append(texts)
-
-
-def _split_values(
-    model: type[Reading], reading: Reading
-) -> tuple[tuple[float, ...], tuple[str | None, ...]]:
+    if not kept:
+        return None
     layout = field_layout(model)
-    values = reading.__dict__
-    numeric = tuple(_NAN if (v := values[name]) is None else float(v) for name in layout.numeric)
-    return numeric, tuple(values[name] for name in layout.texts)
-
-
-def _to_columns(model: type[Reading], kind: str, block: _Rows) -> ReadingColumns:
-    layout = field_layout(model)
-    fields, text_fields = layout.numeric, layout.texts
-    n = len(block.ts_ns)
     return ReadingColumns(
         measurement=model.measurement,
         kind=kind,
-        fields=fields,
+        fields=layout.numeric,
         field_types=layout.numeric_types,
-        device_ids=np.array(block.device_ids, dtype=np.str_),
-        ts_ns=np.array(block.ts_ns, dtype=np.int64),
-        values=np.array(block.rows, dtype=np.float64).reshape(n, len(fields)),
-        qc_flags=np.array(block.qc_flags, dtype=np.uint32),
-        text_fields=text_fields,
-        texts=np.array(block.texts, dtype=object).reshape(n, len(text_fields))
-        if text_fields
-        else None,
-        sites=np.array(block.sites, dtype=np.str_),
-        received_ns=np.array(block.received_ns, dtype=np.int64),
+        device_ids=np.array(device_ids, dtype=np.str_),
+        ts_ns=np.array(ts_ns, dtype=np.int64),
+        values=_value_columns(kept, layout.numeric),
+        qc_flags=np.array(flags, dtype=np.uint32),
+        text_fields=layout.texts,
+        texts=_value_columns(kept, layout.texts, numeric=False) if layout.texts else None,
+        sites=np.array(sites, dtype=np.str_),
+        received_ns=np.array(received, dtype=np.int64),
     )
+
+
+def _value_columns(rows: list[dict[str, Any]], names: tuple[str, ...], numeric: bool = True) -> Any:
+    """Shape (rows, names): floats with NaN for None (bools as 0/1), or the objects as they are."""
+    if not names:
+        return np.empty((len(rows), 0), dtype=np.float64 if numeric else object)
+    pick = itemgetter(*names)  # a tuple per row, in C (a bare value when there is one name)
+    table = np.array(list(map(pick, rows)), dtype=object).reshape(len(rows), len(names))
+    return table.astype(np.float64) if numeric else table

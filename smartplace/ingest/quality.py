@@ -206,10 +206,12 @@ class QualityChecker:
         out_of_order = ts < earlier
         flags[order[out_of_order]] |= np.uint32(QcFlag.OUT_OF_ORDER)
 
-        pairs = np.stack([slots, ts], axis=1)
-        _, first = np.unique(pairs, axis=0, return_index=True)
-        repeated = np.ones(len(ts), dtype=bool)
-        repeated[first] = False
+        # A (device, time) seen earlier in the batch: neighbours once sorted by both (stably,
+        # so the first of equals is the one kept); np.unique(axis=0) took 6x as long.
+        by_pair = np.lexsort((ts, slots))
+        pair_slots, pair_ts = slots[by_pair], ts[by_pair]
+        repeated = np.zeros(len(ts), dtype=bool)
+        repeated[by_pair[1:]] = (pair_slots[1:] == pair_slots[:-1]) & (pair_ts[1:] == pair_ts[:-1])
         duplicate = repeated | (self._seen[slots] == ts[:, None]).any(axis=1)
         flags[order[duplicate]] |= np.uint32(QcFlag.DUPLICATE)
         excluded[order[duplicate], :] = True
@@ -232,12 +234,15 @@ class QualityChecker:
     ) -> None:
         rules = self.rules
         columns = np.asarray(self.checked)
-        # Spikes, against each device's recent history as it stood before this batch.
-        history = self._recent[slots]
+        # Spikes, against each device's recent history as it stood before this batch: worked
+        # out once per device (a row per group), then spread to the device's readings.
+        group = np.cumsum(starts) - 1
+        history = self._recent[slots[starts]]
         with np.errstate(all="ignore"):  # a new device has no history yet
-            median = nan_median(history)
-            mad = nan_median(np.abs(history - median[:, :, None]))
-        known = (~np.isnan(history)).sum(axis=2) >= rules.spike_min_history
+            device_median = nan_median(history)
+            device_mad = nan_median(np.abs(history - device_median[:, :, None]))
+        known = ((~np.isnan(history)).sum(axis=2) >= rules.spike_min_history)[group]
+        median, mad = device_median[group], device_mad[group]
         floored = np.fmax(mad, np.fmax(rules.mad_floor_fraction * np.abs(median), rules.mad_floor))
         spike = known & ~np.isnan(values) & (robust_z(values, median, floored) > rules.spike_z)
         spiky_rows = spike.any(axis=1)
@@ -257,7 +262,6 @@ class QualityChecker:
         carried = np.where(
             same[starts], self._run[slots[starts]], 0
         )  # continuing a run from before
-        group = np.cumsum(starts) - 1
         from_start = run_start == np.flatnonzero(starts)[group][:, None]
         run = position[:, None] - run_start + 1 + np.where(from_start, carried[group], 0)
         flat = (run >= rules.flatline_run) & ~np.isnan(values)

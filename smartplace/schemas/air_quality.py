@@ -43,7 +43,13 @@ class AirQualityReading(Reading):
 
     @model_validator(mode="after")
     def _has_a_pollutant(self) -> Self:
-        if all(getattr(self, name) is None for name in POLLUTANT_FIELDS):
+        if (
+            self.pm1_ugm3 is None
+            and self.pm25_ugm3 is None
+            and self.pm10_ugm3 is None
+            and self.no2_ugm3 is None
+            and self.o3_ugm3 is None
+        ):  # POLLUTANT_FIELDS, spelt out: this runs for every reading
             raise PydanticCustomError(
                 "no_measurements",
                 "an air quality reading needs at least one of " + ", ".join(POLLUTANT_FIELDS),

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from smartplace.schemas.reading import Reading
 from smartplace.schemas.reasons import RejectReason
 
@@ -22,12 +24,16 @@ class Candidate:
     """The device kind, stored as the kind tag."""
     values: dict[str, Any]
     """Field values to validate, named as the model names them."""
-    source: bytes
-    """The part of the payload it came from, for a reject's excerpt."""
+    source: bytes | None
+    """The part of the payload it came from, for a reject's excerpt; None when that part is
+    ``values`` itself (an item of a native array), serialised only if it is rejected."""
     path: str = ""
     """Where in the payload it came from, prefixed to a reject's field path."""
     envelope_ts_ns: int | None = None
     """A time the envelope vouches for (TTN received_at), used when the reading has no ts."""
+
+    def source_bytes(self) -> bytes:
+        return self.source if self.source is not None else orjson.dumps(self.values)
 
 
 @dataclass(frozen=True, slots=True)

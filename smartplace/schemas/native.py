@@ -40,15 +40,15 @@ def native_candidates(
         ]
     decoded: Decoded = []
     for index, item in enumerate(document):
-        source = orjson.dumps(item)
         if isinstance(item, dict):
-            decoded.extend(_one(item, source, model, kind, f"[{index}]"))
+            # An array item's text is made again only if it is rejected (see Candidate.source).
+            decoded.extend(_one(item, None, model, kind, f"[{index}]"))
         else:
             decoded.append(
                 Refusal(
                     RejectReason.WRONG_SHAPE,
                     "each reading must be a JSON object",
-                    source,
+                    orjson.dumps(item),
                     f"[{index}]",
                 )
             )
@@ -56,8 +56,8 @@ def native_candidates(
 
 
 def _one(
-    item: dict[str, Any], source: bytes, model: type[Reading], kind: str, path: str
+    item: dict[str, Any], source: bytes | None, model: type[Reading], kind: str, path: str
 ) -> Decoded:
     if kind == "air_quality" and is_sensorcommunity(item):
-        return sensorcommunity_candidates(item, source, path)
+        return sensorcommunity_candidates(item, source or orjson.dumps(item), path)
     return [Candidate(model, kind, item, source, path=path)]

@@ -24,6 +24,7 @@ DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 # Epoch numbers above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
 _EPOCH_MS_THRESHOLD = 1e11
 _NS_PER_S = 1_000_000_000
+_YEAR_3000_S = 32503680000  # beyond any clock we will meet
 
 
 def timestamp_to_ns(value: Any) -> int:
@@ -31,6 +32,8 @@ def timestamp_to_ns(value: Any) -> int:
 
     ISO text without a zone is taken as UTC (as Sensor.Community publishes it).
     """
+    if type(value) is float and 0 <= value < _YEAR_3000_S:  # the usual case, first
+        return round(value * _NS_PER_S)
     if isinstance(value, bool):
         raise PydanticCustomError(
             "bad_timestamp", "timestamp must be ISO 8601 text or epoch seconds/ms"
@@ -41,7 +44,7 @@ def timestamp_to_ns(value: Any) -> int:
                 "bad_timestamp", "epoch timestamp must be a finite number >= 0"
             )
         seconds = value / 1000 if value >= _EPOCH_MS_THRESHOLD else value
-        if seconds >= 32503680000:  # year 3000: beyond any clock we will meet
+        if seconds >= _YEAR_3000_S:
             raise PydanticCustomError("bad_timestamp", "epoch timestamp is beyond the year 3000")
         if isinstance(value, int):
             return value * 1_000_000 if value >= _EPOCH_MS_THRESHOLD else value * _NS_PER_S

@@ -51,18 +51,20 @@ class JitteredBackoff:
 
     paho doubles its delay but adds no jitter, so every ingest worker and
     simulator a broker restart dropped would come back in the same second.
-    Call ``next_delay`` from on_disconnect (paho waits after that callback)
-    and ``reset`` from on_connect.
+    With a paho client, call ``next_delay`` from on_disconnect (paho waits
+    after that callback) and ``reset`` from on_connect; without one, the
+    caller waits the delay itself.
     """
 
-    def __init__(self, client: paho.Client) -> None:
+    def __init__(self, client: paho.Client | None = None) -> None:
         self._client = client
         self._ceiling_s = RECONNECT_MIN_S
 
     def next_delay(self) -> float:
         delay_s = random.uniform(self._ceiling_s / 2, self._ceiling_s)  # noqa: S311 - not crypto
-        # paho's next wait is its minimum when its own doubling is reset, which this call does.
-        self._client.reconnect_delay_set(min_delay=delay_s, max_delay=RECONNECT_MAX_S)  # type: ignore[arg-type]
+        if self._client is not None:
+            # paho's next wait is its minimum when its own doubling is reset, which this does.
+            self._client.reconnect_delay_set(min_delay=delay_s, max_delay=RECONNECT_MAX_S)  # type: ignore[arg-type]
         self._ceiling_s = min(self._ceiling_s * 2, RECONNECT_MAX_S)
         return delay_s
 

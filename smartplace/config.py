@@ -116,14 +116,19 @@ class InfluxSettings(_Section):
 class IngestSettings(_Section):
     batch_max_messages: int = Field(default=5_000, ge=1)
     """Most MQTT messages handled as one micro-batch."""
-    batch_max_wait_s: float = Field(default=0.25, gt=0)
-    """Longest a message waits for its micro-batch to fill."""
-    batch_max_bytes: int = Field(default=8 << 20, ge=1024)
-    """Most payload bytes the writer takes from the spool as one batch (one gzip request)."""
-    queue_max_messages: int = Field(default=50_000, ge=1)
-    """Messages held in memory between the MQTT thread and the pipeline; beyond it the broker waits."""
+    batch_max_wait_s: float = Field(default=0.05, gt=0)
+    """Longest a message waits for its micro-batch to fill (then it is fsynced and acknowledged)."""
+    batch_max_bytes: int = Field(default=1 << 20, ge=1024)
+    """Most payload bytes in one micro-batch, received or written (one gzip request): with the
+    batch's decoded readings, what bounds ingest's memory."""
     max_payload_bytes: int = Field(default=256 * 1024, ge=64)
-    """Payloads larger than this are rejected (payload_too_large)."""
+    """Payloads larger than this are rejected (payload_too_large); the broker is told to drop,
+    not send, any packet over four times this (at least 1 MiB)."""
+
+    def max_packet_bytes(self) -> int:
+        """The MQTT Maximum Packet Size ingest asks for: what one message can cost it."""
+        return max(4 * self.max_payload_bytes, 1 << 20)
+
     max_readings_per_payload: int = Field(default=1_000, ge=1)
     """Longest JSON array a device may send in one message (batch_too_long)."""
     max_future_s: float = Field(default=300.0, ge=0)

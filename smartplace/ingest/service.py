@@ -5,7 +5,8 @@ fsynced in the spool; the writer (``drainer.py``) takes it from there to
 InfluxDB. While InfluxDB is down the spool grows; when it reaches its limit
 this loop stops taking messages, so nothing more is acknowledged and the
 broker, which sends at most our receive-maximum unacknowledged, holds the
-rest. Memory stays bounded by that receive-maximum and one micro-batch.
+rest (unread, in the broker or the socket's buffers). Memory stays bounded by
+one micro-batch received and one being written (``batch_max_bytes`` each).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class IngestService:
             subscriber = MqttSubscriber(
                 s.mqtt,
                 [ingest_subscription(s.mqtt.topic_prefix), *s.mqtt.extra_subscriptions],
-                s.ingest.queue_max_messages,
+                s.ingest.max_packet_bytes(),
             )
             health = self.health = HealthServer.maybe_start(s.ingest, self)
             try:
@@ -129,13 +130,16 @@ class IngestService:
                 self._hold_ticks()  # the broker may be sending a backlog kept while we were away
             if spool_bytes >= spool.max_bytes:
                 self._hold_back(spool)
+                subscriber.keep_alive()
                 stop.wait(FULL_SPOOL_POLL_S)
                 continue
             if not self.stats.acknowledging:
                 log.warning("SPOOL HAS ROOM AGAIN: acknowledging the broker's backlog")
                 self.stats.acknowledging = True
                 self._hold_ticks()
-            batch = subscriber.take(ingest.batch_max_messages, ingest.batch_max_wait_s)
+            batch = subscriber.take(
+                ingest.batch_max_messages, ingest.batch_max_bytes, ingest.batch_max_wait_s
+            )
             if not batch:
                 continue
             spool.append(batch)

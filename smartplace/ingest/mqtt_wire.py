@@ -1,0 +1,232 @@
+"""Just enough MQTT 5 for a subscriber that acknowledges late and in bulk.
+
+Out: CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT and runs of PUBACKs. In:
+CONNACK, SUBACK, PUBLISH, PINGRESP and DISCONNECT. Pure byte work, no
+sockets. PUBLISH parsing is hand-written because it runs once per message
+and paho's receive loop was the wall ingest hit (see README, Performance);
+control packets' properties and reason codes go through paho's own codec.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from paho.mqtt.exception import MQTTException
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartplace.errors import SmartplaceError
+from smartplace.ingest.decode import RawMessage
+
+CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 8, 9
+PINGREQ, PINGRESP, DISCONNECT, AUTH = 12, 13, 14, 15
+
+PINGREQ_PACKET = b"\xc0\x00"
+DISCONNECT_PACKET = b"\xe0\x00"  # normal disconnection: the session (and its queue) stays
+_PUBACK = struct.Struct(">BBH")
+_U16 = struct.Struct(">H")
+MAX_REMAINING_LENGTH = 268_435_455  # four bytes of variable-length integer
+
+
+class ProtocolError(SmartplaceError):
+    """The broker sent bytes that are not MQTT 5 as we asked for it: the connection is dropped."""
+
+
+def varint(value: int) -> bytes:
+    """MQTT's variable byte integer (1.5.5)."""
+    if not 0 <= value <= MAX_REMAINING_LENGTH:
+        raise ValueError(f"{value} does not fit a variable byte integer")
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return _U16.pack(len(data)) + data
+
+
+def _packet(first_byte: int, body: bytes) -> bytes:
+    return bytes([first_byte]) + varint(len(body)) + body
+
+
+def connect_packet(
+    client_id: str,
+    keepalive_s: int,
+    credentials: tuple[str, str] | None,
+    *,
+    clean_start: bool,
+    session_expiry_s: int,
+    receive_maximum: int,
+    maximum_packet_size: int,
+) -> bytes:
+    flags = 0x02 if clean_start else 0
+    payload = _string(client_id)
+    if credentials is not None:
+        flags |= 0xC0
+        payload += _string(credentials[0]) + _string(credentials[1])
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = session_expiry_s
+    properties.ReceiveMaximum = receive_maximum
+    properties.MaximumPacketSize = maximum_packet_size
+    head = _string("MQTT") + bytes([5, flags]) + _U16.pack(keepalive_s)
+    return _packet(0x10, head + properties.pack() + payload)  # type: ignore[no-untyped-call]
+
+
+def subscribe_packet(packet_id: int, filters: Sequence[str], qos: int = 1) -> bytes:
+    body = _U16.pack(packet_id) + b"\x00"  # no properties
+    for topic_filter in filters:
+        body += _string(topic_filter) + bytes([qos])
+    return _packet(0x82, body)
+
+
+def puback_packets(packet_ids: Iterable[int]) -> bytes:
+    """One PUBACK per id, success with no properties (4 bytes each), as one write."""
+    pack = _PUBACK.pack
+    return b"".join([pack(0x40, 2, packet_id) for packet_id in packet_ids])
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A packet other than PUBLISH, as the connection needs it."""
+
+    kind: int
+    reason: ReasonCode | None = None
+    """CONNACK's, DISCONNECT's, or SUBACK's first failing one (else its first)."""
+    session_present: bool = False
+    packet_id: int = 0
+    server_keepalive_s: int | None = None
+    """CONNACK: the keep-alive the broker insists on, when it does."""
+    reason_string: str | None = None
+
+
+def _read_varint(data: bytes, position: int, end: int) -> tuple[int, int] | None:
+    """(value, position after it), None when the bytes stop first; ProtocolError past 4 bytes."""
+    value = shift = 0
+    while position < end:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+        if shift > 21:
+            raise ProtocolError("a variable byte integer longer than 4 bytes")
+    return None
+
+
+def parse_packets(
+    data: bytes,
+    received_ns: int,
+    connection: int,
+    max_packet_bytes: int,
+    messages: list[RawMessage],
+    controls: list[Control],
+    max_messages: int,
+) -> int:
+    """Whole packets at the start of ``data``: PUBLISHes appended to ``messages`` (at most
+    ``max_messages`` in all), the rest to ``controls``. Returns the bytes consumed; a packet
+    cut short stays for the next read. Raises ProtocolError on what no broker should send."""
+    position, size = 0, len(data)
+    append = messages.append
+    while position < size and len(messages) < max_messages:
+        first = data[position]
+        length_at = _read_varint(data, position + 1, size)
+        if length_at is None:
+            break
+        length, start = length_at
+        if length > max_packet_bytes:
+            raise ProtocolError(f"a {length}-byte packet, beyond the {max_packet_bytes} we allow")
+        end = start + length
+        if end > size:
+            break
+        if first >> 4 == PUBLISH:
+            append(_publish(data, first, start, end, received_ns, connection))
+        else:
+            controls.append(_control(first, data[start:end]))
+        position = end
+    return position
+
+
+def _publish(
+    data: bytes, first: int, start: int, end: int, received_ns: int, connection: int
+) -> RawMessage:
+    qos = (first >> 1) & 3
+    if qos == 3 or end - start < 3:
+        raise ProtocolError("a malformed PUBLISH")
+    topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
+    if topic_end > end:
+        raise ProtocolError("a PUBLISH whose topic runs past its end")
+    topic = data[start + 2 : topic_end].decode("utf-8", "surrogateescape")
+    position, packet_id = topic_end, 0
+    if qos:
+        if position + 2 > end:
+            raise ProtocolError("a PUBLISH without its packet id")
+        packet_id = (data[position] << 8) | data[position + 1]
+        position += 2
+    properties = _read_varint(data, position, end)
+    if properties is None or properties[1] + properties[0] > end:
+        raise ProtocolError("a PUBLISH whose properties run past its end")
+    if not topic:
+        # A topic alias (we allow none, so the broker may not send one).
+        raise ProtocolError("a PUBLISH with an empty topic")
+    return RawMessage(
+        topic,
+        data[properties[1] + properties[0] : end],
+        received_ns,
+        packet_id,
+        qos,
+        bool(first & 0x08),
+        connection,
+    )
+
+
+def _control(first: int, body: bytes) -> Control:
+    kind = first >> 4
+    try:
+        if kind == CONNACK:
+            reason = ReasonCode(PacketTypes.CONNACK, identifier=body[1])
+            properties = _properties(PacketTypes.CONNACK, body[2:])
+            return Control(
+                kind,
+                reason,
+                session_present=bool(body[0] & 1),
+                server_keepalive_s=getattr(properties, "ServerKeepAlive", None),
+                reason_string=getattr(properties, "ReasonString", None),
+            )
+        if kind == SUBACK:
+            packet_id = _U16.unpack_from(body)[0]
+            properties_length = _read_varint(body, 2, len(body))
+            if properties_length is None:
+                raise ProtocolError("a SUBACK cut short")
+            codes = body[properties_length[1] + properties_length[0] :]
+            if not codes:
+                raise ProtocolError("a SUBACK without reason codes")
+            failing = [code for code in codes if code >= 0x80]
+            reason = ReasonCode(PacketTypes.SUBACK, identifier=(failing or list(codes))[0])
+            return Control(kind, reason, packet_id=packet_id)
+        if kind == DISCONNECT:
+            if not body:
+                return Control(kind, ReasonCode(PacketTypes.DISCONNECT, identifier=0))
+            reason = ReasonCode(PacketTypes.DISCONNECT, identifier=body[0])
+            properties = _properties(PacketTypes.DISCONNECT, body[1:])
+            return Control(kind, reason, reason_string=getattr(properties, "ReasonString", None))
+        if kind == PINGRESP:
+            return Control(kind)
+    except (IndexError, struct.error, KeyError, ValueError, MQTTException) as exc:
+        raise ProtocolError(f"a malformed packet of type {kind}: {exc}") from exc
+    raise ProtocolError(f"an unexpected packet of type {kind}")
+
+
+def _properties(packet_type: int, data: bytes) -> Properties | None:
+    if not data:
+        return None
+    properties = Properties(packet_type)  # type: ignore[no-untyped-call]
+    properties.unpack(data)  # type: ignore[no-untyped-call]
+    return properties

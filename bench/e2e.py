@@ -295,6 +295,51 @@ def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float
     return result
 
 
+def sweep(
+    stack: Stack, name: str, per_message: int, rates: list[int], step_s: float = 6.0
+) -> list[Result]:
+    """Rising offered rates into one ingest: per step, the rate that landed and how far behind
+    ingest was at its end. The steps stop once ingest falls more than 2 s behind."""
+    mqtt, influx_settings = stack.accounts(name)
+    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)))
+    publishers = Publishers(mqtt)
+    results: list[Result] = []
+    sent = 0
+    with InfluxClient(influx_settings) as influx:
+        for rate in rates:
+            result = Result(f"sweep, {per_message} per message, offered {rate:,}/s")
+            readings = int(rate * step_s)
+            lines = payloads(time.time_ns() - 600 * 10**9 + sent, readings, per_message, 1_000)
+            slices = 100  # paced in hundredths of the step
+            before = landed(influx)
+            cpu_before = ingest.cpu_s()
+            started = time.monotonic()
+            for k in range(slices):
+                due = started + step_s * k / slices
+                time.sleep(max(0.0, due - time.monotonic()))
+                for pipe, device_lines in zip(publishers.pipes, lines, strict=True):
+                    n = len(device_lines)
+                    pipe.writelines(device_lines[k * n // slices : (k + 1) * n // slices])
+                    pipe.flush()
+            sent += sum(len(ls) for ls in lines) * per_message
+            time.sleep(max(0.0, started + step_s - time.monotonic()))
+            count = landed(influx)
+            result.seconds = time.monotonic() - started
+            result.readings = count - before
+            result.readings_per_s = result.readings / result.seconds
+            result.cpu_s = ingest.cpu_s() - cpu_before
+            behind_s = (sent - count) / rate
+            result.notes.append(f"{behind_s:.1f} s behind at the end")
+            results.append(result)
+            if behind_s > 2.0:
+                break
+    publishers.close()
+    ingest.stop()
+    for result in results:
+        result.peak_rss_mib = ingest.memory.peak_mib
+    return results
+
+
 def probe_mosquitto_sub(stack: Stack, messages: int) -> Result:
     """How fast a C subscriber receives what C publishers send (QoS 1): the broker's limit here."""
     mqtt, _ = stack.accounts("probe-sub")
@@ -407,14 +452,26 @@ def main() -> None:
         results.append(sustained(stack, "batched", args.readings * 5, 100))
         for rate, per_message in ((1_000, 1), (10_000, 1), (10_000, 100)):
             results.append(latency(stack, f"lat-{rate}-{per_message}", rate, per_message))
+        results += sweep(stack, "sweep-single", 1, [5_000, 10_000, 20_000, 30_000, 40_000, 50_000])
+        results += sweep(
+            stack, "sweep-batched", 100, [25_000, 50_000, 100_000, 150_000, 200_000, 300_000]
+        )
     base = next(r for r in results if r.case.startswith("baseline")).readings_per_s or 1.0
+    receive_limit = results[0].readings_per_s or 1.0
+    write_limit = results[1].readings_per_s or 1.0
     print(
-        f"\n{'case':<48} {'readings/s':>12} {'x base':>7} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU s':>7}"
+        f"\n{'case':<56} {'readings/s':>12} {'x base':>7} {'of limit':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU s':>7}"
     )
     for r in results:
+        # Single readings are bound by what the broker delivers; arrays by what influxd takes.
+        limit = write_limit if "100 per message" in r.case else receive_limit
+        share = (
+            None if r.case.startswith("limit") else r.readings_per_s and r.readings_per_s / limit
+        )
         print(
-            f"{r.case:<48} {_f(r.readings_per_s):>12}"
+            f"{r.case:<56} {_f(r.readings_per_s):>12}"
             f" {_f(r.readings_per_s and r.readings_per_s / base, 1):>7}"
+            f" {'-' if share is None else f'{share:.0%}':>8}"
             f" {_f(r.p50_ms):>8} {_f(r.p99_ms):>8} {_f(r.peak_rss_mib):>8} {_f(r.cpu_s):>7}"
             + (f"  ({'; '.join(r.notes)})" if r.notes else "")
         )

@@ -16,13 +16,14 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from smartplace.config import IngestSettings
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.columns import ReadingColumns
+from smartplace.ingest.columns import FloatArray, ReadingColumns
 from smartplace.ingest.quality import QcFlag
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
@@ -37,10 +38,11 @@ _NS_PER_S = 1_000_000_000
 _TIMESTAMP_MISSING = int(QcFlag.TIMESTAMP_MISSING)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawMessage:
     """One MQTT message as it arrived; ``mid``/``qos``/``connection`` let the service
-    acknowledge it later, on the connection it came by."""
+    acknowledge it later, on the connection it came by. Not frozen: one is made per
+    message, and a frozen one took 4x as long to make. Nothing changes it once made."""
 
     topic: str
     payload: bytes
@@ -395,16 +397,32 @@ def _accept_group(
         values=_value_columns(kept, layout.numeric),
         qc_flags=np.array(flags, dtype=np.uint32),
         text_fields=layout.texts,
-        texts=_value_columns(kept, layout.texts, numeric=False) if layout.texts else None,
+        texts=_text_columns(kept, layout.texts) if layout.texts else None,
         sites=np.array(sites, dtype=np.str_),
         received_ns=np.array(received, dtype=np.int64),
     )
 
 
-def _value_columns(rows: list[dict[str, Any]], names: tuple[str, ...], numeric: bool = True) -> Any:
-    """Shape (rows, names): floats with NaN for None (bools as 0/1), or the objects as they are."""
-    if not names:
-        return np.empty((len(rows), 0), dtype=np.float64 if numeric else object)
+def _value_columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> FloatArray:
+    """Shape (rows, names): floats, NaN where a reading has None (bools as 0/1).
+
+    A column at a time, and a field no reading in the batch has (most of a
+    model's, usually) costs one count: 2.5x faster than one object array.
+    """
+    out = np.empty((len(rows), len(names)), dtype=np.float64)
+    for k, name in enumerate(names):
+        column = [row[name] for row in rows]
+        missing = column.count(None)
+        if not missing:
+            out[:, k] = column
+        elif missing == len(column):
+            out[:, k] = np.nan
+        else:
+            out[:, k] = [np.nan if value is None else value for value in column]
+    return out
+
+
+def _text_columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> npt.NDArray[np.object_]:
+    """Shape (rows, names): str or None."""
     pick = itemgetter(*names)  # a tuple per row, in C (a bare value when there is one name)
-    table = np.array(list(map(pick, rows)), dtype=object).reshape(len(rows), len(names))
-    return table.astype(np.float64) if numeric else table
+    return np.array(list(map(pick, rows)), dtype=object).reshape(len(rows), len(names))

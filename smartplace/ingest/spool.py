@@ -24,6 +24,7 @@ import os
 import struct
 import threading
 import zlib
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +89,25 @@ class SpooledMessage:
 class Spool:
     """Append (group commit: one fsync per batch), read from any offset, delete what is committed.
 
-    One thread appends and one reads; ``appended`` wakes the reader.
+    One thread appends and one reads; ``appended`` wakes the reader. The latest
+    appended batches also stay in memory (up to ``tail_bytes``), so a reader
+    that keeps up takes them from there instead of reading back and decoding
+    what was just written: that was a seventh of ingest's time (py-spy).
     """
 
-    def __init__(self, directory: Path, max_bytes: int, segment_bytes: int = 8 << 20) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        segment_bytes: int = 8 << 20,
+        tail_bytes: int = 4 << 20,
+    ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.tail_bytes = tail_bytes
+        self._tail: deque[tuple[int, Sequence[RawMessage], int]] = deque()
+        """(first sequence number, messages, their bytes on disk) of the latest appends."""
+        self._tail_size = 0
         # Deletion is by whole segment, so a segment must be small beside the limit.
         self.segment_bytes = max(4096, min(segment_bytes, max_bytes // 8))
         self.appended = threading.Condition()
@@ -156,6 +170,10 @@ class Spool:
             raise SpoolError(f"cannot write the spool in {self.directory}: {exc}") from exc
         with self.appended:
             self._sizes[self._segments[-1].first_seq] += len(data)
+            self._tail.append((self.next_seq, messages, len(data)))
+            self._tail_size += len(data)
+            while self._tail_size > self.tail_bytes and self._tail:
+                self._tail_size -= self._tail.popleft()[2]
             self.next_seq += len(messages)
             self.appended.notify_all()
         return self.next_seq
@@ -189,10 +207,14 @@ class Spool:
         """Up to ``max_messages`` records, and about ``max_bytes`` (at least one record),
         starting at ``from_seq`` (fewer at the end of the log).
 
-        Reading on from where the last read stopped resumes at its byte offset, so
-        draining the log sequentially costs each record one read.
+        Records still in the in-memory tail come from there. Otherwise, reading on
+        from where the last read stopped resumes at its byte offset, so draining
+        the log sequentially costs each record one read.
         """
         with self.appended:
+            from_tail = self._read_tail(from_seq, max_messages, max_bytes)
+            if from_tail is not None:
+                return from_tail
             segments = [s for s in self._segments if s.first_seq < self.next_seq]
             end_seq = self.next_seq
         out: list[SpooledMessage] = []
@@ -226,6 +248,27 @@ class Spool:
                 )
             if len(out) >= max_messages or size >= max_bytes:
                 break
+        return out
+
+    def _read_tail(
+        self, from_seq: int, max_messages: int, max_bytes: int
+    ) -> list[SpooledMessage] | None:
+        """The read from memory, or None when ``from_seq`` is no longer (or not yet) held."""
+        tail = self._tail
+        # What the reader has passed is not needed again (a restart reads the disk).
+        while tail and tail[0][0] + len(tail[0][1]) <= from_seq and len(tail) > 1:
+            self._tail_size -= tail.popleft()[2]
+        if not tail or not tail[0][0] <= from_seq < self.next_seq:
+            return None
+        out: list[SpooledMessage] = []
+        size = 0
+        for first_seq, messages, _bytes in tail:
+            for offset in range(max(0, from_seq - first_seq), len(messages)):
+                if len(out) >= max_messages or size >= max_bytes:
+                    return out
+                message = messages[offset]
+                out.append(SpooledMessage(first_seq + offset, message))
+                size += len(message.payload) + len(message.topic)
         return out
 
     def wait_for(self, seq: int, timeout_s: float) -> bool:

@@ -23,8 +23,15 @@ def contents(spool: Spool, from_seq: int = 0) -> list[tuple[int, RawMessage]]:
     return [(r.seq, r.message) for r in spool.read(from_seq, 10_000)]
 
 
-def test_appended_messages_come_back_in_order_with_their_sequence_numbers(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
+# Reads come from the in-memory tail when it still holds them (the default), else from disk (0).
+TAILS = pytest.mark.parametrize("tail_bytes", [0, 4 << 20], ids=["disk", "memory"])
+
+
+@TAILS
+def test_appended_messages_come_back_in_order_with_their_sequence_numbers(
+    tmp_path: Path, tail_bytes: int
+) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, tail_bytes=tail_bytes)
     assert spool.append([message(0), message(1)]) == 2
     assert spool.append([message(2)]) == 3
     assert contents(spool) == [(0, message(0)), (1, message(1)), (2, message(2))]
@@ -38,8 +45,9 @@ def test_the_redelivered_flag_and_odd_bytes_survive(tmp_path: Path) -> None:
     assert contents(Spool(tmp_path, max_bytes=1 << 20)) == [(0, odd)]
 
 
-def test_reading_on_in_small_steps_sees_every_record_once(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+@TAILS
+def test_reading_on_in_small_steps_sees_every_record_once(tmp_path: Path, tail_bytes: int) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, tail_bytes=tail_bytes)
     for start in range(0, 300, 30):
         spool.append([message(n) for n in range(start, start + 30)])
     seen, seq = [], 0
@@ -81,7 +89,7 @@ def test_a_torn_tail_is_cut_back_to_the_last_whole_record(
 
 
 def test_a_damaged_record_mid_log_skips_to_the_next_segment(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096)
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, tail_bytes=0)
     spool.append([message(n) for n in range(50)])
     spool.append([message(n) for n in range(50, 100)])
     first = sorted(tmp_path.glob("*.seg"))[0]
@@ -124,8 +132,26 @@ def test_checkpoint_round_trip_and_fallbacks(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path) == Checkpoint(0, None)  # replay all the spool holds
 
 
-def test_a_read_stops_near_its_byte_budget_but_takes_at_least_one(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
+def test_the_memory_tail_keeps_only_the_latest_appends_and_older_reads_go_to_disk(
+    tmp_path: Path,
+) -> None:
+    batch_bytes = len(b"".join(encode_record(message(n)) for n in range(40, 50)))
+    spool = Spool(tmp_path, max_bytes=1 << 20, tail_bytes=2 * batch_bytes)
+    for start in range(0, 50, 10):
+        spool.append([message(n) for n in range(start, start + 10)])
+    assert [first for first, _, _ in spool._tail] == [30, 40]
+    on_disk = Spool(tmp_path, max_bytes=1 << 20)  # a fresh one has nothing in memory
+    assert contents(spool) == contents(on_disk) == [(n, message(n)) for n in range(50)]
+    assert contents(spool, 35) == [(n, message(n)) for n in range(35, 50)]
+    spool.read(45, 100)
+    assert [first for first, _, _ in spool._tail] == [40]  # what the reader passed is let go
+
+
+@TAILS
+def test_a_read_stops_near_its_byte_budget_but_takes_at_least_one(
+    tmp_path: Path, tail_bytes: int
+) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, tail_bytes=tail_bytes)
     spool.append([message(n, b"x" * 1000) for n in range(10)])
     assert [r.seq for r in spool.read(0, 100, max_bytes=2500)] == [0, 1, 2]
     assert [r.seq for r in spool.read(3, 100, max_bytes=1)] == [3]

@@ -78,7 +78,7 @@ class IngestService:
                 subscriber.stop()
                 self.stats.mqtt_connected = False
                 self._drain(drainer, spool)
-                self._write_stats(influx, 0)
+                self._write_stats(influx, self._unwritten(spool))
                 if health is not None:
                     health.stop()
                 spool.close()
@@ -118,11 +118,11 @@ class IngestService:
             self.stats.spool_bytes = spool_bytes = spool.size_bytes
             self.stats.mqtt_connected = subscriber.connected
             if now >= next_stats:
-                self._write_stats(influx, subscriber.backlog)
+                self._write_stats(influx, self._unwritten(spool))
                 next_stats = now + ingest.stats_interval_s
             if now >= next_log:
                 log.info(
-                    "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), subscriber.backlog
+                    "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), self._unwritten(spool)
                 )
                 next_log = now + STATS_LOG_INTERVAL_S
             if subscriber.connected_at != seen_connect:
@@ -145,6 +145,10 @@ class IngestService:
             spool.append(batch)
             subscriber.ack(batch)
             self.stats.record_spooled(len(batch))
+
+    def _unwritten(self, spool: Spool) -> int:
+        """The backlog: messages acknowledged (in the spool) and not yet written to InfluxDB."""
+        return spool.next_seq - (self.drainer.next_seq if self.drainer is not None else 0)
 
     def _hold_back(self, spool: Spool) -> None:
         if self.stats.acknowledging:

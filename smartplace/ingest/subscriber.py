@@ -177,11 +177,6 @@ class MqttSubscriber:
         if since is not None and time.monotonic() - since > self._keepalive_s:
             raise ConnectionAbortedError("the broker went quiet: no answer to our ping")
 
-    @property
-    def backlog(self) -> int:
-        """Messages read but not yet handed over (those before the first subscription's SUBACK)."""
-        return len(self._held)
-
     # -- the connection ------------------------------------------------------------
 
     def _connect(self, timeout_s: float) -> None:

@@ -46,7 +46,7 @@ from smartplace.devices.dynsec import Dynsec
 from smartplace.influx import InfluxClient
 from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
 from smartplace.stack.mosquitto import find_dynsec_plugin
-from smartplace.stack.process import PeakMemory
+from smartplace.stack.process import PeakMemory, descendants
 
 DEVICES = 8
 
@@ -103,7 +103,9 @@ class Stack:
 class Ingest:
     """`smartplace ingest` as its own process, with its resident memory and CPU watched."""
 
-    def __init__(self, mqtt: MqttSettings, influx: InfluxSettings, workdir: Path) -> None:
+    def __init__(
+        self, mqtt: MqttSettings, influx: InfluxSettings, workdir: Path, workers: int = 1
+    ) -> None:
         env = {
             **os.environ,
             "SMARTPLACE_STACK_DIR": str(workdir),
@@ -118,6 +120,7 @@ class Ingest:
             "SMARTPLACE_INGEST__REQUIRE_REGISTERED_DEVICES": "false",
             "SMARTPLACE_INGEST__HTTP_PORT": str(free_port()),
             "SMARTPLACE_INGEST__MAX_READINGS_PER_PAYLOAD": "1000",
+            "SMARTPLACE_INGEST__WORKERS": str(workers),
         }
         self.log = (workdir / "ingest.log").open("wb")
         self.process = subprocess.Popen(
@@ -130,8 +133,15 @@ class Ingest:
         time.sleep(3)  # connected and subscribed (a persistent session keeps what comes early)
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds of ingest and its workers so far."""
+        total = 0
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -215,10 +225,10 @@ def landed(influx: InfluxClient) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
-def sustained(stack: Stack, name: str, readings: int, per_message: int) -> Result:
+def sustained(stack: Stack, name: str, readings: int, per_message: int, workers: int = 1) -> Result:
     mqtt, influx_settings = stack.accounts(name)
-    result = Result(f"sustained, {per_message} per message")
-    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)))
+    result = Result(f"sustained, {per_message} per message" + _workers(workers))
+    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)), workers)
     publishers = Publishers(mqtt)
     lines = payloads(time.time_ns() - 3_600 * 10**9, readings, per_message, 10**7)
     started = time.monotonic()
@@ -296,18 +306,25 @@ def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float
 
 
 def sweep(
-    stack: Stack, name: str, per_message: int, rates: list[int], step_s: float = 6.0
+    stack: Stack,
+    name: str,
+    per_message: int,
+    rates: list[int],
+    step_s: float = 6.0,
+    workers: int = 1,
 ) -> list[Result]:
     """Rising offered rates into one ingest: per step, the rate that landed and how far behind
     ingest was at its end. The steps stop once ingest falls more than 2 s behind."""
     mqtt, influx_settings = stack.accounts(name)
-    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)))
+    ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)), workers)
     publishers = Publishers(mqtt)
     results: list[Result] = []
     sent = 0
     with InfluxClient(influx_settings) as influx:
         for rate in rates:
-            result = Result(f"sweep, {per_message} per message, offered {rate:,}/s")
+            result = Result(
+                f"sweep, {per_message} per message{_workers(workers)}, offered {rate:,}/s"
+            )
             readings = int(rate * step_s)
             lines = payloads(time.time_ns() - 600 * 10**9 + sent, readings, per_message, 1_000)
             slices = 100  # paced in hundredths of the step
@@ -463,9 +480,10 @@ def main() -> None:
         for rate, per_message in ((1_000, 1), (10_000, 1), (10_000, 100)):
             results.append(latency(stack, f"lat-{rate}-{per_message}", rate, per_message))
         results += sweep(stack, "sweep-single", 1, [5_000, 10_000, 20_000, 30_000, 40_000, 50_000])
-        results += sweep(
-            stack, "sweep-batched", 100, [25_000, 50_000, 100_000, 150_000, 200_000, 300_000]
-        )
+        batched_rates = [25_000, 50_000, 100_000, 150_000, 200_000, 300_000]
+        results += sweep(stack, "sweep-batched", 100, batched_rates)
+        results.append(sustained(stack, "batched-2", args.readings * 5, 100, workers=2))
+        results += sweep(stack, "sweep-batched-2", 100, batched_rates, workers=2)
     base = next(r for r in results if r.case.startswith("baseline")).readings_per_s or 1.0
     receive_limit = results[0].readings_per_s or 1.0
     write_limit = results[1].readings_per_s or 1.0
@@ -488,6 +506,10 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(f"\nwritten to {args.json}")
+
+
+def _workers(count: int) -> str:
+    return "" if count == 1 else f", {count} workers"
 
 
 def _f(value: float | None, decimals: int = 0) -> str:

@@ -89,13 +89,24 @@ def up(
 
 
 @app.command()
-def ingest(log_level: LogLevel = "INFO") -> None:
+def ingest(
+    log_level: LogLevel = "INFO",
+    worker: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Run as this worker of SMARTPLACE_INGEST__WORKERS."),
+    ] = None,
+) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C, then drain and stop."""
     from smartplace.ingest.service import IngestService
+    from smartplace.ingest.shard import worker_settings
+    from smartplace.ingest.workers import run_workers
 
     configure_logging(log_level)
     stop = _stop_on_signals()
-    IngestService(load_settings()).run(stop)
+    settings = load_settings()
+    if worker is None and settings.ingest.workers > 1:
+        raise typer.Exit(run_workers(settings, log_level, stop))
+    IngestService(worker_settings(settings, worker or 0)).run(stop)
 
 
 @app.command()

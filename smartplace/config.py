@@ -162,7 +162,14 @@ class IngestSettings(_Section):
     http_host: str = "127.0.0.1"
     """Address of the health and metrics endpoints (/healthz, /readyz, /metrics)."""
     http_port: int | None = Field(default=9108, ge=0, le=65_535)
-    """Port of the health and metrics endpoints; unset turns them off."""
+    """Port of the health and metrics endpoints; unset turns them off. Worker N (of several)
+    listens on this port + N."""
+    workers: int = Field(default=1, ge=1, le=16)
+    """Ingest processes, each handling the devices whose id hashes to it (so windows stay
+    whole), each with its own MQTT session (CLIENT_ID-wN) and spool. Each receives every
+    message: more than one pays off for arrays of readings, not one reading per message."""
+    worker_index: int = Field(default=0, ge=0)
+    """Which worker this process is; 'smartplace ingest' sets it for each worker it starts."""
 
 
 class Settings(BaseSettings):

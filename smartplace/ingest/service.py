@@ -19,9 +19,11 @@ from smartplace.config import Settings
 from smartplace.errors import InfluxError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.checkpoint import load_checkpoint
+from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.shard import shard_of
 from smartplace.ingest.spool import Spool
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.subscriber import MqttSubscriber
@@ -142,9 +144,19 @@ class IngestService:
             )
             if not batch:
                 continue
-            spool.append(batch)
-            subscriber.ack(batch)
-            self.stats.record_spooled(len(batch))
+            ours = self._ours(batch)
+            spool.append(ours)
+            subscriber.ack(batch)  # another worker spools the rest
+            self.stats.record_spooled(len(ours))
+
+    def _ours(self, batch: list[RawMessage]) -> list[RawMessage]:
+        """The messages for this worker's devices (all of them when it is the only one)."""
+        ingest, prefix = self.settings.ingest, self.settings.mqtt.topic_prefix
+        if ingest.workers == 1:
+            return batch
+        return [
+            m for m in batch if shard_of(prefix, m.topic, ingest.workers) == ingest.worker_index
+        ]
 
     def _unwritten(self, spool: Spool) -> int:
         """The backlog: messages acknowledged (in the spool) and not yet written to InfluxDB."""

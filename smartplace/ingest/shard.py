@@ -1,0 +1,45 @@
+"""Several ingest workers, each handling its own devices: a device's windows stay whole.
+
+Every worker subscribes to everything (its own persistent session) and keeps
+only the messages whose device id hashes to it; it acknowledges the rest
+unspooled, since another worker spools them. One process's pipeline runs on
+one core (the GIL), so on arrays of readings a second worker can use the
+core the first leaves idle (README, Performance). Each message crosses the
+broker once per worker, so for one reading per message one worker is best.
+"""
+
+from __future__ import annotations
+
+import zlib
+from functools import lru_cache
+
+from smartplace.config import Settings
+from smartplace.schemas.topics import parse_topic
+
+
+@lru_cache(maxsize=8192)
+def shard_of(prefix: str, topic: str, workers: int) -> int:
+    """The worker for a topic's messages: by device id (stable across restarts and
+    machines); a topic that names no device goes to worker 0, so its reject is counted once."""
+    if workers == 1:
+        return 0
+    parsed = parse_topic(prefix, topic)
+    if parsed is None or not parsed.device_id:
+        return 0
+    return zlib.crc32(parsed.device_id.encode("utf-8", "surrogateescape")) % workers
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """One worker's settings: its own MQTT session, spool and health port (one worker: as given)."""
+    ingest = settings.ingest
+    if ingest.workers == 1:
+        return settings
+    if not 0 <= index < ingest.workers:
+        raise ValueError(f"worker {index} of {ingest.workers} does not exist")
+    mqtt = settings.mqtt.model_copy(update={"client_id": f"{settings.mqtt.client_id}-w{index}"})
+    updates: dict[str, object] = {"worker_index": index}
+    if ingest.spool_dir is not None:
+        updates["spool_dir"] = ingest.spool_dir / f"worker-{index}"
+    if ingest.http_port:
+        updates["http_port"] = ingest.http_port + index
+    return settings.model_copy(update={"mqtt": mqtt, "ingest": ingest.model_copy(update=updates)})

@@ -1,9 +1,11 @@
-"""`smartplace ingest` with several workers: start one process per worker and stop them together.
+"""`smartplace ingest` with several workers: this process is worker 0 and starts the others.
 
-Each worker is the same `smartplace ingest`, told its index; it loads the
-same settings. If one dies, the others are stopped (gracefully, so they
+Each other worker is the same `smartplace ingest`, told its index; it loads
+the same settings. If one dies, the rest are stopped (gracefully, so they
 drain) and the exit code says so: whatever supervises smartplace (systemd,
 docker) restarts the whole, and each worker's spool and session carry on.
+Worker 0 runs here rather than under a separate supervisor, which would
+hold a Python process's memory for nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import sys
 import threading
 
 from smartplace.config import Settings
+from smartplace.ingest.service import IngestService
+from smartplace.ingest.shard import worker_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +26,8 @@ POLL_S = 0.5
 
 
 def run_workers(settings: Settings, log_level: str, stop: threading.Event) -> int:
-    """Run ``settings.ingest.workers`` workers until ``stop`` or one of them ends; their exit code."""
-    count = settings.ingest.workers
-    children = [
+    """Run ``settings.ingest.workers`` workers until ``stop`` or one of them ends; the exit code."""
+    others = [
         subprocess.Popen(
             [
                 sys.executable,
@@ -37,19 +40,31 @@ def run_workers(settings: Settings, log_level: str, stop: threading.Event) -> in
                 str(index),
             ]
         )
-        for index in range(count)
+        for index in range(1, settings.ingest.workers)
     ]
-    log.info("ingest started %d workers pids=%s", count, [c.pid for c in children])
-    failed = 0
-    while not stop.wait(POLL_S):
-        ended = [(index, c.returncode) for index, c in enumerate(children) if c.poll() is not None]
-        if ended:
-            index, code = ended[0]
-            log.error("ingest worker %d exited with %s: stopping the others", index, code)
-            failed = code or 1
-            break
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)  # each drains its spool, as on its own
-    codes = [child.wait() for child in children]
-    return failed or next((code for code in codes if code), 0)
+    log.info("ingest worker 0 started workers 1-%d pids=%s", len(others), [p.pid for p in others])
+    failed: list[int] = []
+
+    def watch() -> None:
+        while not stop.wait(POLL_S):
+            for index, process in enumerate(others, start=1):
+                if process.poll() is not None:
+                    log.error(
+                        "ingest worker %d exited with %s: stopping the others",
+                        index,
+                        process.returncode,
+                    )
+                    failed.append(process.returncode or 1)
+                    stop.set()
+                    return
+
+    threading.Thread(target=watch, name="ingest-workers", daemon=True).start()
+    try:
+        IngestService(worker_settings(settings, 0)).run(stop)
+    finally:
+        stop.set()
+        for process in others:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # each drains its spool, as on its own
+        codes = [process.wait() for process in others]
+    return next(iter(failed), 0) or next((code for code in codes if code), 0)

@@ -41,7 +41,13 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartplace.config import InfluxSettings, MqttSettings
+from smartplace.config import (
+    InfluxSettings,
+    IngestSettings,
+    MqttSettings,
+    Settings,
+    settings_environment,
+)
 from smartplace.devices.dynsec import Dynsec
 from smartplace.influx import InfluxClient
 from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
@@ -106,22 +112,18 @@ class Ingest:
     def __init__(
         self, mqtt: MqttSettings, influx: InfluxSettings, workdir: Path, workers: int = 1
     ) -> None:
-        env = {
-            **os.environ,
-            "SMARTPLACE_STACK_DIR": str(workdir),
-            "SMARTPLACE_MQTT__PORT": str(mqtt.port),
-            "SMARTPLACE_MQTT__TOPIC_PREFIX": mqtt.topic_prefix,
-            "SMARTPLACE_MQTT__CLIENT_ID": mqtt.client_id,
-            "SMARTPLACE_MQTT__USERNAME": mqtt.username or "",
-            "SMARTPLACE_MQTT__PASSWORD": mqtt.password.get_secret_value() if mqtt.password else "",
-            "SMARTPLACE_MQTT__EXTRA_SUBSCRIPTIONS": "[]",
-            "SMARTPLACE_INFLUX__URL": influx.url,
-            "SMARTPLACE_INFLUX__DATABASE": influx.database,
-            "SMARTPLACE_INGEST__REQUIRE_REGISTERED_DEVICES": "false",
-            "SMARTPLACE_INGEST__HTTP_PORT": str(free_port()),
-            "SMARTPLACE_INGEST__MAX_READINGS_PER_PAYLOAD": "1000",
-            "SMARTPLACE_INGEST__WORKERS": str(workers),
-        }
+        settings = Settings(
+            mqtt=mqtt.model_copy(update={"extra_subscriptions": []}),
+            influx=influx,
+            ingest=IngestSettings(
+                require_registered_devices=False,
+                http_port=free_port(),
+                max_readings_per_payload=1000,
+                workers=workers,
+            ),
+            stack_dir=workdir,
+        )
+        env = {**os.environ, **settings_environment(settings)}
         self.log = (workdir / "ingest.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "smartplace", "ingest", "--log-level", "WARNING"],

@@ -248,6 +248,40 @@ def settings_reference() -> list[tuple[str, str, str]]:
     return rows
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The SMARTPLACE_* variables that give a child process (``smartplace ingest``, say) these
+    settings: every one that differs from its default. (None cannot be said in the
+    environment, so a setting left unset stays at its default there.)"""
+    env: dict[str, str] = {}
+
+    def add(name: str, value: object, default: object) -> None:
+        if value != default and value is not None:
+            env[name] = _environment_value(value)
+
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, _Section):
+            for sub_name, sub_field in type(value).model_fields.items():
+                add(
+                    f"SMARTPLACE_{name.upper()}__{sub_name.upper()}",
+                    getattr(value, sub_name),
+                    sub_field.default,
+                )
+        else:
+            add(f"SMARTPLACE_{name.upper()}", value, field.default)
+    return env
+
+
+def _environment_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)  # pydantic-settings reads them from the environment as JSON
+    return str(value)
+
+
 def _show_default(value: object) -> str:
     if value is None:
         return "(none)"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
-from smartplace.config import Settings
+from smartplace.config import Settings, settings_environment
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
@@ -136,23 +136,15 @@ class IngestProcess:
     def __init__(self, settings: Settings, workdir: Path, http_port: int) -> None:
         self.http_port = http_port
         self.log_path = workdir / "ingest.log"
-        m, i, g = settings.mqtt, settings.influx, settings.ingest
-        self.env = {
-            **os.environ,
-            "SMARTPLACE_STACK_DIR": str(workdir / "stack"),
-            "SMARTPLACE_MQTT__PORT": str(m.port),
-            "SMARTPLACE_MQTT__TOPIC_PREFIX": m.topic_prefix,
-            "SMARTPLACE_MQTT__CLIENT_ID": m.client_id,
-            "SMARTPLACE_MQTT__USERNAME": m.username or "",
-            "SMARTPLACE_MQTT__PASSWORD": m.password.get_secret_value() if m.password else "",
-            "SMARTPLACE_INFLUX__URL": i.url,
-            "SMARTPLACE_INFLUX__DATABASE": i.database,
-            "SMARTPLACE_INGEST__REQUIRE_REGISTERED_DEVICES": "false",
-            "SMARTPLACE_INGEST__SPOOL_DIR": str(workdir / "spool"),
-            "SMARTPLACE_INGEST__SPOOL_MAX_BYTES": str(g.spool_max_bytes),
-            "SMARTPLACE_INGEST__WRITE_RETRY_MAX_S": str(g.write_retry_max_s),
-            "SMARTPLACE_INGEST__HTTP_PORT": str(http_port),
-        }
+        ingest = settings.ingest.model_copy(
+            update={
+                "require_registered_devices": False,
+                "spool_dir": workdir / "spool",
+                "http_port": http_port,
+            }
+        )
+        child = settings.model_copy(update={"stack_dir": workdir / "stack", "ingest": ingest})
+        self.env = {**os.environ, **settings_environment(child)}
         self.process: subprocess.Popen[bytes] | None = None
         self._memory: PeakMemory | None = None
 

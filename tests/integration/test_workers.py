@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartplace.config import Settings
+from smartplace.config import Settings, settings_environment
 from smartplace.influx import InfluxClient
 from smartplace.ingest.shard import shard_of
 from smartplace.stack import free_port
@@ -35,24 +35,12 @@ READINGS_PER_DEVICE = 30  # every 10 s: five whole minutes
 
 
 def _env(settings: Settings, http_port: int, stack_dir: Path) -> dict[str, str]:
-    mqtt = settings.mqtt
-    return {
-        **os.environ,
-        "SMARTPLACE_STACK_DIR": str(stack_dir),
-        "SMARTPLACE_MQTT__PORT": str(mqtt.port),
-        "SMARTPLACE_MQTT__TOPIC_PREFIX": mqtt.topic_prefix,
-        "SMARTPLACE_MQTT__CLIENT_ID": mqtt.client_id,
-        "SMARTPLACE_MQTT__USERNAME": mqtt.username or "",
-        "SMARTPLACE_MQTT__PASSWORD": mqtt.password.get_secret_value() if mqtt.password else "",
-        "SMARTPLACE_MQTT__EXTRA_SUBSCRIPTIONS": "[]",
-        "SMARTPLACE_INFLUX__URL": settings.influx.url,
-        "SMARTPLACE_INFLUX__DATABASE": settings.influx.database,
-        "SMARTPLACE_INGEST__REQUIRE_REGISTERED_DEVICES": "false",
-        "SMARTPLACE_INGEST__BATCH_MAX_WAIT_S": "0.05",
-        "SMARTPLACE_INGEST__STATS_INTERVAL_S": "0.5",
-        "SMARTPLACE_INGEST__HTTP_PORT": str(http_port),
-        "SMARTPLACE_INGEST__WORKERS": "2",
-    }
+    ingest = settings.ingest.model_copy(
+        update={"stats_interval_s": 0.5, "http_port": http_port, "workers": 2}
+    )
+    mqtt = settings.mqtt.model_copy(update={"extra_subscriptions": []})
+    child = settings.model_copy(update={"mqtt": mqtt, "ingest": ingest, "stack_dir": stack_dir})
+    return {**os.environ, **settings_environment(child)}
 
 
 def _wait_ready(ports: list[int], timeout_s: float = 30) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -31,7 +31,7 @@ from smartplace.schemas.native import native_candidates
 from smartplace.schemas.reading import field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
-from smartplace.schemas.topics import Topic, parse_topic
+from smartplace.schemas.topics import parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 _NS_PER_S = 1_000_000_000
@@ -173,11 +173,11 @@ def _decode_message(
             ),
         )
 
-    topic, device_id_ok = _route(limits.topic_prefix, message.topic)
+    topic = parse_topic(limits.topic_prefix, message.topic)
     if topic is None:
         reject(RejectReason.UNKNOWN_TOPIC, "not a smartplace topic", None, payload)
         return
-    if not device_id_ok:
+    if not DEVICE_ID_RE.match(topic.device_id):
         reject(
             RejectReason.BAD_DEVICE_ID,
             "topic's device id does not match the pattern",
@@ -258,14 +258,6 @@ def _decode_message(
         group.device_ids.append(device_id)
         group.sites.append(site)
         group.order.append(rejects.next_place())
-
-
-@lru_cache(maxsize=8192)
-def _route(prefix: str, topic: str) -> tuple[Topic | None, bool]:
-    """What a topic names, and whether its device id is well formed: worked out once per
-    topic (a device publishes on the same few), bounded so odd topics cannot grow it."""
-    parsed = parse_topic(prefix, topic)
-    return parsed, parsed is not None and DEVICE_ID_RE.match(parsed.device_id) is not None
 
 
 def _validate_group(

@@ -11,13 +11,11 @@ broker once per worker, so for one reading per message one worker is best.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
 
 from smartplace.config import Settings
 from smartplace.schemas.topics import parse_topic
 
 
-@lru_cache(maxsize=8192)
 def shard_of(prefix: str, topic: str, workers: int) -> int:
     """The worker for a topic's messages: by device id (stable across restarts and
     machines); a topic that names no device goes to worker 0, so its reject is counted once."""

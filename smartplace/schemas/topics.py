@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Leaf = Literal["reading", "status", "senml", "ttn", "registry"]
@@ -39,11 +40,14 @@ def ingest_subscription(prefix: str) -> str:
     return f"{prefix}/#"
 
 
+@lru_cache(maxsize=8192)
 def parse_topic(prefix: str, topic: str) -> Topic | None:
     """What a topic names, or None when it follows none of the schemes.
 
     Neither kind nor device id is validated here: the caller checks each,
-    with its own reason.
+    with its own reason. Ingest asks once per message and devices publish on
+    the same few topics, so answers are remembered (a bounded number: odd
+    topics cannot grow it).
     """
     ttn = _TTN_RE.match(topic)
     if ttn:

@@ -21,8 +21,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from smartplace.errors import SmartplaceError
 from smartplace.ingest.decode import RawMessage
 
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 8, 9
-PINGREQ, PINGRESP, DISCONNECT, AUTH = 12, 13, 14, 15
+# The packet types a subscriber receives (what it sends is built whole below).
+CONNACK, PUBLISH, SUBACK, PINGRESP, DISCONNECT = 2, 3, 9, 13, 14
 
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # normal disconnection: the session (and its queue) stays

@@ -90,8 +90,6 @@ class MqttSubscriber:
                 f"cannot reach the MQTT broker at {describe(self.settings)} ({exc}); is it"
                 " running? ('smartplace up' starts a local one)"
             ) from exc
-        except _Refused as exc:
-            raise MqttError(f"the MQTT broker at {describe(self.settings)} {exc}") from None
         while not self._subscribed:
             if time.monotonic() >= deadline:
                 self.stop()
@@ -109,7 +107,7 @@ class MqttSubscriber:
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.sendall(DISCONNECT_PACKET)
-            self._drop("stopping")
+            self._close()
 
     # -- the service's side --------------------------------------------------------
 
@@ -211,7 +209,7 @@ class MqttSubscriber:
         try:
             self._connect(min(10.0, self.settings.keepalive_s))
         except OSError as exc:
-            self._drop(f"broker unreachable: {exc}")
+            self._drop(str(exc))
 
     def _read(self, batch: list[RawMessage], max_messages: int, wait_s: float) -> None:
         """Whatever arrives within ``wait_s``: messages into ``batch``, the rest handled here."""
@@ -286,19 +284,22 @@ class MqttSubscriber:
         self._socket.sendall(data)
         self._last_sent = time.monotonic()
 
-    def _drop(self, why: str, loud: bool = False) -> None:
-        """Close the connection; unless stopping, try again after a jittered backoff."""
+    def _close(self) -> bool:
+        """Close the connection; whether it had been accepted (CONNACK)."""
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.close()
         self._socket, self._pending, self._subscribed = None, b"", False
         was_connected, self.connected = self.connected, False
-        if why == "stopping":
-            return
+        return was_connected
+
+    def _drop(self, why: str, loud: bool = False) -> None:
+        """Close the connection and try again after a jittered backoff."""
+        was_connected = self._close()
         delay_s = self._backoff.next_delay()
         self._retry_at = time.monotonic() + delay_s
         if loud:
-            log.error("MQTT BROKER %s; trying again in %.1f s", why.upper(), delay_s)
+            log.error("MQTT BROKER REFUSES US: %s; trying again in %.1f s", why, delay_s)
         elif was_connected:
             log.warning("mqtt disconnected (%s); reconnecting in %.1f s", why, delay_s)
         else:

@@ -280,18 +280,15 @@ def _validate_group(
             for error in exc.errors(include_url=False)
             if (location := error["loc"]) and isinstance(location[0], int)
         }
-    outcomes: list[Reading | ValidationError | None] = [None] * len(values)
     passed = [index for index in range(len(values)) if index not in failed]
+    readings: list[Reading | ValidationError]
     try:
-        for index, reading in zip(
-            passed, adapter.validate_python([values[i] for i in passed]), strict=True
-        ):
-            outcomes[index] = reading
-    except ValidationError:
-        failed = set(range(len(values)))  # cannot happen, but then judge each alone
-    for index in failed:
-        outcomes[index] = _validate_one(model, values[index])
-    return [outcome for outcome in outcomes if outcome is not None]
+        readings = list(adapter.validate_python([values[i] for i in passed]))
+    except ValidationError:  # each passed once already; should it not now, judge each alone
+        readings = [_validate_one(model, values[i]) for i in passed]
+    outcomes = dict(zip(passed, readings, strict=True))
+    outcomes.update((index, _validate_one(model, values[index])) for index in failed)
+    return [outcomes[index] for index in range(len(values))]
 
 
 def _validate_one(model: type[Reading], values: dict[str, Any]) -> Reading | ValidationError:

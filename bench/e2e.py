@@ -48,10 +48,9 @@ from smartplace.config import (
     Settings,
     settings_environment,
 )
-from smartplace.devices.dynsec import Dynsec
 from smartplace.influx import InfluxClient
 from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
-from smartplace.stack.mosquitto import find_dynsec_plugin
+from smartplace.stack.mosquitto import find_dynsec_plugin, provisioned_mqtt
 from smartplace.stack.process import PeakMemory, descendants
 
 DEVICES = 8
@@ -90,19 +89,7 @@ class Stack:
         self.influxd.stop()
 
     def accounts(self, name: str) -> tuple[MqttSettings, InfluxSettings]:
-        ingest = (f"ingest-{name}", secrets.token_urlsafe(12))
-        publisher = (f"pub-{name}", secrets.token_urlsafe(12))
-        mqtt = MqttSettings(
-            port=self.mosquitto.port,
-            topic_prefix=f"bench-{name}",
-            client_id=f"ingest-{name}",
-            username=ingest[0],
-            password=ingest[1],
-            simulator_username=publisher[0],
-            simulator_password=publisher[1],
-        )
-        with Dynsec(mqtt, self.admin) as dynsec:
-            dynsec.ensure_service_accounts(mqtt.topic_prefix, [], ingest, publisher)
+        mqtt = provisioned_mqtt(self.mosquitto, f"bench-{name}")
         return mqtt, InfluxSettings(url=self.influxd.url, database=f"bench_{name}")
 
 

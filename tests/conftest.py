@@ -13,7 +13,6 @@ import secrets
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,8 +25,7 @@ os.environ["SMARTPLACE_REGISTRY_FILE"] = os.path.join(
 )
 os.environ.pop("SMARTPLACE_CONFIG", None)
 
-from smartplace.config import InfluxSettings, IngestSettings, MqttSettings, Settings
-from smartplace.devices.dynsec import Dynsec
+from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.errors import ServerNotFoundError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.service import IngestService
@@ -39,7 +37,7 @@ from smartplace.stack import (
     find_mosquitto,
     free_port,
 )
-from smartplace.stack.mosquitto import find_dynsec_plugin
+from smartplace.stack.mosquitto import find_dynsec_plugin, provisioned_mqtt
 
 SERVER_FIXTURES = ("mosquitto", "influxd")
 _started: dict[str, ServerProcess] = {}
@@ -78,30 +76,6 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdServer]
     _started["influxd"] = server
     yield server
     server.stop()
-
-
-def provisioned_mqtt(mosquitto: MosquittoServer, stem: str) -> MqttSettings:
-    """MQTT settings with a fresh topic prefix ``{stem}-{unique}`` and ingest and simulator
-    accounts for it, created in the broker's dynamic security."""
-    unique = uuid.uuid4().hex[:10]
-    ingest = (f"ingest-{unique}", secrets.token_urlsafe(12))
-    simulator = (f"simulator-{unique}", secrets.token_urlsafe(12))
-    mqtt = MqttSettings(
-        port=mosquitto.port,
-        topic_prefix=f"{stem}-{unique}",
-        client_id=f"ingest-{unique}",
-        username=ingest[0],
-        password=ingest[1],
-        simulator_username=simulator[0],
-        simulator_password=simulator[1],
-        admin_username=mosquitto.admin[0],
-        admin_password=mosquitto.admin[1],
-    )
-    with Dynsec(mqtt, mosquitto.admin) as dynsec:
-        dynsec.ensure_service_accounts(
-            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest, simulator
-        )
-    return mqtt
 
 
 @pytest.fixture

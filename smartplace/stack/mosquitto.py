@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import secrets
 import shutil
 import subprocess
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from smartplace.config import MqttSettings
+from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ServerNotFoundError, ServerStartError
 from smartplace.stack.process import ServerProcess
 
@@ -216,3 +219,30 @@ class MosquittoServer(ServerProcess):
 
     def describe(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+
+def provisioned_mqtt(server: MosquittoServer, stem: str) -> MqttSettings:
+    """MQTT settings with a fresh topic prefix ``{stem}-{unique}`` and ingest and simulator
+    accounts for it, created in the broker's dynamic security (with ``server``'s admin).
+
+    For the tests and benchmarks, which each want a broker of their own to themselves.
+    """
+    unique = uuid.uuid4().hex[:10]
+    ingest = (f"ingest-{unique}", secrets.token_urlsafe(12))
+    simulator = (f"simulator-{unique}", secrets.token_urlsafe(12))
+    mqtt = MqttSettings(
+        port=server.port,
+        topic_prefix=f"{stem}-{unique}",
+        client_id=f"ingest-{unique}",
+        username=ingest[0],
+        password=ingest[1],
+        simulator_username=simulator[0],
+        simulator_password=simulator[1],
+        admin_username=server.admin[0],
+        admin_password=server.admin[1],
+    )
+    with Dynsec(mqtt, server.admin) as dynsec:
+        dynsec.ensure_service_accounts(
+            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest, simulator
+        )
+    return mqtt

@@ -26,6 +26,7 @@ import pytest
 from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.influx import InfluxClient
 from smartplace.stack import free_port
+from smartplace.stack.mosquitto import provisioned_mqtt
 from tests.chaos.conftest import ChaosStack
 from tests.chaos.harness import (
     WINDOWS_S,
@@ -37,7 +38,6 @@ from tests.chaos.harness import (
     read_aggregates,
     read_raw,
 )
-from tests.conftest import provisioned_mqtt
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -49,7 +49,8 @@ class SimulatedTown:
 def simulated_town(
     mosquitto: MosquittoServer, influxd: InfluxdServer, tmp_path_factory: pytest.TempPathFactory
 ) -> SimulatedTown:
-    from tests.conftest import RunningIngest, provisioned_mqtt
+    from smartplace.stack.mosquitto import provisioned_mqtt
+    from tests.conftest import RunningIngest
 
     mqtt = provisioned_mqtt(mosquitto, "town")
     settings = Settings(

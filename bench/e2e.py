@@ -49,7 +49,14 @@ from smartplace.config import (
     settings_environment,
 )
 from smartplace.influx import InfluxClient
-from smartplace.stack import InfluxdServer, MosquittoServer, find_influxd, find_mosquitto, free_port
+from smartplace.stack import (
+    InfluxdServer,
+    MosquittoServer,
+    find_influxd,
+    find_mosquitto,
+    free_port,
+    free_port_block,
+)
 from smartplace.stack.mosquitto import find_dynsec_plugin, provisioned_mqtt
 from smartplace.stack.process import PeakMemory, descendants
 
@@ -104,7 +111,7 @@ class Ingest:
             influx=influx,
             ingest=IngestSettings(
                 require_registered_devices=False,
-                http_port=free_port(),
+                http_port=free_port_block(workers),
                 max_readings_per_payload=1000,
                 workers=workers,
             ),

@@ -2,7 +2,7 @@
 
 from smartplace.stack.influxd import InfluxdServer, find_influxd
 from smartplace.stack.mosquitto import BROKER_SETTINGS, MosquittoServer, find_mosquitto
-from smartplace.stack.process import ServerProcess, free_port
+from smartplace.stack.process import ServerProcess, free_port, free_port_block
 
 __all__ = [
     "BROKER_SETTINGS",
@@ -12,4 +12,5 @@ __all__ = [
     "find_influxd",
     "find_mosquitto",
     "free_port",
+    "free_port_block",
 ]

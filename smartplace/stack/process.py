@@ -8,6 +8,7 @@ picks ports or writes server configs itself: the server modules do that.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +28,36 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive free TCP ports (for workers on port + N).
+
+    Chosen outside the kernel's ephemeral range, so neither an outgoing
+    connection nor a ``free_port()`` elsewhere can take one of them between
+    this check and the moment the caller's server binds it.
+    """
+    low, high = _ephemeral_range()
+    if low - count > _LOWEST_PICKED_PORT:
+        starts = range(_LOWEST_PICKED_PORT, low - count)
+    else:
+        starts = range(high + 1, 65_536 - count)
+    for _ in range(200):
+        start = secrets.choice(starts)
+        if all(port_is_free(start + n, host) for n in range(count)):
+            return start
+    raise OSError(f"no {count} consecutive free ports outside {low}-{high} on {host}")
+
+
+_LOWEST_PICKED_PORT = 20_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

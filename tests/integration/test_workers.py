@@ -22,7 +22,7 @@ import pytest
 from smartplace.config import Settings, settings_environment
 from smartplace.influx import InfluxClient
 from smartplace.ingest.shard import shard_of
-from smartplace.stack import free_port
+from smartplace.stack import free_port_block
 
 from .helpers import points, publish_all, reading_message
 
@@ -72,7 +72,7 @@ def test_two_workers_split_the_devices_and_store_every_reading_once_with_exact_m
         for d, device in enumerate(DEVICES)
         for i in range(READINGS_PER_DEVICE)
     }
-    port = free_port()
+    port = free_port_block(2)  # worker N serves health on port + N
     worker_ports = [port, port + 1]
     process = subprocess.Popen(
         [sys.executable, "-m", "smartplace", "ingest", "--log-level", "WARNING"],

@@ -38,11 +38,11 @@ def parse_when(text: str, now: datetime) -> datetime:
     Times without a zone are UTC, as InfluxDB keeps them.
     """
     text = text.strip()
-    if match := _RELATIVE.match(text):
+    if match := _RELATIVE.fullmatch(text):
         amount, unit = int(match.group(1)), match.group(2)
         return now - timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
     try:
-        if _CLOCK.match(text):
+        if _CLOCK.fullmatch(text):
             clock = datetime.strptime(text if text.count(":") == 2 else text + ":00", "%H:%M:%S")
             return now.replace(
                 hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0

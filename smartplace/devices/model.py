@@ -49,14 +49,14 @@ class DeviceRecord(BaseModel):
     @field_validator("device_id")
     @classmethod
     def _device_id(cls, value: str) -> str:
-        if not DEVICE_ID_RE.match(value):
+        if not DEVICE_ID_RE.fullmatch(value):
             raise ValueError(f"device id {value!r} is not allowed: use {DEVICE_ID_RULE}")
         return value
 
     @field_validator("site")
     @classmethod
     def _site(cls, value: str | None) -> str | None:
-        if value is not None and not SITE_RE.match(value):
+        if value is not None and not SITE_RE.fullmatch(value):
             raise ValueError(f"site {value!r} is not allowed: use {SITE_RULE}")
         return value
 

@@ -177,7 +177,7 @@ def _decode_message(
     if topic is None:
         reject(RejectReason.UNKNOWN_TOPIC, "not a smartplace topic", None, payload)
         return
-    if not DEVICE_ID_RE.match(topic.device_id):
+    if not DEVICE_ID_RE.fullmatch(topic.device_id):
         reject(
             RejectReason.BAD_DEVICE_ID,
             "topic's device id does not match the pattern",

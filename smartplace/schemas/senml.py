@@ -108,7 +108,7 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
             base_sum = _number(record, "bs", index)
         local = _text(record, "n", index) if "n" in record else ""
         name = base_name + local
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise SenmlError(
                 f"resolved name {name!r} is empty or has characters SenML forbids", index
             )

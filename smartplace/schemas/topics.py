@@ -49,7 +49,7 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
     the same few topics, so answers are remembered (a bounded number: odd
     topics cannot grow it).
     """
-    ttn = _TTN_RE.match(topic)
+    ttn = _TTN_RE.fullmatch(topic)
     if ttn:
         return Topic(kind="", device_id=ttn[2], leaf="ttn", application=ttn[1])
     head = prefix + "/"

@@ -30,6 +30,7 @@ runner = CliRunner()
         "aq-caf\u00e9",
         "AQ-0001",
         "ab",
+        "aq-0001\n",  # Python's $ matches before a final newline
     ],
 )
 def test_add_refuses_ids_that_could_break_topics_or_tags(device_id: str) -> None:
@@ -54,6 +55,10 @@ def test_add_refuses_ids_that_could_break_topics_or_tags(device_id: str) -> None
         (
             ["--kind", "bin", "--site", "Mersey Square"],
             "site 'Mersey Square' is not allowed: use 2-64 characters from a-z, 0-9 and '-'",
+        ),
+        (
+            ["--kind", "bin", "--site", "mersey-square\n"],
+            "site 'mersey-square\\n' is not allowed: use 2-64 characters from a-z, 0-9 and '-'",
         ),
         (
             ["--kind", "bin", "--profile", "acme-9000"],

@@ -56,6 +56,8 @@ def decode(payload: bytes | object, topic: str = TOPIC) -> tuple[list[str], int]
         ({"pm25_ugm3": 5, "device_id": "aq-0002"}, TOPIC, "topic_device_mismatch"),
         ({"pm25_ugm3": 5, "device_id": "AQ 1"}, TOPIC, "bad_device_id"),
         ({"pm25_ugm3": 5}, "smartplace/air_quality/Aq,1/reading", "bad_device_id"),
+        # Python's $ matches before a final newline; one in a tag would break line protocol.
+        ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001\n/reading", "bad_device_id"),
         ({"pm25_ugm3": 5}, "smartplace/weather/aq-0001/reading", "unknown_kind"),
         ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001/config", "unknown_topic"),
         ({"pm25_ugm3": 5}, "smartplace/air_quality/aq-0001", "unknown_topic"),

@@ -2,9 +2,12 @@
 
 Routing by topic picks the input format; each format turns its payload into
 candidate readings; every candidate is validated by the same pydantic model
-whatever its format. No I/O and no clocks (arrival times come with the
-messages). A bad message, or a bad part of one, becomes a Reject: decoding
-never raises and never spoils the rest of the batch.
+whatever its format. Arrays of native readings first pass the screen
+(ingest/screen.py), which takes the rows it can prove that model would
+accept, as columns, without building a candidate each. No I/O and no clocks
+(arrival times come with the messages). A bad message, or a bad part of one,
+becomes a Reject: decoding never raises and never spoils the rest of the
+batch.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import FloatArray, ReadingColumns
 from smartplace.ingest.quality import QcFlag
+from smartplace.ingest.screen import ModelScreen, Screened, screen_for, screen_rows
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
-from smartplace.schemas.native import native_candidates
+from smartplace.schemas.native import native_candidates, native_item
 from smartplace.schemas.reading import field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
@@ -85,6 +89,17 @@ class _Group:
     sites: list[str] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
     """Each candidate's place in the batch, so its reject (if any) keeps arrival order."""
+    blocks: list[_Block] = field(default_factory=list)
+    """Rows the screen took without pydantic (see ingest/screen.py), a block per array."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    screened: Screened
+    places: npt.NDArray[np.int64]
+    device_id: str
+    site: str
+    received_ns: int
 
 
 @dataclass(slots=True)
@@ -131,10 +146,11 @@ def decode_messages(
     seen, counter totals) and ``directory`` the devices learnt from registry
     messages; without them each call starts afresh.
 
-    Three passes: each message to candidates (or rejects); each model's
-    candidates validated together, in one pydantic call; the valid ones
-    checked against their arrival and turned into columns. Per-message
-    Python is what limits ingest's rate, so the per-reading work is batched.
+    Three passes: each message to candidates (or rejects), or to screened
+    rows; each model's candidates validated together, in one pydantic call;
+    the valid ones checked against their arrival and turned into columns,
+    merged with the screened rows in arrival order. Per-reading Python is
+    what limits ingest's rate, so the per-reading work is batched.
     """
     directory = directory if directory is not None else DeviceDirectory()
     ttn = ttn if ttn is not None else TtnState(devices=directory.devices)
@@ -164,10 +180,15 @@ def _decode_message(
     payload = message.payload
 
     def reject(
-        reason: RejectReason, detail: str, device_id: str | None, source: bytes, path: str = ""
+        reason: RejectReason,
+        detail: str,
+        device_id: str | None,
+        source: bytes,
+        path: str = "",
+        place: int | None = None,
     ) -> None:
         rejects.add(
-            rejects.next_place(),
+            place if place is not None else rejects.next_place(),
             Reject(
                 reason, detail, message.topic, device_id, excerpt(source), message.received_ns, path
             ),
@@ -230,34 +251,82 @@ def _decode_message(
         reject(reason, str(exc)[:200], device_id, payload)
         return
 
-    decoded: Decoded
+    def route(decoded: Decoded, place: int | None = None) -> None:
+        for item in decoded:
+            if isinstance(item, Refusal):
+                reject(item.reason, item.detail, device_id, item.source, item.path, place)
+                continue
+            group = groups.get((item.model, item.kind))
+            if group is None:
+                group = groups[item.model, item.kind] = _Group()
+            group.candidates.append(item)
+            group.messages.append(message)
+            group.device_ids.append(device_id)
+            group.sites.append(site)
+            group.order.append(place if place is not None else rejects.next_place())
+
     if topic.leaf == "ttn":
-        decoded = ttn_candidates(document, payload, topic.application, ttn)
+        route(ttn_candidates(document, payload, topic.application, ttn))
     elif model is None:  # only TTN topics name no kind
         return
     elif topic.leaf == "reading":
-        decoded = native_candidates(
-            document, payload, model, topic.kind, limits.max_readings_per_payload
+        screen = screen_for(model)
+        if (
+            screen is None
+            or not isinstance(document, list)
+            or not 2 <= len(document) <= limits.max_readings_per_payload
+        ):
+            max_readings = limits.max_readings_per_payload
+            route(native_candidates(document, payload, model, topic.kind, max_readings))
+            return
+        first_place, rest = _screen_array(
+            document, screen, (model, topic.kind), device_id, site, message, limits, groups, rejects
         )
+        for index in rest:
+            route(native_item(document[index], index, model, topic.kind), first_place + index)
     elif topic.leaf == "status":
-        decoded = native_candidates(
-            document, payload, DeviceStatusReading, topic.kind, limits.max_readings_per_payload
+        route(
+            native_candidates(
+                document, payload, DeviceStatusReading, topic.kind, limits.max_readings_per_payload
+            )
         )
     else:  # senml
-        decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
+        route(senml_candidates(document, payload, model, topic.kind, message.received_ns))
 
-    for item in decoded:
-        if isinstance(item, Refusal):
-            reject(item.reason, item.detail, device_id, item.source, item.path)
-            continue
-        group = groups.get((item.model, item.kind))
-        if group is None:
-            group = groups[item.model, item.kind] = _Group()
-        group.candidates.append(item)
-        group.messages.append(message)
-        group.device_ids.append(device_id)
-        group.sites.append(site)
-        group.order.append(rejects.next_place())
+
+def _screen_array(
+    document: list[Any],
+    screen: ModelScreen,
+    key: tuple[type[Reading], str],
+    device_id: str,
+    site: str,
+    message: RawMessage,
+    limits: DecodeLimits,
+    groups: dict[tuple[type[Reading], str], _Group],
+    rejects: _Rejects,
+) -> tuple[int, list[int]]:
+    """Put the rows the screen takes in their group as a block; return the first item's
+    place in the batch and the indices of the items left for the ordinary way."""
+    received_ns = message.received_ns
+    screened = screen_rows(
+        document,
+        screen,
+        device_id,
+        received_ns - limits.max_age_ns,
+        received_ns + limits.max_future_ns,
+    )
+    first_place = rejects.counter + 1
+    rejects.counter += len(document)  # a place per item, whichever way it goes
+    if screened is None:
+        return first_place, list(range(len(document)))
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group()
+    group.blocks.append(_Block(screened, screened.rows + first_place, device_id, site, received_ns))
+    if len(screened.rows) == len(document):
+        return first_place, []
+    taken = set(screened.rows.tolist())
+    return first_place, [index for index in range(len(document)) if index not in taken]
 
 
 def _validate_group(
@@ -269,8 +338,8 @@ def _validate_group(
     only those are validated alone (for their own reason) while the rest go
     through together again.
     """
-    if len(values) == 1:
-        return [_validate_one(model, values[0])]
+    if len(values) <= 1:
+        return [_validate_one(model, v) for v in values]
     adapter = _list_adapter(model)
     try:
         return list(adapter.validate_python(values))
@@ -313,6 +382,7 @@ def _accept_group(
 ) -> ReadingColumns | None:
     """The valid readings whose device and time hold up, as columns; the rest as rejects."""
     kept: list[dict[str, Any]] = []
+    kept_places: list[int] = []
     device_ids: list[str] = []
     sites: list[str] = []
     ts_ns: list[int] = []
@@ -351,6 +421,7 @@ def _accept_group(
                 path = join_path(candidate.path, "ts")
             else:
                 kept.append(values)
+                kept_places.append(place)
                 device_ids.append(device_id)
                 sites.append(site)
                 received.append(received_ns)
@@ -373,23 +444,62 @@ def _accept_group(
                 path,
             ),
         )
-    if not kept:
+    if not kept and not group.blocks:
         return None
     layout = field_layout(model)
+    parts = _Parts(
+        device_ids=[np.array(device_ids, dtype=np.str_)],
+        ts_ns=[np.array(ts_ns, dtype=np.int64)],
+        values=[_value_columns(kept, layout.numeric)],
+        qc_flags=[np.array(flags, dtype=np.uint32)],
+        sites=[np.array(sites, dtype=np.str_)],
+        received_ns=[np.array(received, dtype=np.int64)],
+        places=[np.array(kept_places, dtype=np.int64)],
+    )
+    for block in group.blocks:
+        parts.add(block)
+    rows = parts.arrival_order() if kept and group.blocks else slice(None)
     return ReadingColumns(
         measurement=model.measurement,
         kind=kind,
         fields=layout.numeric,
         field_types=layout.numeric_types,
-        device_ids=np.array(device_ids, dtype=np.str_),
-        ts_ns=np.array(ts_ns, dtype=np.int64),
-        values=_value_columns(kept, layout.numeric),
-        qc_flags=np.array(flags, dtype=np.uint32),
+        device_ids=np.concatenate(parts.device_ids)[rows],
+        ts_ns=np.concatenate(parts.ts_ns)[rows],
+        values=np.concatenate(parts.values)[rows],
+        qc_flags=np.concatenate(parts.qc_flags)[rows],
         text_fields=layout.texts,
+        # a screened model has no text fields, so there are texts only when nothing was screened
         texts=_text_columns(kept, layout.texts) if layout.texts else None,
-        sites=np.array(sites, dtype=np.str_),
-        received_ns=np.array(received, dtype=np.int64),
+        sites=np.concatenate(parts.sites)[rows],
+        received_ns=np.concatenate(parts.received_ns)[rows],
     )
+
+
+@dataclass(slots=True)
+class _Parts:
+    """A group's columns in pieces: the validated rows, then each screened block."""
+
+    device_ids: list[npt.NDArray[np.str_]]
+    ts_ns: list[npt.NDArray[np.int64]]
+    values: list[FloatArray]
+    qc_flags: list[npt.NDArray[np.uint32]]
+    sites: list[npt.NDArray[np.str_]]
+    received_ns: list[npt.NDArray[np.int64]]
+    places: list[npt.NDArray[np.int64]]
+
+    def add(self, block: _Block) -> None:
+        n = len(block.places)
+        self.device_ids.append(np.full(n, block.device_id))
+        self.ts_ns.append(block.screened.ts_ns)
+        self.values.append(block.screened.values)
+        self.qc_flags.append(np.zeros(n, dtype=np.uint32))
+        self.sites.append(np.full(n, block.site))
+        self.received_ns.append(np.full(n, block.received_ns, dtype=np.int64))
+        self.places.append(block.places)
+
+    def arrival_order(self) -> npt.NDArray[np.intp]:
+        return np.argsort(np.concatenate(self.places), kind="stable")
 
 
 def _value_columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> FloatArray:

@@ -40,19 +40,23 @@ def native_candidates(
         ]
     decoded: Decoded = []
     for index, item in enumerate(document):
-        if isinstance(item, dict):
-            # An array item's text is made again only if it is rejected (see Candidate.source).
-            decoded.extend(_one(item, None, model, kind, f"[{index}]"))
-        else:
-            decoded.append(
-                Refusal(
-                    RejectReason.WRONG_SHAPE,
-                    "each reading must be a JSON object",
-                    orjson.dumps(item),
-                    f"[{index}]",
-                )
-            )
+        decoded.extend(native_item(item, index, model, kind))
     return decoded
+
+
+def native_item(item: Any, index: int, model: type[Reading], kind: str) -> Decoded:
+    """Item ``index`` of a native array."""
+    if isinstance(item, dict):
+        # An array item's text is made again only if it is rejected (see Candidate.source).
+        return _one(item, None, model, kind, f"[{index}]")
+    return [
+        Refusal(
+            RejectReason.WRONG_SHAPE,
+            "each reading must be a JSON object",
+            orjson.dumps(item),
+            f"[{index}]",
+        )
+    ]
 
 
 def _one(

@@ -1,0 +1,227 @@
+"""A columnar way in for arrays of native readings: the shape of nearly every buffered flush.
+
+pydantic judges readings one object at a time, and for a flush of a hundred
+readings of plain numbers that was most of ingest's CPU. The screen takes, as
+columns, the rows it can show pydantic would accept with the same values:
+each field's value of the field's type (or null) inside its bounds, every
+required field there, a numeric ``ts`` inside the accepted window, no
+``device_id`` but the topic's, and the model's own cross-field rule. Every
+other row (a string where a number goes, a bool, a value out of range, an ISO
+time, a Sensor.Community record...) goes the ordinary way, alone, and gets
+pydantic's verdict and reason. ``tests/unit/ingest/test_screen.py`` holds the
+two ways to the same answers on hostile input.
+
+Input is parsed JSON (orjson), which has no NaN or infinity: a NaN here means
+a missing value.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import annotated_types
+import numpy as np
+import numpy.typing as npt
+
+from smartplace.ingest.columns import FloatArray
+from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
+from smartplace.schemas.air_quality import POLLUTANT_FIELDS
+from smartplace.schemas.footfall import MAX_PEOPLE_PER_S
+from smartplace.schemas.reading import field_layout
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+ModelRule = Callable[[Mapping[str, FloatArray]], BoolArray]
+
+_NS_PER_S = 1_000_000_000
+# Epoch seconds the screen converts itself: below this, seconds * 1e9 fits in int64, and
+# an integer's product is exact in float64 too. Anything else (ms, ISO text) goes to pydantic.
+_MAX_SCREENED_S = 4_000_000_000
+
+
+def _has_a_pollutant(columns: Mapping[str, FloatArray]) -> BoolArray:
+    some: BoolArray = np.zeros(len(columns[POLLUTANT_FIELDS[0]]), dtype=np.bool_)
+    for name in POLLUTANT_FIELDS:
+        some |= ~np.isnan(columns[name])
+    return some
+
+
+def _plausible_rate(columns: Mapping[str, FloatArray]) -> BoolArray:
+    people = columns["count_in"] + columns["count_out"]
+    plausible: BoolArray = people <= MAX_PEOPLE_PER_S * columns["interval_s"]
+    return plausible
+
+
+def _always(columns: Mapping[str, FloatArray]) -> BoolArray:
+    return np.ones(len(next(iter(columns.values()))), dtype=np.bool_)
+
+
+# The models' own validators, over columns. A model with a validator but no rule here
+# is never screened (tests/unit/ingest/test_screen.py asserts every reading model has one).
+_MODEL_RULES: dict[type[Reading], ModelRule] = {
+    AirQualityReading: _has_a_pollutant,
+    FootfallReading: _plausible_rate,
+    BinReading: _always,  # its validator only explains a missing fill_pct, required anyway
+}
+
+_TYPES = {"float": frozenset({float, int}), "int": frozenset({int}), "bool": frozenset({bool})}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScreen:
+    """What a model accepts, as numbers: worked out once per model from its fields."""
+
+    fields: tuple[str, ...]
+    """The model's numeric fields, in column order (``field_layout(model).numeric``)."""
+    accepted_types: tuple[frozenset[type], ...]
+    required: tuple[bool, ...]
+    low: FloatArray
+    high: FloatArray
+    low_open: BoolArray
+    high_open: BoolArray
+    rule: ModelRule
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    rows: IntArray
+    """The items taken, by index in the array, ascending."""
+    values: FloatArray
+    """Shape (rows, fields): as pydantic's values would make them (NaN for null, bools 0/1)."""
+    ts_ns: IntArray
+
+
+@cache
+def screen_for(model: type[Reading]) -> ModelScreen | None:
+    """The model's screen, or None when it cannot have one (text fields, unknown constraints,
+    a validator with no rule here)."""
+    layout = field_layout(model)
+    validators = model.__pydantic_decorators__.model_validators
+    if layout.texts or (validators and model not in _MODEL_RULES):
+        return None
+    lows, highs, low_open, high_open = [], [], [], []
+    for name in layout.numeric:
+        bounds = _bounds(model.model_fields[name].annotation, model.model_fields[name].metadata)
+        if bounds is None:
+            return None
+        lows.append(bounds[0])
+        highs.append(bounds[1])
+        low_open.append(bounds[2])
+        high_open.append(bounds[3])
+    return ModelScreen(
+        fields=layout.numeric,
+        accepted_types=tuple(_TYPES[t] for t in layout.numeric_types),
+        required=tuple(model.model_fields[name].is_required() for name in layout.numeric),
+        low=np.array(lows),
+        high=np.array(highs),
+        low_open=np.array(low_open),
+        high_open=np.array(high_open),
+        rule=_MODEL_RULES.get(model, _always),
+    )
+
+
+def _bounds(annotation: Any, metadata: list[Any]) -> tuple[float, float, bool, bool] | None:
+    """(low, high, low is open, high is open) from Ge/Gt/Le/Lt; None for any other constraint."""
+    constraints = list(metadata)
+    if isinstance(annotation, types.UnionType) or get_origin(annotation) is Union:
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) is Annotated:
+        for extra in get_args(annotation)[1:]:
+            constraints.extend(getattr(extra, "metadata", [extra]))
+    low, high, low_open, high_open = -np.inf, np.inf, False, False
+    for constraint in constraints:
+        if isinstance(constraint, annotated_types.Ge):
+            low = float(constraint.ge)  # type: ignore[arg-type]
+        elif isinstance(constraint, annotated_types.Gt):
+            low, low_open = float(constraint.gt), True  # type: ignore[arg-type]
+        elif isinstance(constraint, annotated_types.Le):
+            high = float(constraint.le)  # type: ignore[arg-type]
+        elif isinstance(constraint, annotated_types.Lt):
+            high, high_open = float(constraint.lt), True  # type: ignore[arg-type]
+        else:
+            return None
+    return low, high, low_open, high_open
+
+
+def screen_rows(
+    items: list[Any], screen: ModelScreen, device_id: str, earliest_ns: int, latest_ns: int
+) -> Screened | None:
+    """The rows of a native array that need no pydantic, as columns; None if none do.
+
+    ``device_id`` is the topic's (already matched whole against the id pattern);
+    ``earliest_ns``..``latest_ns`` the event times arrival allows, inclusive.
+    """
+    n = len(items)
+    ok = np.ones(n, dtype=np.bool_)
+    if not all(type(item) is dict for item in items):  # the ordinary way refuses the others
+        ok &= np.array([type(item) is dict for item in items], dtype=np.bool_)
+        items = [item if type(item) is dict else {} for item in items]
+    present: set[str] = set().union(*items)  # the keys any item has, in C
+    if "ts" not in present:
+        return None  # arrival time stands in, and a flag says so: the ordinary way does that
+    values = np.empty((n, len(screen.fields)), dtype=np.float64)
+    try:
+        for k, name in enumerate(screen.fields):
+            if name in present:
+                values[:, k] = _column(items, name, screen.accepted_types[k], ok)
+            else:  # most of a model's fields, usually
+                values[:, k] = np.nan
+    except OverflowError:  # an integer too large for a double: out of every range anyway
+        return None
+    missing = np.isnan(values)
+    ok &= ~(missing & np.array(screen.required)).any(axis=1)
+    too_low = np.where(screen.low_open, values <= screen.low, values < screen.low)
+    too_high = np.where(screen.high_open, values >= screen.high, values > screen.high)
+    ok &= ~((too_low | too_high) & ~missing).any(axis=1)
+    ok &= screen.rule({name: values[:, k] for k, name in enumerate(screen.fields)})
+    ts_ns = _timestamps(items, ok)
+    ok &= (ts_ns >= earliest_ns) & (ts_ns <= latest_ns)
+    if "device_id" in present:
+        ids = [item.get("device_id") for item in items]
+        ok &= np.array([i is None or i == device_id for i in ids], dtype=np.bool_)
+    if "sensordatavalues" in present:  # a Sensor.Community record: its own adapter reads it
+        ok &= np.array(["sensordatavalues" not in item for item in items], dtype=np.bool_)
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return None
+    return Screened(rows=rows, values=values[rows], ts_ns=ts_ns[rows])
+
+
+def _column(
+    items: list[dict[str, Any]], name: str, accepted: frozenset[type], ok: BoolArray
+) -> list[Any]:
+    """One field's values (None where missing); a row with a value of another type is marked not ok."""
+    column = [item.get(name) for item in items]
+    kinds = set(map(type, column))
+    kinds.discard(type(None))
+    if kinds <= accepted:
+        return column
+    wrong = np.array([v is not None and type(v) not in accepted for v in column], dtype=np.bool_)
+    ok &= ~wrong
+    return [None if bad else v for v, bad in zip(column, wrong.tolist(), strict=True)]
+
+
+def _timestamps(items: list[dict[str, Any]], ok: BoolArray) -> IntArray:
+    """Epoch seconds (float, or int) as nanoseconds, the way timestamp_to_ns makes them;
+    a row with any other ts is marked not ok (pydantic judges it)."""
+    ts = [item.get("ts") for item in items]
+    if set(map(type, ts)) == {float}:
+        seconds = np.array(ts, dtype=np.float64)
+        inside = (seconds >= 0) & (seconds < _MAX_SCREENED_S)
+        ok &= inside
+        # round(s * 1_000_000_000) in Python is the same double product, rounded half to even.
+        ns: IntArray = np.rint(np.where(inside, seconds, 0.0) * _NS_PER_S).astype(np.int64)
+        return ns
+    out = np.zeros(len(ts), dtype=np.int64)
+    for index, value in enumerate(ts):
+        if isinstance(value, float) and 0 <= value < _MAX_SCREENED_S:
+            out[index] = round(value * _NS_PER_S)
+        elif type(value) is int and 0 <= value < _MAX_SCREENED_S:  # not a bool
+            out[index] = value * _NS_PER_S
+        else:
+            ok[index] = False
+    return out

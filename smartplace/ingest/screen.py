@@ -4,10 +4,11 @@ pydantic judges readings one object at a time, and for a flush of a hundred
 readings of plain numbers that was most of ingest's CPU. The screen takes, as
 columns, the rows it can show pydantic would accept with the same values:
 each field's value of the field's type (or null) inside its bounds, every
-required field there, a numeric ``ts`` inside the accepted window, no
-``device_id`` but the topic's, and the model's own cross-field rule. Every
-other row (a string where a number goes, a bool, a value out of range, an ISO
-time, a Sensor.Community record...) goes the ordinary way, alone, and gets
+required field there, a ``ts`` (epoch seconds, or ISO UTC text in its usual
+shape) inside the accepted window, no ``device_id`` but the topic's, and the
+model's own cross-field rule. Every other row (a string where a number goes,
+a bool, a value out of range, another shape of time, a Sensor.Community
+record...) goes the ordinary way, alone, and gets
 pydantic's verdict and reason. ``tests/unit/ingest/test_screen.py`` holds the
 two ways to the same answers on hostile input.
 
@@ -21,13 +22,14 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
 import annotated_types
 import numpy as np
 import numpy.typing as npt
 
 from smartplace.ingest.columns import FloatArray
+from smartplace.ingest.iso_times import parse_utc
 from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.footfall import MAX_PEOPLE_PER_S
@@ -206,10 +208,15 @@ def _column(
 
 
 def _timestamps(items: list[dict[str, Any]], ok: BoolArray) -> IntArray:
-    """Epoch seconds (float, or int) as nanoseconds, the way timestamp_to_ns makes them;
-    a row with any other ts is marked not ok (pydantic judges it)."""
+    """Epoch seconds (float, or int) or ISO UTC text (see iso_times) as nanoseconds, the way
+    timestamp_to_ns makes them; a row with any other ts is marked not ok (pydantic judges it)."""
     ts = [item.get("ts") for item in items]
-    if set(map(type, ts)) == {float}:
+    kinds = set(map(type, ts))
+    if kinds == {str}:
+        from_text, parsed = parse_utc(cast(list[str], ts))
+        ok &= parsed
+        return from_text
+    if kinds == {float}:
         seconds = np.array(ts, dtype=np.float64)
         inside = (seconds >= 0) & (seconds < _MAX_SCREENED_S)
         ok &= inside

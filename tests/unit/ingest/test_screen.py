@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_rows_the_screen_cannot_vouch_for_get_pydantics_reasons_in_place() -> No
     payload = [
         {"ts": NOW_S - 3.0, "no2_ugm3": 1.0},
         {"ts": NOW_S - 2.0, "no2_ugm3": 1000.5},  # out of range
-        {"ts": "2026-11-19T00:00:59Z", "no2_ugm3": 2.0},  # ISO time: pydantic reads it
+        {"ts": "2026-11-19T00:00:59+00:00", "no2_ugm3": 2.0},  # pydantic reads this shape
         {"ts": NOW_S - 1.0, "no2_ugm3": True},  # a bool is no number
         {"ts": NOW_S + 301.0, "no2_ugm3": 3.0},  # from the future
         {"ts": NOW_S, "temperature_c": 12.0},  # no pollutant
@@ -148,8 +149,17 @@ def _value(low: float, high: float, kind: str) -> st.SearchStrategy[Any]:
     return st.one_of(good, good, good, good, edge, st.none(), hostile)
 
 
+def _iso(seconds: float, millis: bool) -> str:
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(
+        timespec="milliseconds" if millis else "seconds"
+    )
+    return text.replace("+00:00", "Z")
+
+
 timestamps = st.one_of(
     st.floats(NOW_S - 600, NOW_S + 200),
+    st.builds(_iso, st.floats(NOW_S - 8 * 86400, NOW_S + 400), st.booleans()),
+    st.builds(_iso, st.floats(NOW_S - 600, NOW_S + 200), st.booleans()),
     st.floats(NOW_S - 600, NOW_S + 200),
     st.floats(NOW_S - 8 * 86400, NOW_S + 400),
     st.integers(NOW_S - 8 * 86400, NOW_S + 400),
@@ -167,6 +177,9 @@ timestamps = st.one_of(
             True,
             None,
             "2026-11-19T00:00:00Z",
+            "2026-11-19T00:00:00.000+00:00",
+            "2026-11-19T00:00:00.5Z",
+            "2026-11-18T24:00:00Z",
             "noon",
             4e9,
             3.9999999e9,

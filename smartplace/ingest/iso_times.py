@@ -1,8 +1,8 @@
-"""ISO 8601 UTC times in the one shape devices send most, parsed a column at a time.
+"""ISO 8601 UTC times in the shape devices send most, parsed a column at a time.
 
-``2026-11-25T22:15:00Z`` and ``2026-11-25T22:15:00.123Z`` (the simulator's
-shape). Anything else, or a date that does not exist, is left for
-``timestamp_to_ns`` to judge: this only ever agrees with it.
+``2026-11-25T22:15:00Z``, with or without a fraction of 1 to 9 digits
+(``.123Z`` is the simulator's). Anything else, or a date that does not exist,
+is left for ``timestamp_to_ns`` to judge: this only ever agrees with it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 _SECONDS_LENGTH = 20  # 2026-11-25T22:15:00Z
-_MILLIS_LENGTH = 24  # 2026-11-25T22:15:00.123Z
+_LONGEST = 30  # 2026-11-25T22:15:00.123456789Z
+_FRACTION = np.arange(20, 29)  # where a fraction's digits may be
 _DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
 _SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":"}
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
@@ -23,24 +24,26 @@ _NS_PER_S = 1_000_000_000
 
 
 def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
-    """Nanoseconds since the epoch for each text, and whether it was one of the two shapes."""
+    """Nanoseconds since the epoch for each text, and whether it had that shape."""
     n = len(texts)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    millis = lengths == _MILLIS_LENGTH
-    ok = (lengths == _SECONDS_LENGTH) | millis
-    codes = np.array(texts, dtype=f"U{_MILLIS_LENGTH}").view(np.uint32).reshape(n, -1)
-    if codes.shape[1] < _MILLIS_LENGTH:  # every text shorter than the longer shape
-        codes = np.pad(codes, ((0, 0), (0, _MILLIS_LENGTH - codes.shape[1])))
+    fractional = (lengths >= _SECONDS_LENGTH + 2) & (lengths <= _LONGEST)
+    ok = (lengths == _SECONDS_LENGTH) | fractional
+    codes = np.array(texts, dtype=f"U{_LONGEST}").view(np.uint32).reshape(n, -1)
+    if codes.shape[1] < _LONGEST:  # every text shorter than the longest shape
+        codes = np.pad(codes, ((0, 0), (0, _LONGEST - codes.shape[1])))
     digits = codes.astype(np.int64) - ord("0")
-    ok &= ((digits[:, _DIGITS] >= 0) & (digits[:, _DIGITS] <= 9)).all(axis=1)
+    is_digit = (digits >= 0) & (digits <= 9)
+    ok &= is_digit[:, _DIGITS].all(axis=1)
     for position, char in _SEPARATORS.items():
         ok &= codes[:, position] == ord(char)
+    in_fraction = _FRACTION[None, :] < (lengths - 1)[:, None]  # digits up to the final Z
+    final = codes[np.arange(n), np.clip(lengths - 1, 0, _LONGEST - 1)]
+    ok &= final == ord("Z")
     ok &= np.where(
-        millis,
-        (codes[:, 19] == ord("."))
-        & ((digits[:, 20:23] >= 0) & (digits[:, 20:23] <= 9)).all(axis=1)
-        & (codes[:, 23] == ord("Z")),
-        codes[:, 19] == ord("Z"),
+        fractional,
+        (codes[:, 19] == ord(".")) & (is_digit[:, _FRACTION] | ~in_fraction).all(axis=1),
+        True,
     )
     digits = np.where(ok[:, None], digits, 0)
 
@@ -52,7 +55,8 @@ def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
 
     year, month, day = number(0, 3), number(5, 6), number(8, 9)
     hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
-    milli = np.where(millis, number(20, 22), 0)
+    # Digits after the text's end count as zeros: ".5" is 500,000,000 ns, as ljust(9, "0") makes it.
+    fraction = np.where(in_fraction, digits[:, _FRACTION], 0) @ (10 ** np.arange(8, -1, -1))
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_index = np.clip(month, 0, 12)
     month_days = _DAYS_IN_MONTH[month_index] + ((month_index == 2) & leap)
@@ -61,7 +65,7 @@ def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
     days = _days_since_epoch(year, month_index, day, leap)
     seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
     ok &= (seconds >= 0) & (seconds < 9_000_000_000)  # before 2255: int64 nanoseconds
-    ns: IntArray = np.where(ok, seconds, 0) * _NS_PER_S + milli * 1_000_000
+    ns: IntArray = np.where(ok, seconds, 0) * _NS_PER_S + np.where(ok, fraction, 0)
     return ns, ok
 
 

@@ -15,10 +15,13 @@ times = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2254, 12
 )
 
 
-def _shapes(t: datetime) -> list[str]:
+def _shapes(t: datetime, nanoseconds: int = 0) -> list[str]:
+    seconds = t.isoformat(timespec="seconds").replace("+00:00", "")
     return [
-        t.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        seconds + "Z",
         t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),  # the simulator's
+        t.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        *(f"{seconds}.{nanoseconds:09d}"[: 20 + digits] + "Z" for digits in range(1, 10)),
     ]
 
 
@@ -50,7 +53,10 @@ def test_other_shapes_and_impossible_dates_are_left_alone() -> None:
         "2026-11-25T23:59:60Z",  # leap second: datetime has none
         "2026-11-25T22:15:00+00:00",
         "2026-11-25 22:15:00Z",
-        "2026-11-25T22:15:00.1234Z",
+        "2026-11-25T22:15:00.1234567891Z",  # finer than a nanosecond
+        "2026-11-25T22:15:00.Z",
+        "2026-11-25T22:15:00.12a4Z",
+        "2026-11-25T22:15:00.123",
         "2026-11-25T22:15:00,123Z",
         "2026-11-25T22:15:00",
         "0000-01-01T00:00:00Z",
@@ -62,9 +68,11 @@ def test_other_shapes_and_impossible_dates_are_left_alone() -> None:
 
 
 @settings(max_examples=300)
-@given(st.lists(times, min_size=1, max_size=20))
-def test_both_shapes_of_any_time_parse_as_timestamp_to_ns_reads_them(ts: list[datetime]) -> None:
-    texts = [text for t in ts for text in _shapes(t)]
+@given(st.lists(st.tuples(times, st.integers(0, 10**9 - 1)), min_size=1, max_size=10))
+def test_every_shape_of_any_time_parses_as_timestamp_to_ns_reads_it(
+    ts: list[tuple[datetime, int]],
+) -> None:
+    texts = [text for t, nanoseconds in ts for text in _shapes(t, nanoseconds)]
     ns, ok = parse_utc(texts)
     assert ok.all()
     assert ns.tolist() == [timestamp_to_ns(text) for text in texts]
@@ -74,8 +82,8 @@ def test_both_shapes_of_any_time_parse_as_timestamp_to_ns_reads_them(ts: list[da
 @given(
     st.lists(
         st.text(max_size=26)
-        | st.tuples(times, st.integers(0, 23), st.characters()).map(
-            lambda spoil: _spoilt(_shapes(spoil[0])[spoil[1] % 2], spoil[1], spoil[2])
+        | st.tuples(times, st.integers(0, 29), st.characters()).map(
+            lambda spoil: _spoilt(_shapes(spoil[0], 987654321)[spoil[1] % 12], spoil[1], spoil[2])
         ),
         min_size=1,
         max_size=20,

@@ -4,7 +4,10 @@ One run on this machine: it starts its own mosquitto (dynamic security, as
 deployed) and influxd on free ports in a temp dir, and for each case runs
 `smartplace ingest` as its own process. Load comes from C `mosquitto_pub`
 processes (one per simulated device, fed JSON lines by this script), so the
-load generator does not eat the Python cores being measured. Counts are
+load generator does not eat the Python cores being measured. The readings are
+the simulator's (AirQualityGenerator's values in its payload shape: device id,
+ISO time, five fields), made before each case starts; times are a millisecond
+apart per device (latency cases: stamped when sent, to the microsecond). Counts are
 taken in InfluxDB, not at the publisher.
 
 Cases, each for (a) one reading per message and (b) arrays of 100:
@@ -32,6 +35,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +53,7 @@ from smartplace.config import (
     settings_environment,
 )
 from smartplace.influx import InfluxClient
+from smartplace.simulator import AirQualityGenerator, air_quality_device_ids
 from smartplace.stack import (
     InfluxdServer,
     MosquittoServer,
@@ -61,6 +66,8 @@ from smartplace.stack.mosquitto import find_dynsec_plugin, provisioned_mqtt
 from smartplace.stack.process import PeakMemory, descendants
 
 DEVICES = 8
+DEVICE_IDS = air_quality_device_ids(DEVICES)
+SIMULATOR = AirQualityGenerator(DEVICE_IDS, seed=1)
 
 
 @dataclass
@@ -168,7 +175,7 @@ class Publishers:
                     "-i",
                     f"pub-{mqtt.topic_prefix}-{device}",
                     "-t",
-                    f"{mqtt.topic_prefix}/air_quality/dev-{device:03d}/reading",
+                    f"{mqtt.topic_prefix}/air_quality/{DEVICE_IDS[device]}/reading",
                     "-l",
                 ],
                 stdin=subprocess.PIPE,
@@ -201,19 +208,40 @@ class Publishers:
             process.wait(120)
 
 
-def payloads(start_ns: int, readings: int, per_message: int, step_ns: int) -> list[list[bytes]]:
-    """Per device, JSON lines of readings with unique times (device, ts) spread evenly."""
-    lines: list[list[bytes]] = [[] for _ in range(DEVICES)]
+def payloads(start_ns: int, readings: int, per_message: int, step_ms: int) -> list[list[bytes]]:
+    """Per device, JSON lines of the simulator's readings, one every ``step_ms`` from ``start_ns``."""
     per_device = readings // DEVICES
-    for device in range(DEVICES):
-        body = []
-        for i in range(per_device):
-            ts = start_ns + i * step_ns + device
-            body.append({"ts": ts / 1e9, "no2_ugm3": 20.0 + i % 13, "pm25_ugm3": 6.0 + i % 7})
-            if len(body) == per_message:
-                lines[device].append(orjson.dumps(body if per_message > 1 else body[0]) + b"\n")
-                body = []
+    ts_ns = start_ns // 10**6 * 10**6 + np.arange(per_device, dtype=np.int64) * step_ms * 10**6
+    lines: list[list[bytes]] = []
+    for device, body in enumerate(simulated(ts_ns, "ms")):
+        lines.append(
+            [
+                orjson.dumps(body[i : i + per_message] if per_message > 1 else body[i]) + b"\n"
+                for i in range(0, len(body) - per_message + 1, per_message)
+            ]
+        )
+        assert len(lines[device]) == per_device // per_message
     return lines
+
+
+def simulated(ts_ns: np.ndarray, unit: str) -> list[list[dict[str, object]]]:
+    """For each device, its readings at these times: the simulator's values in its payload
+    shape (``AirQualityGenerator.readings``), with ISO times to the ``unit`` ("ms" or "us")."""
+    values = SIMULATOR.block(ts_ns / 1e9)  # (times, devices) per field
+    times = [
+        text + "Z"
+        for text in np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit=unit).tolist()
+    ]
+    out = []
+    for device, device_id in enumerate(DEVICE_IDS):
+        columns = [values[name][:, device].tolist() for name in SIMULATOR.fields]
+        out.append(
+            [
+                {"device_id": device_id, "ts": ts, **dict(zip(SIMULATOR.fields, row, strict=True))}
+                for ts, *row in zip(times, *columns, strict=True)
+            ]
+        )
+    return out
 
 
 def landed(influx: InfluxClient) -> int:
@@ -226,7 +254,7 @@ def sustained(stack: Stack, name: str, readings: int, per_message: int, workers:
     result = Result(f"sustained, {per_message} per message" + _workers(workers))
     ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)), workers)
     publishers = Publishers(mqtt)
-    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, per_message, 10**7)
+    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, per_message, 10)
     started = time.monotonic()
     threads = publishers.send_all(lines)
     expected = sum(len(ls) for ls in lines) * per_message
@@ -259,24 +287,33 @@ def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float
     stop = threading.Event()
     samples: list[float] = []
 
+    # The simulator's readings, made before the clock starts; each is stamped when it is sent.
+    pool = simulated(time.time_ns() + np.arange(1_000, dtype=np.int64) * 10**6, "ms")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
     def feed() -> None:
         started = time.monotonic()
         sent = 0
+        last_us = [0] * DEVICES  # a device's times stay unique, a microsecond apart at least
         while not stop.is_set():
             due = int((time.monotonic() - started) * messages_per_s)
-            now_ns = time.time_ns()
+            now_us = time.time_ns() // 1000
             while sent < due:
                 device = sent % DEVICES
+                first_us = max(now_us, last_us[device] + 1)
+                last_us[device] = first_us + per_message - 1
                 body = [
-                    {"ts": (now_ns + k) / 1e9, "no2_ugm3": 20.0 + k % 13}
+                    {
+                        **pool[device][(sent + k) % len(pool[device])],
+                        "ts": (epoch + timedelta(microseconds=first_us + k))
+                        .isoformat(timespec="microseconds")
+                        .replace("+00:00", "Z"),
+                    }
                     for k in range(per_message)
                 ]
                 line = orjson.dumps(body if per_message > 1 else body[0]) + b"\n"
                 publishers.pipes[device].write(line)
                 sent += 1
-            for pipe in publishers.pipes:
-                pipe.flush()
-            time.sleep(0.005)
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -316,13 +353,15 @@ def sweep(
     publishers = Publishers(mqtt)
     results: list[Result] = []
     sent = 0
+    start_ns = time.time_ns() - 3_600 * 10**9
     with InfluxClient(influx_settings) as influx:
         for rate in rates:
             result = Result(
                 f"sweep, {per_message} per message{_workers(workers)}, offered {rate:,}/s"
             )
             readings = int(rate * step_s)
-            lines = payloads(time.time_ns() - 600 * 10**9 + sent, readings, per_message, 1_000)
+            # Each device a reading a millisecond, carrying on from the last step's times.
+            lines = payloads(start_ns + sent // DEVICES * 10**6, readings, per_message, 1)
             slices = 100  # paced in hundredths of the step
             before = landed(influx)
             cpu_before = ingest.cpu_s()
@@ -390,7 +429,7 @@ def probe_mosquitto_sub(stack: Stack, messages: int) -> Result:
     )
     time.sleep(1)
     publishers = Publishers(mqtt)
-    lines = payloads(time.time_ns(), messages, 1, 10**6)
+    lines = payloads(time.time_ns(), messages, 1, 1)
     started = time.monotonic()
     publishers.send_all(lines)
     subscriber.wait(300)
@@ -434,7 +473,8 @@ def baseline(stack: Stack, readings: int) -> Result:
     def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
         reading = orjson.loads(message.payload)
         device = message.topic.split("/")[2]
-        line = f"air_quality,device_id={device} no2_ugm3={reading['no2_ugm3']} {int(reading['ts'] * 1e9)}"
+        ts_ns = int(datetime.fromisoformat(reading["ts"]).timestamp() * 1e9)
+        line = f"air_quality,device_id={device} no2_ugm3={reading['no2_ugm3']} {ts_ns}"
         http.post("/write", params={"db": influx_settings.database, "rp": "raw"}, content=line)
         received[0] += 1
         if received[0] >= readings:
@@ -448,7 +488,7 @@ def baseline(stack: Stack, readings: int) -> Result:
     client.loop_start()
     time.sleep(1)
     publishers = Publishers(mqtt)
-    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, 1, 10**7)
+    lines = payloads(time.time_ns() - 3_600 * 10**9, readings, 1, 10)
     started = time.monotonic()
     publishers.send_all(lines)
     done.wait(600)

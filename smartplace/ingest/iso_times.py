@@ -17,10 +17,24 @@ _SECONDS_LENGTH = 20  # 2026-11-25T22:15:00Z
 _LONGEST = 30  # 2026-11-25T22:15:00.123456789Z
 _FRACTION = np.arange(20, 29)  # where a fraction's digits may be
 _DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-_SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":"}
+_SEPARATOR_AT = [4, 7, 10, 13, 16]
+_SEPARATORS = np.array([ord(c) for c in "--T::"])
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _NS_PER_S = 1_000_000_000
+
+
+def _place_values() -> IntArray:
+    """(position, part): a digit's worth in year, month, day, hour, minute, second, fraction."""
+    spans = [(0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19), (20, 29)]
+    weights = np.zeros((_LONGEST, len(spans)), dtype=np.int64)
+    for part, (first, end) in enumerate(spans):
+        weights[first:end, part] = 10 ** np.arange(end - first - 1, -1, -1)
+    return weights
+
+
+# A fraction's missing digits count as zeros: ".5" is 500,000,000 ns, as ljust(9, "0") has it.
+_PLACE_VALUES = _place_values()
 
 
 def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
@@ -28,35 +42,24 @@ def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
     n = len(texts)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     fractional = (lengths >= _SECONDS_LENGTH + 2) & (lengths <= _LONGEST)
-    ok = (lengths == _SECONDS_LENGTH) | fractional
     codes = np.array(texts, dtype=f"U{_LONGEST}").view(np.uint32).reshape(n, -1)
     if codes.shape[1] < _LONGEST:  # every text shorter than the longest shape
         codes = np.pad(codes, ((0, 0), (0, _LONGEST - codes.shape[1])))
     digits = codes.astype(np.int64) - ord("0")
     is_digit = (digits >= 0) & (digits <= 9)
-    ok &= is_digit[:, _DIGITS].all(axis=1)
-    for position, char in _SEPARATORS.items():
-        ok &= codes[:, position] == ord(char)
-    in_fraction = _FRACTION[None, :] < (lengths - 1)[:, None]  # digits up to the final Z
+    in_fraction = (lengths - 1)[:, None] > _FRACTION  # between the '.' and the final 'Z'
     final = codes[np.arange(n), np.clip(lengths - 1, 0, _LONGEST - 1)]
-    ok &= final == ord("Z")
-    ok &= np.where(
-        fractional,
-        (codes[:, 19] == ord(".")) & (is_digit[:, _FRACTION] | ~in_fraction).all(axis=1),
-        True,
+    ok = (
+        ((lengths == _SECONDS_LENGTH) | fractional)
+        & is_digit[:, _DIGITS].all(axis=1)
+        & (codes[:, _SEPARATOR_AT] == _SEPARATORS).all(axis=1)
+        & (final == ord("Z"))
+        & (~fractional | (codes[:, 19] == ord(".")))
+        & (is_digit[:, _FRACTION] | ~in_fraction).all(axis=1)
     )
-    digits = np.where(ok[:, None], digits, 0)
-
-    def number(first: int, last: int) -> IntArray:
-        value = np.zeros(n, dtype=np.int64)
-        for position in range(first, last + 1):
-            value = value * 10 + digits[:, position]
-        return value
-
-    year, month, day = number(0, 3), number(5, 6), number(8, 9)
-    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
-    # Digits after the text's end count as zeros: ".5" is 500,000,000 ns, as ljust(9, "0") makes it.
-    fraction = np.where(in_fraction, digits[:, _FRACTION], 0) @ (10 ** np.arange(8, -1, -1))
+    # Everything not a digit (separators, the 'Z', what follows the text) is worth nothing.
+    parts = np.where(is_digit & ok[:, None], digits, 0) @ _PLACE_VALUES
+    year, month, day, hour, minute, second, fraction = parts.T
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_index = np.clip(month, 0, 12)
     month_days = _DAYS_IN_MONTH[month_index] + ((month_index == 2) & leap)

@@ -137,14 +137,7 @@ class Ingest:
 
     def cpu_s(self) -> float:
         """CPU seconds of ingest and its workers so far."""
-        total = 0
-        for pid in [self.process.pid, *descendants(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds([self.process.pid, *descendants(self.process.pid)])
 
     def stop(self) -> None:
         self.process.terminate()
@@ -314,6 +307,9 @@ def latency(stack: Stack, name: str, rate: int, per_message: int, seconds: float
                 line = orjson.dumps(body if per_message > 1 else body[0]) + b"\n"
                 publishers.pipes[device].write(line)
                 sent += 1
+            for pipe in publishers.pipes:
+                pipe.flush()
+            time.sleep(0.005)
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -351,6 +347,12 @@ def sweep(
     mqtt, influx_settings = stack.accounts(name)
     ingest = Ingest(mqtt, influx_settings, Path(tempfile.mkdtemp(dir=stack.base)), workers)
     publishers = Publishers(mqtt)
+    # Where both cores go, step by step: is there one to spare for ingest?
+    others = {
+        "mosquitto": [stack.mosquitto.pid or 0],
+        "influxd": [stack.influxd.pid or 0],
+        "publishers": [process.pid for process in publishers.processes],
+    }
     results: list[Result] = []
     sent = 0
     start_ns = time.time_ns() - 3_600 * 10**9
@@ -365,6 +367,7 @@ def sweep(
             slices = 100  # paced in hundredths of the step
             before = landed(influx)
             cpu_before = ingest.cpu_s()
+            others_before = [cpu_seconds(pids) for pids in others.values()]
             idle_before = machine_idle()
             started = time.monotonic()
             for k in range(slices):
@@ -383,8 +386,15 @@ def sweep(
             result.cpu_s = ingest.cpu_s() - cpu_before
             behind_s = (sent - count) / rate
             idle = machine_idle() - idle_before
+            spent = {"ingest": result.cpu_s} | {
+                name: cpu_seconds(pids) - was
+                for (name, pids), was in zip(others.items(), others_before, strict=True)
+            }
             result.notes.append(
                 f"{behind_s:.1f} s behind at the end; both cores {1 - idle[0] / idle[1]:.0%} busy"
+                " (cores: "
+                + ", ".join(f"{name} {cpu / result.seconds:.2f}" for name, cpu in spent.items())
+                + ")"
             )
             results.append(result)
             if behind_s > 2.0:
@@ -394,6 +404,18 @@ def sweep(
     for result in results:
         result.peak_rss_mib = ingest.memory.peak_mib
     return results
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds these processes have used so far (those still running)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine_idle() -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Routing by topic picks the input format; each format turns its payload into
 candidate readings; every candidate is validated by the same pydantic model
-whatever its format. Arrays of native readings first pass the screen
-(ingest/screen.py), which takes the rows it can prove that model would
+whatever its format. Native readings first pass the screen
+(ingest/screen.py), which takes the ones it can prove that model would
 accept, as columns, without building a candidate each. No I/O and no clocks
 (arrival times come with the messages). A bad message, or a bad part of one,
 becomes a Reject: decoding never raises and never spoils the rest of the
@@ -28,7 +28,7 @@ from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import FloatArray, ReadingColumns
 from smartplace.ingest.quality import QcFlag
-from smartplace.ingest.screen import ModelScreen, Screened, screen_for, screen_rows
+from smartplace.ingest.screen import Screened, screen_for, screen_rows
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.native import native_candidates, native_item
@@ -89,17 +89,37 @@ class _Group:
     sites: list[str] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
     """Each candidate's place in the batch, so its reject (if any) keeps arrival order."""
-    blocks: list[_Block] = field(default_factory=list)
-    """Rows the screen took without pydantic (see ingest/screen.py), a block per array."""
+    screened: _Screened | None = None
+    """Rows the screen took without pydantic (see ingest/screen.py)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Block:
-    screened: Screened
-    places: npt.NDArray[np.int64]
+class _Origin:
+    """The message a reading came in, and what the topic and registry say of its device."""
+
+    message: RawMessage
     device_id: str
     site: str
-    received_ns: int
+
+
+@dataclass(slots=True)
+class _Queue:
+    """The batch's native readings of one model, waiting for the screen."""
+
+    items: list[Any] = field(default_factory=list)
+    origins: list[_Origin] = field(default_factory=list)
+    places: list[int] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    """Each item's index in its array, or -1 for a payload of one object."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Screened:
+    rows: Screened
+    places: npt.NDArray[np.int64]
+    device_ids: npt.NDArray[np.str_]
+    sites: npt.NDArray[np.str_]
+    received_ns: npt.NDArray[np.int64]
 
 
 @dataclass(slots=True)
@@ -146,19 +166,24 @@ def decode_messages(
     seen, counter totals) and ``directory`` the devices learnt from registry
     messages; without them each call starts afresh.
 
-    Three passes: each message to candidates (or rejects), or to screened
-    rows; each model's candidates validated together, in one pydantic call;
-    the valid ones checked against their arrival and turned into columns,
-    merged with the screened rows in arrival order. Per-reading Python is
-    what limits ingest's rate, so the per-reading work is batched.
+    Passes: each message to candidates or rejects, its native readings queued
+    by model; each model's queue through the screen in one pass (what it
+    cannot vouch for becomes candidates); each model's candidates validated
+    together, in one pydantic call; the valid ones checked against their
+    arrival and turned into columns, merged with the screened rows in arrival
+    order. Per-reading Python is what limits ingest's rate, so the
+    per-reading work is batched.
     """
     directory = directory if directory is not None else DeviceDirectory()
     ttn = ttn if ttn is not None else TtnState(devices=directory.devices)
     batch = DecodedBatch(columns=[], rejects=[])
     rejects = _Rejects()
     groups: dict[tuple[type[Reading], str], _Group] = {}
+    queues: dict[tuple[type[Reading], str], _Queue] = {}
     for message in messages:
-        _decode_message(message, limits, ttn, directory, groups, rejects, batch)
+        _decode_message(message, limits, ttn, directory, groups, queues, rejects, batch)
+    for key, queue in queues.items():
+        _screen_queue(key, queue, limits, groups, rejects)
     for (model, kind), group in groups.items():
         outcomes = _validate_group(model, [c.values for c in group.candidates])
         columns = _accept_group(model, kind, group, outcomes, limits, rejects)
@@ -174,6 +199,7 @@ def _decode_message(
     ttn: TtnState,
     directory: DeviceDirectory,
     groups: dict[tuple[type[Reading], str], _Group],
+    queues: dict[tuple[type[Reading], str], _Queue],
     rejects: _Rejects,
     batch: DecodedBatch,
 ) -> None:
@@ -251,82 +277,133 @@ def _decode_message(
         reject(reason, str(exc)[:200], device_id, payload)
         return
 
-    def route(decoded: Decoded, place: int | None = None) -> None:
-        for item in decoded:
-            if isinstance(item, Refusal):
-                reject(item.reason, item.detail, device_id, item.source, item.path, place)
-                continue
-            group = groups.get((item.model, item.kind))
-            if group is None:
-                group = groups[item.model, item.kind] = _Group()
-            group.candidates.append(item)
-            group.messages.append(message)
-            group.device_ids.append(device_id)
-            group.sites.append(site)
-            group.order.append(place if place is not None else rejects.next_place())
-
+    origin = _Origin(message, device_id, site)
     if topic.leaf == "ttn":
-        route(ttn_candidates(document, payload, topic.application, ttn))
+        _route(ttn_candidates(document, payload, topic.application, ttn), origin, groups, rejects)
     elif model is None:  # only TTN topics name no kind
         return
-    elif topic.leaf == "reading":
-        screen = screen_for(model)
-        if (
-            screen is None
-            or not isinstance(document, list)
-            or not 2 <= len(document) <= limits.max_readings_per_payload
-        ):
-            max_readings = limits.max_readings_per_payload
-            route(native_candidates(document, payload, model, topic.kind, max_readings))
-            return
-        first_place, rest = _screen_array(
-            document, screen, (model, topic.kind), device_id, site, message, limits, groups, rejects
-        )
-        for index in rest:
-            route(native_item(document[index], index, model, topic.kind), first_place + index)
-    elif topic.leaf == "status":
-        route(
-            native_candidates(
-                document, payload, DeviceStatusReading, topic.kind, limits.max_readings_per_payload
+    elif topic.leaf == "reading" and (
+        isinstance(document, dict)
+        or (isinstance(document, list) and 0 < len(document) <= limits.max_readings_per_payload)
+    ):
+        if screen_for(model) is None:
+            decoded = native_candidates(
+                document, payload, model, topic.kind, limits.max_readings_per_payload
             )
+            _route(decoded, origin, groups, rejects)
+            return
+        queue = queues.get((model, topic.kind))
+        if queue is None:
+            queue = queues[model, topic.kind] = _Queue()
+        if isinstance(document, dict):
+            queue.items.append(document)
+            queue.origins.append(origin)
+            queue.places.append(rejects.next_place())
+            queue.indices.append(-1)
+        else:
+            count = len(document)
+            queue.items.extend(document)
+            queue.origins.extend([origin] * count)
+            queue.places.extend(range(rejects.counter + 1, rejects.counter + 1 + count))
+            rejects.counter += count
+            queue.indices.extend(range(count))
+    elif topic.leaf in ("reading", "status"):
+        decoded = native_candidates(
+            document,
+            payload,
+            model if topic.leaf == "reading" else DeviceStatusReading,
+            topic.kind,
+            limits.max_readings_per_payload,
         )
+        _route(decoded, origin, groups, rejects)
     else:  # senml
-        route(senml_candidates(document, payload, model, topic.kind, message.received_ns))
+        decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
+        _route(decoded, origin, groups, rejects)
 
 
-def _screen_array(
-    document: list[Any],
-    screen: ModelScreen,
+def _route(
+    decoded: Decoded,
+    origin: _Origin,
+    groups: dict[tuple[type[Reading], str], _Group],
+    rejects: _Rejects,
+    place: int | None = None,
+) -> None:
+    """A format's candidates to their model's group, its refusals to the rejects."""
+    message = origin.message
+    for item in decoded:
+        at = place if place is not None else rejects.next_place()
+        if isinstance(item, Refusal):
+            reject = Reject(
+                item.reason,
+                item.detail,
+                message.topic,
+                origin.device_id,
+                excerpt(item.source),
+                message.received_ns,
+                item.path,
+            )
+            rejects.add(at, reject)
+            continue
+        group = groups.get((item.model, item.kind))
+        if group is None:
+            group = groups[item.model, item.kind] = _Group()
+        group.candidates.append(item)
+        group.messages.append(message)
+        group.device_ids.append(origin.device_id)
+        group.sites.append(origin.site)
+        group.order.append(at)
+
+
+def _screen_queue(
     key: tuple[type[Reading], str],
-    device_id: str,
-    site: str,
-    message: RawMessage,
+    queue: _Queue,
     limits: DecodeLimits,
     groups: dict[tuple[type[Reading], str], _Group],
     rejects: _Rejects,
-) -> tuple[int, list[int]]:
-    """Put the rows the screen takes in their group as a block; return the first item's
-    place in the batch and the indices of the items left for the ordinary way."""
-    received_ns = message.received_ns
-    screened = screen_rows(
-        document,
-        screen,
-        device_id,
-        received_ns - limits.max_age_ns,
-        received_ns + limits.max_future_ns,
+) -> None:
+    """The screen takes what it can of a model's queued readings, in one pass; the rest go
+    the ordinary way, each with the place in the batch it arrived at."""
+    model, kind = key
+    screen = screen_for(model)
+    assert screen is not None  # only screened models are queued
+    origins = queue.origins
+    received = np.fromiter(
+        (origin.message.received_ns for origin in origins), dtype=np.int64, count=len(origins)
     )
-    first_place = rejects.counter + 1
-    rejects.counter += len(document)  # a place per item, whichever way it goes
-    if screened is None:
-        return first_place, list(range(len(document)))
-    group = groups.get(key)
-    if group is None:
-        group = groups[key] = _Group()
-    group.blocks.append(_Block(screened, screened.rows + first_place, device_id, site, received_ns))
-    if len(screened.rows) == len(document):
-        return first_place, []
-    taken = set(screened.rows.tolist())
-    return first_place, [index for index in range(len(document)) if index not in taken]
+    device_ids = [origin.device_id for origin in origins]
+    screened = screen_rows(
+        queue.items,
+        screen,
+        device_ids,
+        received - limits.max_age_ns,
+        received + limits.max_future_ns,
+    )
+    rest: Sequence[int] = range(len(queue.items))
+    if screened is not None:
+        rows = screened.rows
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        group.screened = _Screened(
+            screened,
+            np.array(queue.places, dtype=np.int64)[rows],
+            np.array(device_ids, dtype=np.str_)[rows],
+            np.array([origin.site for origin in origins], dtype=np.str_)[rows],
+            received[rows],
+        )
+        taken = np.zeros(len(queue.items), dtype=np.bool_)
+        taken[rows] = True
+        rest = np.flatnonzero(~taken).tolist()
+    for row in rest:
+        origin, index, item = origins[row], queue.indices[row], queue.items[row]
+        decoded = (
+            native_candidates(
+                item, origin.message.payload, model, kind, limits.max_readings_per_payload
+            )
+            if index < 0
+            else native_item(item, index, model, kind)
+        )
+        _route(decoded, origin, groups, rejects, queue.places[row])
 
 
 def _validate_group(
@@ -444,7 +521,7 @@ def _accept_group(
                 path,
             ),
         )
-    if not kept and not group.blocks:
+    if not kept and group.screened is None:
         return None
     layout = field_layout(model)
     parts = _Parts(
@@ -456,9 +533,9 @@ def _accept_group(
         received_ns=[np.array(received, dtype=np.int64)],
         places=[np.array(kept_places, dtype=np.int64)],
     )
-    for block in group.blocks:
-        parts.add(block)
-    rows = parts.arrival_order() if kept and group.blocks else slice(None)
+    if group.screened is not None:
+        parts.add(group.screened)
+    rows = parts.arrival_order() if kept and group.screened is not None else slice(None)
     return ReadingColumns(
         measurement=model.measurement,
         kind=kind,
@@ -478,7 +555,7 @@ def _accept_group(
 
 @dataclass(slots=True)
 class _Parts:
-    """A group's columns in pieces: the validated rows, then each screened block."""
+    """A group's columns in pieces: the validated rows, then the screened ones."""
 
     device_ids: list[npt.NDArray[np.str_]]
     ts_ns: list[npt.NDArray[np.int64]]
@@ -488,15 +565,14 @@ class _Parts:
     received_ns: list[npt.NDArray[np.int64]]
     places: list[npt.NDArray[np.int64]]
 
-    def add(self, block: _Block) -> None:
-        n = len(block.places)
-        self.device_ids.append(np.full(n, block.device_id))
-        self.ts_ns.append(block.screened.ts_ns)
-        self.values.append(block.screened.values)
-        self.qc_flags.append(np.zeros(n, dtype=np.uint32))
-        self.sites.append(np.full(n, block.site))
-        self.received_ns.append(np.full(n, block.received_ns, dtype=np.int64))
-        self.places.append(block.places)
+    def add(self, screened: _Screened) -> None:
+        self.device_ids.append(screened.device_ids)
+        self.ts_ns.append(screened.rows.ts_ns)
+        self.values.append(screened.rows.values)
+        self.qc_flags.append(np.zeros(len(screened.places), dtype=np.uint32))
+        self.sites.append(screened.sites)
+        self.received_ns.append(screened.received_ns)
+        self.places.append(screened.places)
 
     def arrival_order(self) -> npt.NDArray[np.intp]:
         return np.argsort(np.concatenate(self.places), kind="stable")

@@ -1,7 +1,7 @@
-"""A columnar way in for arrays of native readings: the shape of nearly every buffered flush.
+"""A columnar way in for native readings: a micro-batch's readings of one model at once.
 
-pydantic judges readings one object at a time, and for a flush of a hundred
-readings of plain numbers that was most of ingest's CPU. The screen takes, as
+pydantic judges readings one object at a time, and for readings of plain
+numbers that was most of ingest's CPU. The screen takes, as
 columns, the rows it can show pydantic would accept with the same values:
 each field's value of the field's type (or null) inside its bounds, every
 required field there, a ``ts`` (epoch seconds, or ISO UTC text in its usual
@@ -150,12 +150,17 @@ def _bounds(annotation: Any, metadata: list[Any]) -> tuple[float, float, bool, b
 
 
 def screen_rows(
-    items: list[Any], screen: ModelScreen, device_id: str, earliest_ns: int, latest_ns: int
+    items: list[Any],
+    screen: ModelScreen,
+    device_ids: list[str],
+    earliest_ns: IntArray,
+    latest_ns: IntArray,
 ) -> Screened | None:
-    """The rows of a native array that need no pydantic, as columns; None if none do.
+    """The readings that need no pydantic, as columns; None if none do.
 
-    ``device_id`` is the topic's (already matched whole against the id pattern);
-    ``earliest_ns``..``latest_ns`` the event times arrival allows, inclusive.
+    Per row: ``device_ids`` the topic's (already matched whole against the id
+    pattern); ``earliest_ns``..``latest_ns`` the event times its arrival
+    allows, inclusive.
     """
     n = len(items)
     ok = np.ones(n, dtype=np.bool_)
@@ -184,7 +189,10 @@ def screen_rows(
     ok &= (ts_ns >= earliest_ns) & (ts_ns <= latest_ns)
     if "device_id" in present:
         ids = [item.get("device_id") for item in items]
-        ok &= np.array([i is None or i == device_id for i in ids], dtype=np.bool_)
+        ok &= np.array(
+            [i is None or i == topic_id for i, topic_id in zip(ids, device_ids, strict=True)],
+            dtype=np.bool_,
+        )
     if "sensordatavalues" in present:  # a Sensor.Community record: its own adapter reads it
         ok &= np.array(["sensordatavalues" not in item for item in items], dtype=np.bool_)
     rows = np.flatnonzero(ok)

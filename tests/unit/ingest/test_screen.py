@@ -86,6 +86,32 @@ def test_rows_the_screen_cannot_vouch_for_get_pydantics_reasons_in_place() -> No
     assert columns.ts_ns.tolist() == [(NOW_S - 3) * 10**9, (NOW_S - 1) * 10**9]
 
 
+def test_each_reading_is_judged_against_its_own_message() -> None:
+    # One pass screens the whole batch: device and arrival time must still be each row's own.
+    late = NOW_S + 100.0  # in the future for a message that arrived 250 s ago
+    batch = _decode_batch(
+        "air_quality",
+        [
+            ("0001", 0, [{"ts": late, "no2_ugm3": 1.0, "device_id": "aq-0001"}]),
+            ("0002", -250 * 10**9, {"ts": late, "no2_ugm3": 2.0}),
+            (
+                "0002",
+                -250 * 10**9,
+                [{"ts": NOW_S - 300.0, "no2_ugm3": 3.0, "device_id": "aq-0001"}],
+            ),
+            ("0001", 0, {"ts": NOW_S - 1.0, "no2_ugm3": 4.0, "device_id": "aq-0001"}),
+        ],
+    )
+    assert [(r.reason.value, r.device_id, r.field_path) for r in batch.rejects] == [
+        ("future_timestamp", "aq-0002", "ts"),
+        ("topic_device_mismatch", "aq-0002", "[0].device_id"),
+    ]
+    (columns,) = batch.columns
+    assert columns.device_ids.tolist() == ["aq-0001", "aq-0001"]
+    assert columns.field("no2_ugm3").tolist() == [1.0, 4.0]
+    assert columns.received_ns.tolist() == [NOW_NS, NOW_NS]
+
+
 def test_footfall_counts_past_twenty_people_a_second_are_refused() -> None:
     payload = [
         {"ts": NOW_S, "count_in": 600, "count_out": 600, "interval_s": 60},
@@ -196,7 +222,9 @@ def _items(kind: str) -> st.SearchStrategy[Any]:
         {"ts": timestamps, **{name: fields[name] for name in always}},
         optional={
             **{name: s for name, s in fields.items() if name not in always},
-            "device_id": st.sampled_from(["aq-0001", "ff-0001", "bin-0001", "AQ", None, 7]),
+            "device_id": st.sampled_from(
+                ["aq-0001", "aq-0002", "ff-0001", "bin-0001", "AQ", None, 7]
+            ),
             "other": hostile,
         },
     )
@@ -213,25 +241,43 @@ def _items(kind: str) -> st.SearchStrategy[Any]:
 
 @settings(max_examples=1000, deadline=None)
 @given(data=st.data(), kind=st.sampled_from(sorted(TOPICS)))
-def test_screened_and_validated_decoding_agree_on_hostile_arrays(
+def test_screened_and_validated_decoding_agree_on_hostile_batches(
     data: st.DataObject, kind: str
 ) -> None:
-    payloads = data.draw(
-        st.lists(st.lists(_items(kind), min_size=1, max_size=12), min_size=1, max_size=3)
+    # Several devices' messages, arriving at different times: lone readings and arrays.
+    messages = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["0001", "0002"]),
+                st.sampled_from([0, -250 * 10**9, 120 * 10**9]),
+                _items(kind) | st.lists(_items(kind), min_size=1, max_size=12),
+            ),
+            min_size=1,
+            max_size=4,
+        )
     )
-    screened = _decode(kind, *payloads)
-    with pytest.MonkeyPatch.context() as patch:  # the ordinary way for every row
+    screened = _decode_batch(kind, messages)
+    with pytest.MonkeyPatch.context() as patch:  # the ordinary way for every reading
         patch.setattr(decode_module, "screen_for", lambda _model: None)
-        validated = _decode(kind, *payloads)
+        validated = _decode_batch(kind, messages)
     assert _described(screened) == _described(validated)
 
 
 def _decode(kind: str, *payloads: list[Any]) -> DecodedBatch:
-    messages = [
-        RawMessage(TOPICS[kind], json.dumps(payload).encode(), NOW_NS, mid=n)  # any int
-        for n, payload in enumerate(payloads)
+    return _decode_batch(kind, [("0001", 0, payload) for payload in payloads])
+
+
+def _decode_batch(kind: str, messages: list[tuple[str, int, Any]]) -> DecodedBatch:
+    raw = [
+        RawMessage(
+            TOPICS[kind].replace("0001", device),
+            json.dumps(payload).encode(),  # any int, where orjson stops at 64 bits
+            NOW_NS + arrival_offset_ns,
+            mid=n,
+        )
+        for n, (device, arrival_offset_ns, payload) in enumerate(messages)
     ]
-    return decode_messages(messages, LIMITS)
+    return decode_messages(raw, LIMITS)
 
 
 def _described(batch: DecodedBatch) -> tuple[object, ...]:
@@ -265,7 +311,7 @@ def test_the_screen_takes_rows_at_the_exact_edges_of_every_range() -> None:
         {"ts": NOW_S + 300, "pm25_ugm3": 1000.0, "o3_ugm3": 500, "pressure_hpa": 870},
         {"ts": NOW_S, "pm10_ugm3": 0.0, "humidity_pct": 100.0, "temperature_c": -30},
     ]
-    screened = screen_rows(rows, screen, "aq-0001", earliest, latest)
+    screened = screen_rows(rows, screen, ["aq-0001"] * 3, np.full(3, earliest), np.full(3, latest))
     assert screened is not None
     assert screened.rows.tolist() == [0, 1, 2]
     assert screened.ts_ns.tolist() == [earliest, latest, NOW_NS]

@@ -6,6 +6,8 @@ committed offset, processes each micro-batch, writes the points (retrying
 with backoff and jitter what may pass later) and, every commit interval,
 checkpoints the offset together with the open windows. A batch whose write
 has not succeeded is never committed: after a crash it is processed again.
+One batch's write is in flight while the next is processed; writes land in
+order, and nothing is committed while a write is in flight.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 
 from smartplace.config import Settings
@@ -75,32 +79,57 @@ class Drainer:
         ingest = self.settings.ingest
         next_commit = time.monotonic() + ingest.commit_interval_s
         next_tick = time.monotonic() + TICK_INTERVAL_S
-        while True:
-            records = self.spool.read(
-                self.next_seq, ingest.batch_max_messages, ingest.batch_max_bytes
-            )
-            if not records:
-                if self.finishing.is_set():
-                    self._finish(influx)
+        # A batch's write runs while the next batch goes through the pipeline, so waiting for
+        # InfluxDB and the pipeline's work overlap. Writes land in order, and a commit first
+        # lands the write in flight: a checkpoint's windows hold exactly the batches below
+        # its offset.
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-influx") as sender:
+            in_flight: _InFlight | None = None
+            read_seq = self.next_seq
+            while True:
+                records = self.spool.read(
+                    read_seq, ingest.batch_max_messages, ingest.batch_max_bytes
+                )
+                if not records:
+                    if in_flight is not None:
+                        if not self._land(influx, in_flight):
+                            return  # gave up while InfluxDB was down: the spool keeps the batch
+                        in_flight = None
+                        continue
+                    if self.finishing.is_set():
+                        self._finish(influx)
+                        return
+                    if time.monotonic() >= next_tick and self.may_tick():
+                        self._write(influx, self.pipeline.tick(time.time_ns()), batch=False)
+                        next_tick = time.monotonic() + TICK_INTERVAL_S
+                    if self.next_seq > self.committed_seq and time.monotonic() >= next_commit:
+                        self._commit()
+                        next_commit = time.monotonic() + ingest.commit_interval_s
+                    self.spool.wait_for(read_seq, min(TICK_INTERVAL_S, ingest.batch_max_wait_s))
+                    continue
+                out = self.pipeline.process([record.message for record in records])
+                self._count(len(records), out)
+                if in_flight is not None and not self._land(influx, in_flight):
                     return
-                if time.monotonic() >= next_tick and self.may_tick():
-                    self._write(influx, self.pipeline.tick(time.time_ns()), batch=False)
-                    next_tick = time.monotonic() + TICK_INTERVAL_S
-                if self.next_seq > self.committed_seq and time.monotonic() >= next_commit:
+                read_seq = records[-1].seq + 1
+                in_flight = _InFlight(sender.submit(self._send, influx, out, True), out, read_seq)
+                self.stats.unwritten_since_ns = records[0].message.received_ns
+                if time.monotonic() >= next_commit:
+                    if not self._land(influx, in_flight):
+                        return
+                    in_flight = None
                     self._commit()
                     next_commit = time.monotonic() + ingest.commit_interval_s
-                self.spool.wait_for(self.next_seq, min(TICK_INTERVAL_S, ingest.batch_max_wait_s))
-                continue
-            self.stats.unwritten_since_ns = records[0].message.received_ns
-            out = self.pipeline.process([record.message for record in records])
-            self._count(len(records), out)
-            if not self._write(influx, out):
-                return  # gave up while InfluxDB was down: the spool keeps the batch
-            self.next_seq = records[-1].seq + 1
-            self.stats.unwritten_since_ns = 0
-            if time.monotonic() >= next_commit:
-                self._commit()
-                next_commit = time.monotonic() + ingest.commit_interval_s
+
+    def _land(self, influx: InfluxClient, in_flight: _InFlight) -> bool:
+        """Wait for a batch's write and finish it here (refusals touch the pipeline, which
+        only this thread may); False when told to give up before InfluxDB took it."""
+        sent = in_flight.future.result()
+        if sent is None or not self._settle(influx, in_flight.out, sent, batch=True):
+            return False
+        self.next_seq = in_flight.next_seq
+        self.stats.unwritten_since_ns = 0
+        return True
 
     def _finish(self, influx: InfluxClient) -> None:
         """Drained: write what the open windows hold, and commit them with the offset."""
@@ -135,8 +164,14 @@ class Drainer:
     def _write(self, influx: InfluxClient, out: PipelineOutput, batch: bool = True) -> bool:
         """Write one batch's points (or, not a batch, the windows a tick or flush made due);
         False only when told to give up before InfluxDB took them."""
+        sent = self._send(influx, out, batch)
+        return sent is not None and self._settle(influx, out, sent, batch)
+
+    def _send(self, influx: InfluxClient, out: PipelineOutput, batch: bool) -> _Sent | None:
+        """The points to InfluxDB, retrying what may pass later; None when told to give up.
+        Touches no pipeline state: it may run beside the next batch's processing."""
         if not batch and not out.agg_lines:
-            return True
+            return _Sent()
         influx_settings = self.settings.influx
         precision = influx_settings.precision
         refused: list[tuple[str, str]] = []
@@ -153,27 +188,43 @@ class Drainer:
                         with_precision(lines, precision),
                     )
                 )
-            if refused:
-                rejects = [_refusal(line, reason) for line, reason in refused]
-                lines = self.pipeline.reject_points(rejects)
-                if batch:
-                    lines += self.pipeline.ledger_refusals([line for line, _ in refused])
+
+        try:
+            if not retry(write, self.give_up, "write", self.stats, self.settings):
+                return None
+        except InfluxError as exc:
+            self._all_refused(out, batch, exc)
+            return _Sent(settled=True)
+        return _Sent(refused)
+
+    def _settle(self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool) -> bool:
+        """Record what a write did; lines InfluxDB refused become rejects (and leave the
+        ledger's count). False only when told to give up before the rejects were written."""
+        if sent.settled:
+            return True
+        refused = sent.refused
+        if refused:
+            rejects = [_refusal(line, reason) for line, reason in refused]
+            lines = self.pipeline.reject_points(rejects)
+            if batch:
+                lines += self.pipeline.ledger_refusals([line for line, _ in refused])
+            influx_settings = self.settings.influx
+            precision = influx_settings.precision
+
+            def write_rejects() -> None:
                 influx.write(
                     with_precision(lines, precision),
                     influx_settings.raw_retention_policy,
                     precision,
                 )
 
-        try:
-            if not retry(write, self.give_up, "write", self.stats, self.settings):
-                return False
-        except InfluxError as exc:
-            # Even the rejects were refused: nothing more to try for this batch.
-            self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
-            self.stats.record_written(0, 0, batch)
-            log.error("write refused status=%s error=%s", exc.status_code, exc)
-            return True
-        if refused:
+            try:
+                if not retry(write_rejects, self.give_up, "write", self.stats, self.settings):
+                    return False
+            except InfluxError as exc:
+                # Even the rejects were refused: nothing more to try for this batch.
+                self._all_refused(out, batch, exc)
+                return True
             self.stats.write_refused_lines += len(refused)
             self.stats.rejected_by_reason.update(
                 [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
@@ -186,6 +237,28 @@ class Drainer:
             )
         self.stats.record_written(out.accepted - len(refused), len(out.agg_lines), batch)
         return True
+
+    def _all_refused(self, out: PipelineOutput, batch: bool, exc: InfluxError) -> None:
+        self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
+        self.stats.record_written(0, 0, batch)
+        log.error("write refused status=%s error=%s", exc.status_code, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A finished write: the lines InfluxDB refused (each with its reason)."""
+
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    settled: bool = False
+    """Already recorded: InfluxDB refused the whole batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    future: Future[_Sent | None]
+    out: PipelineOutput
+    next_seq: int
+    """The spool offset after the batch, committed once its write lands."""
 
 
 def _refusal(line: str, reason: str) -> Reject:

@@ -84,9 +84,7 @@ class _Group:
     """The batch's candidates of one (model, kind), with where each came from."""
 
     candidates: list[Candidate] = field(default_factory=list)
-    messages: list[RawMessage] = field(default_factory=list)
-    device_ids: list[str] = field(default_factory=list)
-    sites: list[str] = field(default_factory=list)
+    origins: list[_Origin] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
     """Each candidate's place in the batch, so its reject (if any) keeps arrival order."""
     screened: _Screened | None = None
@@ -348,9 +346,7 @@ def _route(
         if group is None:
             group = groups[item.model, item.kind] = _Group()
         group.candidates.append(item)
-        group.messages.append(message)
-        group.device_ids.append(origin.device_id)
-        group.sites.append(origin.site)
+        group.origins.append(origin)
         group.order.append(at)
 
 
@@ -466,15 +462,10 @@ def _accept_group(
     received: list[int] = []
     flags: list[int] = []
     max_future_ns, max_age_ns = limits.max_future_ns, limits.max_age_ns
-    for candidate, outcome, message, device_id, site, place in zip(
-        group.candidates,
-        outcomes,
-        group.messages,
-        group.device_ids,
-        group.sites,
-        group.order,
-        strict=True,
+    for candidate, outcome, origin, place in zip(
+        group.candidates, outcomes, group.origins, group.order, strict=True
     ):
+        message, device_id, site = origin.message, origin.device_id, origin.site
         received_ns = message.received_ns
         if isinstance(outcome, ValidationError):
             reason, detail, location = reason_for(outcome)

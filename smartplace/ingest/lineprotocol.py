@@ -56,11 +56,16 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
     n = len(columns)
     measurement = escape_measurement(columns.measurement)
     kind = escape_tag(columns.kind)
+    measured = ~np.isnan(columns.values)
+    # A field no reading in the batch has (most of a model's, often) costs nothing per row.
     field_texts = [
         _column_text(escape_tag(name), kind_of, columns.values[:, k])
         for k, (name, kind_of) in enumerate(zip(columns.fields, columns.field_types, strict=True))
+        if measured[:, k].any()
     ]
+    gaps = not measured[:, measured.any(axis=0)].all()
     if columns.texts is not None:
+        gaps = True
         for k, name in enumerate(columns.text_fields):
             key = escape_tag(name) + "="
             texts = columns.texts[:, k].tolist()
@@ -74,6 +79,10 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
     flags, times = columns.qc_flags.tolist(), columns.ts_ns.tolist()
     tails = [f",qc_flags={f}i {t}" for f, t in zip(flags, times, strict=True)]
     rows = zip(columns.device_ids.tolist(), sites, tails, *field_texts, strict=True)
+    if not gaps:  # every field left is measured in every reading
+        return [
+            prefixes[device, site] + ",".join(parts) + tail for device, site, tail, *parts in rows
+        ]
     return [
         prefixes[device, site] + ",".join([p for p in parts if p is not None]) + tail
         for device, site, tail, *parts in rows

@@ -64,6 +64,23 @@ def test_raw_lines_write_measured_fields_and_flags() -> None:
     ]
 
 
+def test_raw_lines_leave_out_a_field_no_reading_has_and_type_every_other() -> None:
+    cols = ReadingColumns(
+        measurement="bin",
+        kind="bin",
+        fields=("fill_pct", "distance_mm", "tilt", "count"),
+        field_types=("float", "float", "bool", "int"),
+        device_ids=np.array(["bin-0001", "bin-0001"]),
+        ts_ns=np.array([10, 20], dtype=np.int64),
+        values=np.array([[50.0, np.nan, 1.0, 3.0], [75.5, np.nan, 0.0, 4.0]]),
+        qc_flags=np.array([0, 0], dtype=np.uint32),
+    )
+    assert raw_lines(cols) == [
+        "bin,device_id=bin-0001,kind=bin fill_pct=50.0,tilt=true,count=3i,qc_flags=0i 10",
+        "bin,device_id=bin-0001,kind=bin fill_pct=75.5,tilt=false,count=4i,qc_flags=0i 20",
+    ]
+
+
 def test_air_quality_windows_write_stats_for_measured_fields_at_the_window_start() -> None:
     nan = np.nan
     aggs = WindowAggregates(

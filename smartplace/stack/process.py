@@ -23,19 +23,17 @@ from smartplace.errors import ServerStartError
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port nothing listens on right now, for a server about to start."""
+    return free_port_block(1, host)
 
 
 def free_port_block(count: int, host: str = "127.0.0.1") -> int:
     """The first of ``count`` consecutive free TCP ports (for workers on port + N).
 
-    Chosen outside the kernel's ephemeral range, so neither an outgoing
-    connection nor a ``free_port()`` elsewhere can take one of them between
-    this check and the moment the caller's server binds it.
+    Chosen outside the kernel's ephemeral range, so no outgoing connection can
+    take one of them between this check and the moment the caller's server
+    binds it (a port the kernel hands out for bind(0) is ephemeral, and was
+    once taken that way in CI).
     """
     low, high = _ephemeral_range()
     if low - count > _LOWEST_PICKED_PORT:
@@ -44,12 +42,16 @@ def free_port_block(count: int, host: str = "127.0.0.1") -> int:
         starts = range(high + 1, 65_536 - count)
     for _ in range(200):
         start = secrets.choice(starts)
-        if all(port_is_free(start + n, host) for n in range(count)):
+        block = range(start, start + count)
+        # Not one handed out already: its server may not have bound it yet.
+        if _handed_out.isdisjoint(block) and all(port_is_free(p, host) for p in block):
+            _handed_out.update(block)
             return start
     raise OSError(f"no {count} consecutive free ports outside {low}-{high} on {host}")
 
 
 _LOWEST_PICKED_PORT = 20_000
+_handed_out: set[int] = set()
 
 
 def _ephemeral_range() -> tuple[int, int]:

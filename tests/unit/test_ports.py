@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from smartplace.stack import free_port_block
+from smartplace.stack import free_port, free_port_block
 from smartplace.stack.process import _ephemeral_range
 
 
@@ -21,3 +21,10 @@ def test_a_port_block_is_free_consecutive_and_outside_the_ephemeral_range() -> N
         finally:
             for sock in sockets:
                 sock.close()
+
+
+def test_a_free_port_for_a_server_is_outside_the_ephemeral_range_too() -> None:
+    low, high = _ephemeral_range()
+    ports = [free_port() for _ in range(1000)]
+    assert all(port < low or port > high for port in ports)
+    assert len(set(ports)) == len(ports)  # none handed out twice before its server binds it

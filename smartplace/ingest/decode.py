@@ -28,7 +28,7 @@ from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import FloatArray, ReadingColumns
 from smartplace.ingest.quality import QcFlag
-from smartplace.ingest.screen import Screened, screen_for, screen_rows
+from smartplace.ingest.screen import screen_for, screen_rows
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.native import native_candidates, native_item
@@ -102,22 +102,23 @@ class _Origin:
 
 @dataclass(slots=True)
 class _Queue:
-    """The batch's native readings of one model, waiting for the screen."""
+    """The batch's native readings of one model, waiting for the screen: the readings in
+    one list, and per message where they came from (rows follow with np.repeat)."""
 
     items: list[Any] = field(default_factory=list)
     origins: list[_Origin] = field(default_factory=list)
-    places: list[int] = field(default_factory=list)
-    indices: list[int] = field(default_factory=list)
-    """Each item's index in its array, or -1 for a payload of one object."""
+    counts: list[int] = field(default_factory=list)
+    first_places: list[int] = field(default_factory=list)
+    arrays: list[bool] = field(default_factory=list)
+    """Whether the payload was an array (its items have paths [i]) or one object."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Screened:
-    rows: Screened
+    """The rows the screen took, as the columns _accept_group makes, with their places."""
+
+    columns: dict[str, npt.NDArray[Any]]
     places: npt.NDArray[np.int64]
-    device_ids: npt.NDArray[np.str_]
-    sites: npt.NDArray[np.str_]
-    received_ns: npt.NDArray[np.int64]
 
 
 @dataclass(slots=True)
@@ -203,19 +204,10 @@ def _decode_message(
 ) -> None:
     payload = message.payload
 
-    def reject(
-        reason: RejectReason,
-        detail: str,
-        device_id: str | None,
-        source: bytes,
-        path: str = "",
-        place: int | None = None,
-    ) -> None:
+    def reject(reason: RejectReason, detail: str, device_id: str | None, source: bytes) -> None:
         rejects.add(
-            place if place is not None else rejects.next_place(),
-            Reject(
-                reason, detail, message.topic, device_id, excerpt(source), message.received_ns, path
-            ),
+            rejects.next_place(),
+            Reject(reason, detail, message.topic, device_id, excerpt(source), message.received_ns),
         )
 
     topic = parse_topic(limits.topic_prefix, message.topic)
@@ -293,18 +285,17 @@ def _decode_message(
         queue = queues.get((model, topic.kind))
         if queue is None:
             queue = queues[model, topic.kind] = _Queue()
-        if isinstance(document, dict):
-            queue.items.append(document)
-            queue.origins.append(origin)
-            queue.places.append(rejects.next_place())
-            queue.indices.append(-1)
-        else:
-            count = len(document)
+        array = isinstance(document, list)
+        count = len(document) if array else 1
+        if array:
             queue.items.extend(document)
-            queue.origins.extend([origin] * count)
-            queue.places.extend(range(rejects.counter + 1, rejects.counter + 1 + count))
-            rejects.counter += count
-            queue.indices.extend(range(count))
+        else:
+            queue.items.append(document)
+        queue.origins.append(origin)
+        queue.counts.append(count)
+        queue.first_places.append(rejects.counter + 1)
+        queue.arrays.append(array)
+        rejects.counter += count  # a place per reading, whichever way it goes
     elif topic.leaf in ("reading", "status"):
         decoded = native_candidates(
             document,
@@ -363,10 +354,12 @@ def _screen_queue(
     screen = screen_for(model)
     assert screen is not None  # only screened models are queued
     origins = queue.origins
-    received = np.fromiter(
-        (origin.message.received_ns for origin in origins), dtype=np.int64, count=len(origins)
-    )
-    device_ids = [origin.device_id for origin in origins]
+    counts = np.array(queue.counts, dtype=np.int64)
+    message_of = np.repeat(np.arange(len(origins)), counts)  # each reading's message
+    index_in_message = np.arange(len(message_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    places = np.array(queue.first_places, dtype=np.int64)[message_of] + index_in_message
+    received = np.array([o.message.received_ns for o in origins], dtype=np.int64)[message_of]
+    device_ids = np.array([o.device_id for o in origins], dtype=np.str_)[message_of]
     screened = screen_rows(
         queue.items,
         screen,
@@ -377,29 +370,33 @@ def _screen_queue(
     rest: Sequence[int] = range(len(queue.items))
     if screened is not None:
         rows = screened.rows
+        sites = np.array([o.site for o in origins], dtype=np.str_)[message_of[rows]]
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group()
-        group.screened = _Screened(
-            screened,
-            np.array(queue.places, dtype=np.int64)[rows],
-            np.array(device_ids, dtype=np.str_)[rows],
-            np.array([origin.site for origin in origins], dtype=np.str_)[rows],
-            received[rows],
-        )
+        columns = {
+            "device_ids": device_ids[rows],
+            "ts_ns": screened.ts_ns,
+            "values": screened.values,
+            "qc_flags": np.zeros(len(rows), dtype=np.uint32),
+            "sites": sites,
+            "received_ns": received[rows],
+        }
+        group.screened = _Screened(columns, places[rows])
         taken = np.zeros(len(queue.items), dtype=np.bool_)
         taken[rows] = True
         rest = np.flatnonzero(~taken).tolist()
     for row in rest:
-        origin, index, item = origins[row], queue.indices[row], queue.items[row]
+        message = int(message_of[row])
+        origin, item = origins[message], queue.items[row]
         decoded = (
-            native_candidates(
+            native_item(item, int(index_in_message[row]), model, kind)
+            if queue.arrays[message]
+            else native_candidates(
                 item, origin.message.payload, model, kind, limits.max_readings_per_payload
             )
-            if index < 0
-            else native_item(item, index, model, kind)
         )
-        _route(decoded, origin, groups, rejects, queue.places[row])
+        _route(decoded, origin, groups, rejects, int(places[row]))
 
 
 def _validate_group(
@@ -512,61 +509,43 @@ def _accept_group(
                 path,
             ),
         )
-    if not kept and group.screened is None:
+    screened = group.screened
+    if not kept and screened is None:
         return None
     layout = field_layout(model)
-    parts = _Parts(
-        device_ids=[np.array(device_ids, dtype=np.str_)],
-        ts_ns=[np.array(ts_ns, dtype=np.int64)],
-        values=[_value_columns(kept, layout.numeric)],
-        qc_flags=[np.array(flags, dtype=np.uint32)],
-        sites=[np.array(sites, dtype=np.str_)],
-        received_ns=[np.array(received, dtype=np.int64)],
-        places=[np.array(kept_places, dtype=np.int64)],
-    )
-    if group.screened is not None:
-        parts.add(group.screened)
-    rows = parts.arrival_order() if kept and group.screened is not None else slice(None)
+    columns: dict[str, npt.NDArray[Any]] = {
+        "device_ids": np.array(device_ids, dtype=np.str_),
+        "ts_ns": np.array(ts_ns, dtype=np.int64),
+        "values": _value_columns(kept, layout.numeric),
+        "qc_flags": np.array(flags, dtype=np.uint32),
+        "sites": np.array(sites, dtype=np.str_),
+        "received_ns": np.array(received, dtype=np.int64),
+    }
+    if screened is not None:
+        columns = _in_arrival_order(columns, np.array(kept_places, dtype=np.int64), screened)
     return ReadingColumns(
         measurement=model.measurement,
         kind=kind,
         fields=layout.numeric,
         field_types=layout.numeric_types,
-        device_ids=np.concatenate(parts.device_ids)[rows],
-        ts_ns=np.concatenate(parts.ts_ns)[rows],
-        values=np.concatenate(parts.values)[rows],
-        qc_flags=np.concatenate(parts.qc_flags)[rows],
-        text_fields=layout.texts,
         # a screened model has no text fields, so there are texts only when nothing was screened
+        text_fields=layout.texts,
         texts=_text_columns(kept, layout.texts) if layout.texts else None,
-        sites=np.concatenate(parts.sites)[rows],
-        received_ns=np.concatenate(parts.received_ns)[rows],
+        **columns,
     )
 
 
-@dataclass(slots=True)
-class _Parts:
-    """A group's columns in pieces: the validated rows, then the screened ones."""
-
-    device_ids: list[npt.NDArray[np.str_]]
-    ts_ns: list[npt.NDArray[np.int64]]
-    values: list[FloatArray]
-    qc_flags: list[npt.NDArray[np.uint32]]
-    sites: list[npt.NDArray[np.str_]]
-    received_ns: list[npt.NDArray[np.int64]]
-    places: list[npt.NDArray[np.int64]]
-
-    def add(self, screened: _Screened) -> None:
-        self.device_ids.append(screened.device_ids)
-        self.ts_ns.append(screened.rows.ts_ns)
-        self.values.append(screened.rows.values)
-        self.qc_flags.append(np.zeros(len(screened.places), dtype=np.uint32))
-        self.sites.append(screened.sites)
-        self.received_ns.append(screened.received_ns)
-        self.places.append(screened.places)
-
-    def arrival_order(self) -> npt.NDArray[np.intp]:
-        return np.argsort(np.concatenate(self.places), kind="stable")
+def _in_arrival_order(
+    validated: dict[str, npt.NDArray[Any]], places: npt.NDArray[np.int64], screened: _Screened
+) -> dict[str, npt.NDArray[Any]]:
+    """The validated rows and the screened ones together, as they arrived."""
+    if not len(places):
+        return screened.columns  # queued, so in arrival order already
+    order = np.argsort(np.concatenate([places, screened.places]), kind="stable")
+    return {
+        name: np.concatenate([column, screened.columns[name]])[order]
+        for name, column in validated.items()
+    }
 
 
 def _value_columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> FloatArray:

@@ -152,7 +152,7 @@ def _bounds(annotation: Any, metadata: list[Any]) -> tuple[float, float, bool, b
 def screen_rows(
     items: list[Any],
     screen: ModelScreen,
-    device_ids: list[str],
+    device_ids: npt.NDArray[np.str_],
     earliest_ns: IntArray,
     latest_ns: IntArray,
 ) -> Screened | None:
@@ -190,7 +190,7 @@ def screen_rows(
     if "device_id" in present:
         ids = [item.get("device_id") for item in items]
         ok &= np.array(
-            [i is None or i == topic_id for i, topic_id in zip(ids, device_ids, strict=True)],
+            [i is None or i == own for i, own in zip(ids, device_ids.tolist(), strict=True)],
             dtype=np.bool_,
         )
     if "sensordatavalues" in present:  # a Sensor.Community record: its own adapter reads it

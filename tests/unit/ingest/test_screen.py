@@ -311,7 +311,9 @@ def test_the_screen_takes_rows_at_the_exact_edges_of_every_range() -> None:
         {"ts": NOW_S + 300, "pm25_ugm3": 1000.0, "o3_ugm3": 500, "pressure_hpa": 870},
         {"ts": NOW_S, "pm10_ugm3": 0.0, "humidity_pct": 100.0, "temperature_c": -30},
     ]
-    screened = screen_rows(rows, screen, ["aq-0001"] * 3, np.full(3, earliest), np.full(3, latest))
+    screened = screen_rows(
+        rows, screen, np.full(3, "aq-0001"), np.full(3, earliest), np.full(3, latest)
+    )
     assert screened is not None
     assert screened.rows.tolist() == [0, 1, 2]
     assert screened.ts_ns.tolist() == [earliest, latest, NOW_NS]

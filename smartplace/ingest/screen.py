@@ -1,15 +1,15 @@
 """A columnar way in for native readings: a micro-batch's readings of one model at once.
 
 pydantic judges readings one object at a time, and for readings of plain
-numbers that was most of ingest's CPU. The screen takes, as
-columns, the rows it can show pydantic would accept with the same values:
-each field's value of the field's type (or null) inside its bounds, every
-required field there, a ``ts`` (epoch seconds, or ISO UTC text in its usual
-shape) inside the accepted window, no ``device_id`` but the topic's, and the
-model's own cross-field rule. Every other row (a string where a number goes,
-a bool, a value out of range, another shape of time, a Sensor.Community
-record...) goes the ordinary way, alone, and gets
-pydantic's verdict and reason. ``tests/unit/ingest/test_screen.py`` holds the
+numbers that was most of ingest's CPU. The screen takes, as columns, the rows
+it can show pydantic would accept with the same values: each field's value
+of the field's type (or null) inside its bounds, every required field there,
+a ``ts`` that timestamp_to_ns reads (float seconds and ISO UTC text in its
+usual shape a column at a time) inside the accepted window, no ``device_id``
+but the topic's, and the model's own cross-field rule. Every other row (a
+string where a number goes, a bool, a value out of range, a Sensor.Community
+record...) goes the ordinary way, alone, and gets pydantic's verdict and
+reason. ``tests/unit/ingest/test_screen.py`` holds the
 two ways to the same answers on hostile input.
 
 Input is parsed JSON (orjson), which has no NaN or infinity: a NaN here means
@@ -27,22 +27,23 @@ from typing import Annotated, Any, Union, cast, get_args, get_origin
 import annotated_types
 import numpy as np
 import numpy.typing as npt
+from pydantic_core import PydanticCustomError
 
 from smartplace.ingest.columns import FloatArray
 from smartplace.ingest.iso_times import parse_utc
 from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.footfall import MAX_PEOPLE_PER_S
-from smartplace.schemas.reading import field_layout
+from smartplace.schemas.reading import field_layout, timestamp_to_ns
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 ModelRule = Callable[[Mapping[str, FloatArray]], BoolArray]
 
 _NS_PER_S = 1_000_000_000
-# Epoch seconds the screen converts itself: below this, seconds * 1e9 fits in int64, and
-# an integer's product is exact in float64 too. Anything else (ms, ISO text) goes to pydantic.
+# Float epoch seconds converted a column at a time: below this, seconds * 1e9 fits in int64.
 _MAX_SCREENED_S = 4_000_000_000
+_INT64_LIMIT = 2**63
 
 
 def _has_a_pollutant(columns: Mapping[str, FloatArray]) -> BoolArray:
@@ -216,27 +217,36 @@ def _column(
 
 
 def _timestamps(items: list[dict[str, Any]], ok: BoolArray) -> IntArray:
-    """Epoch seconds (float, or int) or ISO UTC text (see iso_times) as nanoseconds, the way
-    timestamp_to_ns makes them; a row with any other ts is marked not ok (pydantic judges it)."""
+    """Each ``ts`` as nanoseconds, as timestamp_to_ns makes them; a row whose ts it refuses
+    (or that is missing) is marked not ok, for pydantic to judge and explain.
+
+    Columns of float seconds and of ISO UTC text in its usual shape are converted with
+    numpy; any other row asks timestamp_to_ns itself.
+    """
     ts = [item.get("ts") for item in items]
     kinds = set(map(type, ts))
-    if kinds == {str}:
-        from_text, parsed = parse_utc(cast(list[str], ts))
-        ok &= parsed
-        return from_text
     if kinds == {float}:
         seconds = np.array(ts, dtype=np.float64)
         inside = (seconds >= 0) & (seconds < _MAX_SCREENED_S)
-        ok &= inside
-        # round(s * 1_000_000_000) in Python is the same double product, rounded half to even.
-        ns: IntArray = np.rint(np.where(inside, seconds, 0.0) * _NS_PER_S).astype(np.int64)
-        return ns
-    out = np.zeros(len(ts), dtype=np.int64)
-    for index, value in enumerate(ts):
-        if isinstance(value, float) and 0 <= value < _MAX_SCREENED_S:
-            out[index] = round(value * _NS_PER_S)
-        elif type(value) is int and 0 <= value < _MAX_SCREENED_S:  # not a bool
-            out[index] = value * _NS_PER_S
+        if inside.all():
+            # round(s * 1_000_000_000) in Python is the same double product, rounded half to even.
+            ns: IntArray = np.rint(seconds * _NS_PER_S).astype(np.int64)
+            return ns
+    elif kinds == {str}:
+        from_text, parsed = parse_utc(cast(list[str], ts))
+        return _one_by_one(ts, from_text, parsed, ok)
+    return _one_by_one(ts, np.zeros(len(ts), dtype=np.int64), np.zeros(len(ts), np.bool_), ok)
+
+
+def _one_by_one(ts: list[Any], ns: IntArray, done: BoolArray, ok: BoolArray) -> IntArray:
+    """The rows numpy did not convert, through timestamp_to_ns itself."""
+    for index in np.flatnonzero(~done).tolist():
+        try:
+            one = timestamp_to_ns(ts[index])
+        except PydanticCustomError:
+            one = -1
+        if 0 <= one < _INT64_LIMIT:
+            ns[index] = one
         else:
             ok[index] = False
-    return out
+    return ns

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from smartplace.devices.model import DeviceRecord
@@ -56,16 +57,16 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
     n = len(columns)
     measurement = escape_measurement(columns.measurement)
     kind = escape_tag(columns.kind)
-    measured = ~np.isnan(columns.values)
+    missing = np.isnan(columns.values)
+    present = np.count_nonzero(missing, axis=0) < n  # fields some reading has
     # A field no reading in the batch has (most of a model's, often) costs nothing per row.
     field_texts = [
-        _column_text(escape_tag(name), kind_of, columns.values[:, k])
+        _column_text(escape_tag(name), kind_of, columns.values[:, k], missing[:, k])
         for k, (name, kind_of) in enumerate(zip(columns.fields, columns.field_types, strict=True))
-        if measured[:, k].any()
+        if present[k]
     ]
-    gaps = not measured[:, measured.any(axis=0)].all()
+    gaps = columns.texts is not None or bool(missing[:, present].any())
     if columns.texts is not None:
-        gaps = True
         for k, name in enumerate(columns.text_fields):
             key = escape_tag(name) + "="
             texts = columns.texts[:, k].tolist()
@@ -89,11 +90,14 @@ def raw_lines(columns: ReadingColumns) -> list[str]:
     ]
 
 
-def _column_text(key: str, kind_of: str, column: FloatArray) -> list[str | None]:
+def _column_text(
+    key: str, kind_of: str, column: FloatArray, missing: npt.NDArray[np.bool_]
+) -> list[str | None]:
     """``key=value`` for each measured value of a column, None where it was not measured."""
-    missing = np.isnan(column)
     if kind_of == "float":
         texts = orjson.dumps(column.tolist())[1:-1].decode().split(",")  # NaN is written null
+        if not missing.any():
+            return [f"{key}={t}" for t in texts]
         return [None if t == "null" else f"{key}={t}" for t in texts]
     gaps = missing.tolist()
     if kind_of == "int":

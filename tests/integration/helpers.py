@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,3 +59,14 @@ def run_smartplace(
         timeout=timeout_s,
         check=False,
     )
+
+
+def one_shard_start(span_s: int) -> int:
+    """An epoch second from which ``span_s`` seconds, all past, lie in one UTC day: one shard
+    of the 30-day raw retention policy. A field type conflict is per shard, so a test of one
+    must not straddle midnight."""
+    now = int(time.time())
+    start = now - span_s
+    if start // 86_400 != now // 86_400:
+        start = now - now % 86_400 - span_s - 1  # the end of yesterday
+    return start

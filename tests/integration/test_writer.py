@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 
-from .helpers import points, publish_all, reading_message
+from .helpers import one_shard_start, points, publish_all, reading_message
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +17,21 @@ pytestmark = pytest.mark.integration
 def test_a_field_type_conflict_refuses_only_the_conflicting_points(
     settings: Settings, influx: InfluxClient, running_ingest: Any
 ) -> None:
-    now = int(datetime.now(UTC).timestamp())
+    start = one_shard_start(300)
     # Someone wrote no2_ugm3 as text into this shard before: our float no2_ugm3 will conflict.
     influx.write(
-        [f'air_quality,device_id=legacy,kind=air_quality no2_ugm3="high" {(now - 300) * 10**9}'],
+        [f'air_quality,device_id=legacy,kind=air_quality no2_ugm3="high" {start * 10**9}'],
         "raw",
     )
     messages = [
-        reading_message(settings, "aq-0001", {"ts": now - 60 + i, "pm25_ugm3": 5.0 + i})
+        reading_message(settings, "aq-0001", {"ts": start + 240 + i, "pm25_ugm3": 5.0 + i})
         for i in range(5)
     ]
     messages.insert(
         2,
-        reading_message(settings, "aq-0002", {"ts": now - 30, "pm25_ugm3": 9.0, "no2_ugm3": 30.0}),
+        reading_message(
+            settings, "aq-0002", {"ts": start + 270, "pm25_ugm3": 9.0, "no2_ugm3": 30.0}
+        ),
     )
     running_ingest.wait_for_received(publish_all(settings, messages))
 

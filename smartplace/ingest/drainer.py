@@ -109,7 +109,7 @@ class Drainer:
                     continue
                 out = self.pipeline.process([record.message for record in records])
                 self._count(len(records), out)
-                if in_flight is not None and not self._land(influx, in_flight):
+                if in_flight is not None and not self._land(influx, in_flight, overtaken_by=out):
                     return
                 read_seq = records[-1].seq + 1
                 in_flight = _InFlight(sender.submit(self._send, influx, out, True), out, read_seq)
@@ -121,12 +121,24 @@ class Drainer:
                     self._commit()
                     next_commit = time.monotonic() + ingest.commit_interval_s
 
-    def _land(self, influx: InfluxClient, in_flight: _InFlight) -> bool:
+    def _land(
+        self, influx: InfluxClient, in_flight: _InFlight, overtaken_by: PipelineOutput | None = None
+    ) -> bool:
         """Wait for a batch's write and finish it here (refusals touch the pipeline, which
-        only this thread may); False when told to give up before InfluxDB took it."""
+        only this thread may); False when told to give up before InfluxDB took it.
+
+        ``overtaken_by``: the next batch, processed while this one's write was in flight.
+        Its ledger totals were made before this batch's refusals corrected the ledger, so
+        the corrected totals go after them, in its own write.
+        """
         sent = in_flight.future.result()
-        if sent is None or not self._settle(influx, in_flight.out, sent, batch=True):
+        if sent is None:
             return False
+        corrected = self._settle(influx, in_flight.out, sent, batch=True)
+        if corrected is None:
+            return False
+        if overtaken_by is not None:
+            overtaken_by.raw_lines.extend(corrected)
         self.next_seq = in_flight.next_seq
         self.stats.unwritten_since_ns = 0
         return True
@@ -165,7 +177,7 @@ class Drainer:
         """Write one batch's points (or, not a batch, the windows a tick or flush made due);
         False only when told to give up before InfluxDB took them."""
         sent = self._send(influx, out, batch)
-        return sent is not None and self._settle(influx, out, sent, batch)
+        return sent is not None and self._settle(influx, out, sent, batch) is not None
 
     def _send(self, influx: InfluxClient, out: PipelineOutput, batch: bool) -> _Sent | None:
         """The points to InfluxDB, retrying what may pass later; None when told to give up.
@@ -197,17 +209,21 @@ class Drainer:
             return _Sent(settled=True)
         return _Sent(refused)
 
-    def _settle(self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool) -> bool:
+    def _settle(
+        self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool
+    ) -> list[str] | None:
         """Record what a write did; lines InfluxDB refused become rejects (and leave the
-        ledger's count). False only when told to give up before the rejects were written."""
+        ledger's count). Returns the corrected ledger lines it wrote; None only when told to
+        give up before the rejects were written."""
         if sent.settled:
-            return True
+            return []
         refused = sent.refused
+        ledger: list[str] = []
         if refused:
             rejects = [_refusal(line, reason) for line, reason in refused]
-            lines = self.pipeline.reject_points(rejects)
             if batch:
-                lines += self.pipeline.ledger_refusals([line for line, _ in refused])
+                ledger = self.pipeline.ledger_refusals([line for line, _ in refused])
+            lines = self.pipeline.reject_points(rejects) + ledger
             influx_settings = self.settings.influx
             precision = influx_settings.precision
 
@@ -220,11 +236,11 @@ class Drainer:
 
             try:
                 if not retry(write_rejects, self.give_up, "write", self.stats, self.settings):
-                    return False
+                    return None
             except InfluxError as exc:
                 # Even the rejects were refused: nothing more to try for this batch.
                 self._all_refused(out, batch, exc)
-                return True
+                return ledger
             self.stats.write_refused_lines += len(refused)
             self.stats.rejected_by_reason.update(
                 [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
@@ -236,7 +252,7 @@ class Drainer:
                 refused[0][1],
             )
         self.stats.record_written(out.accepted - len(refused), len(out.agg_lines), batch)
-        return True
+        return ledger
 
     def _all_refused(self, out: PipelineOutput, batch: bool, exc: InfluxError) -> None:
         self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
+from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.drainer import Drainer
+from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.spool import Spool
+from smartplace.ingest.stats import IngestStats
 
 from .helpers import one_shard_start, points, publish_all, reading_message
 
@@ -48,3 +57,46 @@ def test_a_field_type_conflict_refuses_only_the_conflicting_points(
     stats = running_ingest.service.stats
     assert stats.rejected_by_reason["refused_by_database"] == 1
     assert stats.batches_written == stats.batches  # acknowledged, not retried for ever
+
+
+def test_a_refusal_settled_after_the_next_batch_was_processed_still_corrects_the_ledger(
+    settings: Settings, influx: InfluxClient
+) -> None:
+    # The writer processes batch 2 while batch 1's write is in flight; batch 1's refusal
+    # corrects the ledger after batch 2's running totals were made, and must not be lost.
+    start = one_shard_start(300)
+    influx.ensure_storage()
+    influx.write(
+        [f'air_quality,device_id=legacy,kind=air_quality no2_ugm3="high" {start * 10**9}'],
+        "raw",
+    )
+    one_per_batch = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_max_messages": 1})}
+    )
+    spool = Spool(Path(tempfile.mkdtemp(prefix="smartplace-test-spool-")), 1 << 20)
+    topic, _ = reading_message(settings, "aq-0002", b"")
+    received = time.time_ns()
+    spool.append(
+        [
+            RawMessage(topic, orjson.dumps({"ts": start + 270, "no2_ugm3": 30.0}), received),
+            RawMessage(topic, orjson.dumps({"ts": start + 280, "pm25_ugm3": 8.0}), received),
+        ]
+    )  # both waiting before the writer starts: the second batch overtakes the first's write
+    drainer = Drainer(
+        one_per_batch, spool, Pipeline(one_per_batch), 0, IngestStats(), lambda: False
+    )
+    drainer.start()
+    deadline = time.monotonic() + 30
+    while drainer.next_seq < 2:
+        assert time.monotonic() < deadline, "the writer did not land both batches"
+        time.sleep(0.05)
+    drainer.finishing.set()
+    drainer.thread.join(30)
+    assert drainer.error is None
+
+    [ledger] = [p for p in points(influx, "raw", "delivery_ledger") if p["device_id"] == "aq-0002"]
+    assert (ledger["accepted"], ledger["written"], ledger["rejected_refused_by_database"]) == (
+        2,
+        1,
+        1,
+    )

@@ -1,0 +1,1 @@
+"""Attacks on a real stack: one test per attack, each asserting the exact outcome."""

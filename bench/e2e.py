@@ -81,6 +81,8 @@ class Result:
     p99_ms: float | None = None
     peak_rss_mib: float | None = None
     cpu_s: float | None = None
+    cpu_us_per_reading: float | None = None
+    """Ingest's CPU (all its processes) per reading landed: the figure that carries across machines."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -542,11 +544,14 @@ def main() -> None:
         results += sweep(stack, "sweep-batched", 100, batched_rates)
         results.append(sustained(stack, "batched-2", args.readings * 5, 100, workers=2))
         results += sweep(stack, "sweep-batched-2", 100, batched_rates, workers=2)
+    for r in results:
+        if r.cpu_s is not None and r.readings:
+            r.cpu_us_per_reading = r.cpu_s * 1e6 / r.readings
     base = next(r for r in results if r.case.startswith("baseline")).readings_per_s or 1.0
     receive_limit = results[0].readings_per_s or 1.0
     write_limit = results[1].readings_per_s or 1.0
     print(
-        f"\n{'case':<56} {'readings/s':>12} {'x base':>7} {'of limit':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU s':>7}"
+        f"\n{'case':<56} {'readings/s':>12} {'x base':>7} {'of limit':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'CPU s':>7} {'µs/rdg':>7}"
     )
     for r in results:
         # Single readings are bound by what the broker delivers; arrays by what influxd takes.
@@ -559,7 +564,7 @@ def main() -> None:
             f" {_f(r.readings_per_s and r.readings_per_s / base, 1):>7}"
             f" {'-' if share is None else f'{share:.0%}':>8}"
             f" {_f(r.p50_ms):>8} {_f(r.p99_ms):>8} {_f(r.peak_rss_mib):>8} {_f(r.cpu_s):>7}"
-            + (f"  ({'; '.join(r.notes)})" if r.notes else "")
+            f" {_f(r.cpu_us_per_reading, 1):>7}" + (f"  ({'; '.join(r.notes)})" if r.notes else "")
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))

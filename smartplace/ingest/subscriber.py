@@ -142,11 +142,11 @@ class MqttSubscriber:
                 self._send_disconnect(exc.code)
                 self._close()
                 raise MqttError(
-                    f"the MQTT broker at {describe(self.settings)} broke the protocol: {exc}"
+                    f"{describe(self.settings)}: the broker broke the protocol: {exc}"
                 ) from None
             except (_Refused, OSError) as exc:
                 self.stop()
-                raise MqttError(f"the MQTT broker at {describe(self.settings)}: {exc}") from None
+                raise MqttError(f"{describe(self.settings)}: {exc}") from None
 
     def stop(self) -> None:
         """Disconnect normally: the broker keeps the session and queues for us meanwhile."""
@@ -183,7 +183,8 @@ class MqttSubscriber:
             except ProtocolError as exc:
                 self._send_disconnect(exc.code)
                 self._drop(
-                    f"it broke the protocol: {exc}; we disconnected with reason 0x{exc.code:02X}",
+                    f"the broker broke the protocol: {exc}; we disconnected with reason"
+                    f" 0x{exc.code:02X}",
                     loud=True,
                 )
             except OSError as exc:
@@ -343,7 +344,8 @@ class MqttSubscriber:
         assert control.reason is not None
         if control.reason.is_failure:
             raise _Refused(
-                f"refused the connection: {control.reason} (0x{control.reason.value:02X})"
+                f"the broker refused the connection: {control.reason}"
+                f" (0x{control.reason.value:02X})"
                 + (f" ({control.reason_string})" if control.reason_string else "")
             )
         s = self.settings
@@ -450,7 +452,7 @@ class MqttSubscriber:
             if code >= 0x80
         ]
         if refused:
-            raise _Refused(f"refused our subscription to {'; '.join(refused)}")
+            raise _Refused(f"the broker refused our subscription to {'; '.join(refused)}")
         for subscription, code in zip(group, control.codes, strict=True):
             if code == 0:
                 log.warning(
@@ -491,7 +493,7 @@ class MqttSubscriber:
         delay_s = self._backoff.next_delay()
         self._retry_at = time.monotonic() + delay_s
         if loud:
-            log.error("MQTT BROKER REFUSES US: %s; trying again in %.1f s", why, delay_s)
+            log.error("MQTT CONNECTION FAILED: %s; trying again in %.1f s", why, delay_s)
         elif was_connected:
             log.warning("mqtt disconnected (%s); reconnecting in %.1f s", why, delay_s)
         else:

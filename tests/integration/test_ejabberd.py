@@ -117,6 +117,7 @@ def test_a_session_shorter_than_asked_is_an_error_in_the_log_readyz_and_ingest_s
     assert (row["session_expiry_granted_s"], row["session_expiry_short"]) == (GRANTED_S, True)
 
 
+@pytest.mark.security  # a device's one oversized publish used to keep ingest reconnecting
 def test_an_oversized_message_ejabberd_sends_anyway_is_a_reject_and_the_connection_stays(
     settings: Settings,
     influx: InfluxClient,

@@ -212,6 +212,7 @@ def test_an_assigned_client_id_is_used_from_then_on() -> None:
     assert subscriber.client_id == "auto-7"
 
 
+@pytest.mark.security  # one device's oversized publish must not keep ingest reconnecting
 def test_an_oversized_message_is_acknowledged_and_handed_over_cut_on_one_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

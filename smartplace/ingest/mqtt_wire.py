@@ -212,7 +212,10 @@ def parse_packets(
             if cut is None:
                 break
             append(_publish(data, first, start, cut, received_ns, connection))
-            return cut, end - cut
+            if cut < end:
+                return cut, end - cut
+            position = end  # over the limit by its header alone: the payload came whole
+            continue
         if end > size:
             break
         if first >> 4 == PUBLISH:

@@ -189,6 +189,23 @@ def test_an_oversized_publish_comes_out_cut_and_says_how_much_is_left_to_skip() 
     ]
 
 
+def test_a_publish_oversized_by_its_header_alone_keeps_its_whole_payload() -> None:
+    topic = "t/" + "x" * 78
+    data = publish(topic, b"p" * 30, packet_id=1) + publish("a/b", b"next", packet_id=2)
+    messages: list[RawMessage] = []
+    # An 80-byte topic and a 30-byte payload: over a 100-byte limit, the header within it.
+    used, skip = parse_packets(data, 1, 1, 100, 50, messages, [], 10)
+    assert (used, skip) == (len(data), 0)
+    assert [(m.topic, m.payload) for m in messages] == [(topic, b"p" * 30), ("a/b", b"next")]
+
+
+def test_a_publish_whose_header_alone_is_over_the_limit_is_packet_too_large() -> None:
+    data = publish("t/" + "x" * 198, b"p", packet_id=1)
+    with pytest.raises(ProtocolError) as refused:
+        parse_packets(data, 1, 1, 100, 50, [], [], 10)
+    assert refused.value.code == 0x95
+
+
 def test_a_qos2_publish_is_a_protocol_error_never_a_puback() -> None:
     with pytest.raises(ProtocolError) as refused:
         parse(publish("a/b", b"x", qos=2))

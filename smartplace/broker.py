@@ -71,6 +71,11 @@ class JitteredBackoff:
     def reset(self) -> None:
         self._ceiling_s = RECONNECT_MIN_S
 
+    @property
+    def ceiling_s(self) -> float:
+        """The upper bound of the next delay."""
+        return self._ceiling_s
+
 
 def describe(settings: MqttSettings) -> str:
     scheme = "mqtts" if settings.tls_ca_file else "mqtt"

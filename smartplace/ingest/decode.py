@@ -56,6 +56,8 @@ class RawMessage:
     redelivered: bool = False
     """The broker's DUP flag: it sent this before and saw no acknowledgement."""
     connection: int = 0
+    retained: bool = False
+    """The RETAIN flag: a message stored before we subscribed, not a live one (3.3.1.3)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Health and metrics over HTTP, for an orchestrator's probes and for Prometheus.
 
 - ``/healthz``: 200 while the worker's threads are alive (restart it when not);
-- ``/readyz``: 200 when it is connected to the broker, InfluxDB takes writes and
-  the spool has room; 503 with the reasons otherwise;
+- ``/readyz``: 200 when it is connected to the broker, InfluxDB takes writes,
+  the spool has room and the broker keeps ingest's session as long as configured;
+  503 with the reasons otherwise;
 - ``/metrics``: the worker's counters in Prometheus' text format.
 
 A small stdlib server on its own thread: ingest's work must not wait on a scrape.
@@ -40,6 +41,7 @@ _COUNTERS = {
     "write_refused_lines": "Lines InfluxDB refused for good (stored as rejects)",
     "spooled": "Messages made durable in the spool and acknowledged to the broker",
     "redelivered": "Broker redeliveries dropped as already processed",
+    "retained_skipped": "Retained readings handed over at a SUBSCRIBE and not taken",
 }
 
 
@@ -65,6 +67,12 @@ class StatsCollector(Collector):
             "Age of the oldest received message not yet in InfluxDB",
             value=self.stats.oldest_unwritten_age_s(time.time_ns()),
         )
+        if self.stats.session_expiry_granted_s is not None:
+            yield GaugeMetricFamily(
+                "smartplace_ingest_mqtt_session_expiry_seconds",
+                "How long the broker keeps ingest's session while it is away (as granted)",
+                value=self.stats.session_expiry_granted_s,
+            )
         for name, value, help_text in (
             ("acknowledging", self.stats.acknowledging, "0 while the spool is full"),
             ("mqtt_connected", self.stats.mqtt_connected, "1 while connected to the broker"),
@@ -83,6 +91,12 @@ def problems(service: IngestService) -> list[str]:
         found.append("InfluxDB is not taking writes")
     if not stats.acknowledging:
         found.append("the spool is full")
+    if stats.session_expiry_short():
+        found.append(
+            f"the MQTT broker keeps ingest's session {stats.session_expiry_granted_s} s, not the"
+            f" {stats.session_expiry_configured_s} s configured: an outage longer than that loses"
+            " readings"
+        )
     return found
 
 

@@ -1,8 +1,8 @@
 """Just enough MQTT 5 for a subscriber that acknowledges late and in bulk.
 
 Out: CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT and runs of PUBACKs. In:
-CONNACK, SUBACK, PUBLISH, PINGRESP and DISCONNECT. Pure byte work, no
-sockets. PUBLISH parsing is hand-written because it runs once per message
+CONNACK, SUBACK, PUBLISH (QoS 0 and 1 only), PINGRESP and DISCONNECT. Pure
+byte work, no sockets. Section numbers are those of the MQTT 5.0 standard. PUBLISH parsing is hand-written because it runs once per message
 and paho's receive loop was the wall ingest hit (see README, Performance);
 control packets' properties and reason codes go through paho's own codec.
 """
@@ -26,13 +26,26 @@ CONNACK, PUBLISH, SUBACK, PINGRESP, DISCONNECT = 2, 3, 9, 13, 14
 
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # normal disconnection: the session (and its queue) stays
+MAX_QOS = 1
+"""Every subscription asks for at most QoS 1, so no conforming broker sends QoS 2 (3.8.4)."""
+
+# Reason codes we send or name (2.4).
+MALFORMED_PACKET = 0x81
+PROTOCOL_ERROR = 0x82
+SESSION_TAKEN_OVER = 0x8E
+PACKET_TOO_LARGE = 0x95
 _PUBACK = struct.Struct(">BBH")
 _U16 = struct.Struct(">H")
 MAX_REMAINING_LENGTH = 268_435_455  # four bytes of variable-length integer
 
 
 class ProtocolError(SmartplaceError):
-    """The broker sent bytes that are not MQTT 5 as we asked for it: the connection is dropped."""
+    """The broker sent bytes that are not MQTT 5 as we asked for it: the connection is dropped,
+    after a DISCONNECT with ``code`` (4.13)."""
+
+    def __init__(self, message: str, code: int = MALFORMED_PACKET) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def varint(value: int) -> bytes:
@@ -79,11 +92,26 @@ def connect_packet(
     return _packet(0x10, head + properties.pack() + payload)  # type: ignore[no-untyped-call]
 
 
-def subscribe_packet(packet_id: int, filters: Sequence[str], qos: int = 1) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    topic_filter: str
+    retain_handling: int = 0
+    """3.8.3.1: 0 sends the retained messages at every SUBSCRIBE, 1 only when the subscription is
+    new, 2 never."""
+
+
+def subscribe_packet(packet_id: int, subscriptions: Sequence[Subscription]) -> bytes:
+    """One SUBSCRIBE, each filter at Maximum QoS 1 with its Retain Handling (3.8.3.1)."""
     body = _U16.pack(packet_id) + b"\x00"  # no properties
-    for topic_filter in filters:
-        body += _string(topic_filter) + bytes([qos])
+    for subscription in subscriptions:
+        options = MAX_QOS | (subscription.retain_handling << 4)
+        body += _string(subscription.topic_filter) + bytes([options])
     return _packet(0x82, body)
+
+
+def disconnect_packet(reason_code: int) -> bytes:
+    """A DISCONNECT with a reason code and no properties (3.14.2)."""
+    return bytes([0xE0, 1, reason_code])
 
 
 def puback_packets(packet_ids: Iterable[int]) -> bytes:
@@ -101,9 +129,20 @@ class Control:
     """CONNACK's, DISCONNECT's, or SUBACK's first failing one (else its first)."""
     session_present: bool = False
     packet_id: int = 0
-    server_keepalive_s: int | None = None
-    """CONNACK: the keep-alive the broker insists on, when it does."""
+    codes: tuple[int, ...] = ()
+    """SUBACK: one reason code per filter, in the order subscribed (3.9.3)."""
     reason_string: str | None = None
+    # CONNACK's properties (3.2.2.3); None when the broker left one out.
+    server_keepalive_s: int | None = None
+    """The keep-alive the broker insists on, when it does (0: none)."""
+    session_expiry_s: int | None = None
+    """The session expiry the broker grants, when other than we asked."""
+    receive_maximum: int | None = None
+    """QoS 1 PUBLISHes the broker takes unacknowledged from us (we send none)."""
+    maximum_packet_size: int | None = None
+    """The largest packet the broker takes from us."""
+    assigned_client_id: str | None = None
+    """The client id the broker gave us (it must when we sent none, 3.2.2.3.7)."""
 
 
 def _read_varint(data: bytes, position: int, end: int) -> tuple[int, int] | None:
@@ -121,18 +160,44 @@ def _read_varint(data: bytes, position: int, end: int) -> tuple[int, int] | None
     return None
 
 
+def parse_connack(data: bytes, max_packet_bytes: int) -> tuple[Control, int] | None:
+    """The CONNACK that must open what the broker sends (3.2.0-1) and the bytes it took;
+    None while it is cut short. Raises ProtocolError when something else comes first."""
+    length_at = _read_varint(data, 1, len(data)) if data else None
+    if length_at is None:
+        return None
+    length, start = length_at
+    if data[0] >> 4 != CONNACK:
+        raise ProtocolError(
+            f"a packet of type {data[0] >> 4} before CONNACK (3.2.0-1)", PROTOCOL_ERROR
+        )
+    if length > max_packet_bytes:
+        raise ProtocolError(f"a {length}-byte CONNACK", PACKET_TOO_LARGE)
+    if start + length > len(data):
+        return None
+    return _control(data[0], data[start : start + length]), start + length
+
+
 def parse_packets(
     data: bytes,
     received_ns: int,
     connection: int,
     max_packet_bytes: int,
+    max_payload_bytes: int,
     messages: list[RawMessage],
     controls: list[Control],
     max_messages: int,
-) -> int:
+) -> tuple[int, int]:
     """Whole packets at the start of ``data``: PUBLISHes appended to ``messages`` (at most
-    ``max_messages`` in all), the rest to ``controls``. Returns the bytes consumed; a packet
-    cut short stays for the next read. Raises ProtocolError on what no broker should send."""
+    ``max_messages`` in all), the rest to ``controls``. Returns the bytes consumed and the
+    bytes still to discard; a packet cut short stays for the next read. Raises ProtocolError
+    on what no broker should send.
+
+    A PUBLISH over ``max_packet_bytes`` is one a broker should have dropped for us (3.1.2.11.4)
+    and ejabberd sends anyway: it comes out with its payload cut to ``max_payload_bytes`` + 1
+    (so it is refused as too large, and acknowledged like any message), parsing stops there, and
+    the second number says how much of it is still to come, to be skipped unread.
+    """
     position, size = 0, len(data)
     append = messages.append
     while position < size and len(messages) < max_messages:
@@ -141,9 +206,16 @@ def parse_packets(
         if length_at is None:
             break
         length, start = length_at
-        if length > max_packet_bytes:
-            raise ProtocolError(f"a {length}-byte packet, beyond the {max_packet_bytes} we allow")
         end = start + length
+        if length > max_packet_bytes:
+            cut = _oversized(data, first, start, end, max_packet_bytes, max_payload_bytes)
+            if cut is None:
+                break
+            append(_publish(data, first, start, cut, received_ns, connection))
+            if cut < end:
+                return cut, end - cut
+            position = end  # over the limit by its header alone: the payload came whole
+            continue
         if end > size:
             break
         if first >> 4 == PUBLISH:
@@ -151,13 +223,50 @@ def parse_packets(
         else:
             controls.append(_control(first, data[start:end]))
         position = end
-    return position
+    return position, 0
+
+
+def _oversized(
+    data: bytes, first: int, start: int, end: int, max_packet_bytes: int, max_payload_bytes: int
+) -> int | None:
+    """Where to cut an oversized PUBLISH: after its header and ``max_payload_bytes`` + 1 bytes
+    of payload; None until those bytes are here. Anything but a PUBLISH, or one whose header
+    alone is over the limit, is a ProtocolError."""
+    if first >> 4 != PUBLISH:
+        raise ProtocolError(
+            f"a {end - start}-byte packet, beyond the {max_packet_bytes} we allow",
+            PACKET_TOO_LARGE,
+        )
+    size = len(data)
+    if start + 2 > size:
+        return None
+    position = start + 2 + ((data[start] << 8) | data[start + 1])
+    if (first >> 1) & 3:
+        position += 2
+    properties = _read_varint(data, position, size)
+    if properties is None:
+        return None
+    header_end = properties[1] + properties[0]
+    if header_end - start > max_packet_bytes:
+        raise ProtocolError(
+            f"a PUBLISH whose header alone is {header_end - start} bytes, beyond the"
+            f" {max_packet_bytes} we allow",
+            PACKET_TOO_LARGE,
+        )
+    cut = min(end, header_end + max_payload_bytes + 1)
+    return cut if cut <= size else None
 
 
 def _publish(
     data: bytes, first: int, start: int, end: int, received_ns: int, connection: int
 ) -> RawMessage:
     qos = (first >> 1) & 3
+    if qos == 2:
+        # We never subscribe above QoS 1, and a delivery's QoS is at most its subscription's
+        # (3.8.4-8): PUBACK would be the wrong answer and PUBREC a flow we never asked for.
+        raise ProtocolError(
+            "a QoS 2 PUBLISH on a subscription of at most QoS 1 (3.8.4-8)", PROTOCOL_ERROR
+        )
     if qos == 3 or end - start < 3:
         raise ProtocolError("a malformed PUBLISH")
     topic_end = start + 2 + ((data[start] << 8) | data[start + 1])
@@ -184,6 +293,7 @@ def _publish(
         qos,
         bool(first & 0x08),
         connection,
+        bool(first & 0x01),
     )
 
 
@@ -197,8 +307,12 @@ def _control(first: int, body: bytes) -> Control:
                 kind,
                 reason,
                 session_present=bool(body[0] & 1),
-                server_keepalive_s=getattr(properties, "ServerKeepAlive", None),
                 reason_string=getattr(properties, "ReasonString", None),
+                server_keepalive_s=getattr(properties, "ServerKeepAlive", None),
+                session_expiry_s=getattr(properties, "SessionExpiryInterval", None),
+                receive_maximum=getattr(properties, "ReceiveMaximum", None),
+                maximum_packet_size=getattr(properties, "MaximumPacketSize", None),
+                assigned_client_id=getattr(properties, "AssignedClientIdentifier", None),
             )
         if kind == SUBACK:
             packet_id = _U16.unpack_from(body)[0]
@@ -209,8 +323,12 @@ def _control(first: int, body: bytes) -> Control:
             if not codes:
                 raise ProtocolError("a SUBACK without reason codes")
             failing = [code for code in codes if code >= 0x80]
+            if any(MAX_QOS < code < 0x80 for code in codes):
+                raise ProtocolError(
+                    "a SUBACK granting more than the QoS 1 we asked (3.9.3)", PROTOCOL_ERROR
+                )
             reason = ReasonCode(PacketTypes.SUBACK, identifier=(failing or list(codes))[0])
-            return Control(kind, reason, packet_id=packet_id)
+            return Control(kind, reason, packet_id=packet_id, codes=tuple(codes))
         if kind == DISCONNECT:
             if not body:
                 return Control(kind, ReasonCode(PacketTypes.DISCONNECT, identifier=0))

@@ -15,19 +15,21 @@ import logging
 import threading
 import time
 
-from smartplace.config import Settings
+from smartplace.config import MqttSettings, Settings
 from smartplace.errors import InfluxError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.checkpoint import load_checkpoint
 from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
+from smartplace.ingest.mqtt_wire import Subscription
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.shard import shard_of
 from smartplace.ingest.spool import Spool
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.subscriber import MqttSubscriber
 from smartplace.schemas import ingest_subscription
+from smartplace.schemas.topics import parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class IngestService:
     def __init__(self, settings: Settings, stats: IngestStats | None = None) -> None:
         self.settings = settings
         self.stats = stats or IngestStats()
+        self.stats.session_expiry_configured_s = settings.mqtt.session_expiry_s
         self.pipeline = Pipeline(settings)
         self._quiet_after = 0.0
         """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
@@ -61,15 +64,16 @@ class IngestService:
             drainer.start()
             subscriber = MqttSubscriber(
                 s.mqtt,
-                [ingest_subscription(s.mqtt.topic_prefix), *s.mqtt.extra_subscriptions],
+                subscriptions(s.mqtt),
                 s.ingest.max_packet_bytes(),
+                s.ingest.max_payload_bytes,
             )
             health = self.health = HealthServer.maybe_start(s.ingest, self)
             try:
                 subscriber.start()
                 log.info(
                     "ingest running topics=%s influx=%s spool=%s",
-                    subscriber.subscriptions,
+                    [sub.topic_filter for sub in subscriber.subscriptions],
                     s.influx.url,
                     spool.directory,
                 )
@@ -119,6 +123,7 @@ class IngestService:
             now = time.monotonic()
             self.stats.spool_bytes = spool_bytes = spool.size_bytes
             self.stats.mqtt_connected = subscriber.connected
+            self.stats.session_expiry_granted_s = subscriber.session_expiry_granted_s
             if now >= next_stats:
                 self._write_stats(influx, self._unwritten(spool))
                 next_stats = now + ingest.stats_interval_s
@@ -150,8 +155,14 @@ class IngestService:
             self.stats.record_spooled(len(ours))
 
     def _ours(self, batch: list[RawMessage]) -> list[RawMessage]:
-        """The messages for this worker's devices (all of them when it is the only one)."""
+        """The messages for this worker's devices (all of them when it is the only one), less
+        the retained readings the broker hands over at each SUBSCRIBE (README, Retained
+        messages): only the registry's retained records are taken."""
         ingest, prefix = self.settings.ingest, self.settings.mqtt.topic_prefix
+        if any(m.retained for m in batch):
+            kept = [m for m in batch if not m.retained or is_registry_topic(prefix, m.topic)]
+            self.stats.record_retained_skipped(len(batch) - len(kept))
+            batch = kept
         if ingest.workers == 1:
             return batch
         return [
@@ -210,6 +221,21 @@ class IngestService:
             influx.write([line], self.settings.influx.raw_retention_policy)
         except InfluxError as exc:
             log.warning("could not write ingest stats: %s", exc)
+
+
+def subscriptions(mqtt: MqttSettings) -> list[Subscription]:
+    """What ingest subscribes to. Under the prefix are the registry's records, retained, which a
+    worker needs again whenever it subscribes (Retain Handling 0); the extra subscriptions
+    carry only readings, so the broker need send none of their retained messages (2)."""
+    return [
+        Subscription(ingest_subscription(mqtt.topic_prefix), retain_handling=0),
+        *(Subscription(f, retain_handling=2) for f in mqtt.extra_subscriptions),
+    ]
+
+
+def is_registry_topic(prefix: str, topic: str) -> bool:
+    parsed = parse_topic(prefix, topic)
+    return parsed is not None and parsed.leaf == "registry"
 
 
 def _kv(values: dict[str, int]) -> str:

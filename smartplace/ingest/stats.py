@@ -28,6 +28,8 @@ class IngestStats:
     """Messages made durable in the spool (and so acknowledged to the broker)."""
     redelivered: int = 0
     """Messages the broker sent again that had been processed already: dropped, not counted twice."""
+    retained_skipped: int = 0
+    """Retained readings the broker handed over at a SUBSCRIBE: old news, acknowledged, not taken."""
     spool_bytes: int = 0
     unwritten_since_ns: int = 0
     """Arrival time of the oldest message not yet in InfluxDB while a write is pending; 0 when none."""
@@ -35,6 +37,10 @@ class IngestStats:
     acknowledging: bool = True
     """False while the spool is full and the broker is left holding the backlog."""
     mqtt_connected: bool = False
+    session_expiry_configured_s: int | None = None
+    """The session expiry ingest asks the broker for (mqtt.session_expiry_s)."""
+    session_expiry_granted_s: int | None = None
+    """The one the broker granted at the latest CONNACK; None before the first."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -58,6 +64,15 @@ class IngestStats:
             self.accepted += accepted
             self.rejected_by_reason.update(reasons)
             self.late_beyond_grace += late
+
+    def session_expiry_short(self) -> bool:
+        """The broker keeps our session for less than configured: a longer outage loses data."""
+        asked, granted = self.session_expiry_configured_s, self.session_expiry_granted_s
+        return asked is not None and granted is not None and granted < asked
+
+    def record_retained_skipped(self, messages: int) -> None:
+        with self._lock:
+            self.retained_skipped += messages
 
     def record_spooled(self, messages: int) -> None:
         with self._lock:
@@ -92,6 +107,7 @@ class IngestStats:
                 "write_refused_lines": self.write_refused_lines,
                 "spooled": self.spooled,
                 "redelivered": self.redelivered,
+                "retained_skipped": self.retained_skipped,
                 "spool_bytes": self.spool_bytes,
             }
 
@@ -111,6 +127,9 @@ def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str
         "oldest_unwritten_age_s": stats.oldest_unwritten_age_s(ts_ns),
         "acknowledging": stats.acknowledging,
     }
+    if stats.session_expiry_granted_s is not None:
+        fields["session_expiry_granted_s"] = stats.session_expiry_granted_s
+        fields["session_expiry_short"] = stats.session_expiry_short()
     fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
     fields |= {f"rejected_{reason}": count for reason, count in stats.reject_snapshot().items()}
     return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

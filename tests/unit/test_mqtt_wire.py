@@ -18,7 +18,10 @@ from smartplace.ingest.mqtt_wire import (
     SUBACK,
     Control,
     ProtocolError,
+    Subscription,
     connect_packet,
+    disconnect_packet,
+    parse_connack,
     parse_packets,
     puback_packets,
     subscribe_packet,
@@ -26,10 +29,16 @@ from smartplace.ingest.mqtt_wire import (
 )
 
 LIMIT = 1 << 20
+PAYLOAD_LIMIT = 1000
 
 
 def publish(
-    topic: str, payload: bytes, qos: int = 1, packet_id: int = 7, dup: bool = False
+    topic: str,
+    payload: bytes,
+    qos: int = 1,
+    packet_id: int = 7,
+    dup: bool = False,
+    retain: bool = False,
 ) -> bytes:
     """A PUBLISH as the broker sends it, with a property (message expiry) to skip."""
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
@@ -39,14 +48,15 @@ def publish(
     if qos:
         body += struct.pack(">H", packet_id)
     body += properties.pack() + payload  # type: ignore[no-untyped-call]
-    first = 0x30 | (qos << 1) | (0x08 if dup else 0)
+    first = 0x30 | (qos << 1) | (0x08 if dup else 0) | (0x01 if retain else 0)
     return bytes([first]) + varint(len(body)) + body
 
 
 def parse(data: bytes, max_messages: int = 1_000) -> tuple[list[RawMessage], list[Control], int]:
     messages: list[RawMessage] = []
     controls: list[Control] = []
-    used = parse_packets(data, 123, 4, LIMIT, messages, controls, max_messages)
+    used, skip = parse_packets(data, 123, 4, LIMIT, PAYLOAD_LIMIT, messages, controls, max_messages)
+    assert skip == 0
     return messages, controls, used
 
 
@@ -117,10 +127,99 @@ def test_connect_carries_the_session_and_flow_control_we_rely_on() -> None:
     assert body[10 + length :] == b"\x00\x08ingest-1\x00\x06ingest\x00\x06secret"
 
 
-def test_subscribe_asks_qos1_for_each_filter() -> None:
-    assert subscribe_packet(1, ["p/#", "v3/+/devices/+/up"]) == (
-        b"\x82\x1d\x00\x01\x00" + b"\x00\x03p/#\x01" + b"\x00\x11v3/+/devices/+/up\x01"
+def test_subscribe_asks_qos1_for_each_filter_with_its_retain_handling() -> None:
+    subscriptions = [Subscription("p/#"), Subscription("v3/+/devices/+/up", retain_handling=2)]
+    assert subscribe_packet(1, subscriptions) == (
+        b"\x82\x1d\x00\x01\x00" + b"\x00\x03p/#\x01" + b"\x00\x11v3/+/devices/+/up\x21"
     )
+
+
+def test_the_retain_flag_comes_out_with_the_message() -> None:
+    messages, _, _ = parse(publish("a/b", b"1", retain=True) + publish("a/b", b"2"))
+    assert [m.retained for m in messages] == [True, False]
+
+
+def test_a_disconnect_carries_its_reason_code() -> None:
+    assert disconnect_packet(0x95) == b"\xe0\x01\x95"
+
+
+def test_connack_properties_are_read() -> None:
+    properties = Properties(PacketTypes.CONNACK)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 300
+    properties.ReceiveMaximum = 20
+    properties.MaximumPacketSize = 4096
+    properties.ServerKeepAlive = 0
+    properties.AssignedClientIdentifier = "auto-1"
+    body = b"\x00\x00" + properties.pack()  # type: ignore[no-untyped-call]
+    connack = bytes([0x20]) + varint(len(body)) + body
+    parsed = parse_connack(connack + b"\xd0\x00", LIMIT)
+    assert parsed is not None
+    control, used = parsed
+    assert used == len(connack)
+    assert (
+        control.session_expiry_s,
+        control.receive_maximum,
+        control.maximum_packet_size,
+        control.server_keepalive_s,
+        control.assigned_client_id,
+    ) == (300, 20, 4096, 0, "auto-1")
+
+
+def test_a_connack_cut_short_waits_and_anything_before_it_is_a_protocol_error() -> None:
+    assert parse_connack(b"\x20\x03\x00", LIMIT) is None
+    with pytest.raises(ProtocolError) as refused:
+        parse_connack(publish("a/b", b"x") + b"\x20\x03\x00\x00\x00", LIMIT)
+    assert refused.value.code == 0x82
+
+
+def test_an_oversized_publish_comes_out_cut_and_says_how_much_is_left_to_skip() -> None:
+    payload = b"z" * (LIMIT + 10)
+    whole = publish("p/k/d/reading", payload, packet_id=5)
+    header = len(whole) - len(payload)
+    messages: list[RawMessage] = []
+    controls: list[Control] = []
+    # Too little yet: nothing is taken.
+    assert parse_packets(
+        whole[: header + 10], 1, 2, LIMIT, PAYLOAD_LIMIT, messages, controls, 10
+    ) == (0, 0)
+    used, skip = parse_packets(whole, 1, 2, LIMIT, PAYLOAD_LIMIT, messages, controls, 10)
+    assert (used, skip) == (header + PAYLOAD_LIMIT + 1, len(whole) - header - PAYLOAD_LIMIT - 1)
+    assert [(m.topic, m.payload, m.mid, m.qos) for m in messages] == [
+        ("p/k/d/reading", b"z" * (PAYLOAD_LIMIT + 1), 5, 1)
+    ]
+
+
+def test_a_publish_oversized_by_its_header_alone_keeps_its_whole_payload() -> None:
+    topic = "t/" + "x" * 78
+    data = publish(topic, b"p" * 30, packet_id=1) + publish("a/b", b"next", packet_id=2)
+    messages: list[RawMessage] = []
+    # An 80-byte topic and a 30-byte payload: over a 100-byte limit, the header within it.
+    used, skip = parse_packets(data, 1, 1, 100, 50, messages, [], 10)
+    assert (used, skip) == (len(data), 0)
+    assert [(m.topic, m.payload) for m in messages] == [(topic, b"p" * 30), ("a/b", b"next")]
+
+
+def test_a_publish_whose_header_alone_is_over_the_limit_is_packet_too_large() -> None:
+    data = publish("t/" + "x" * 198, b"p", packet_id=1)
+    with pytest.raises(ProtocolError) as refused:
+        parse_packets(data, 1, 1, 100, 50, [], [], 10)
+    assert refused.value.code == 0x95
+
+
+def test_a_qos2_publish_is_a_protocol_error_never_a_puback() -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse(publish("a/b", b"x", qos=2))
+    assert refused.value.code == 0x82
+
+
+def test_a_suback_lists_each_filters_code() -> None:
+    _, controls, _ = parse(b"\x90\x05\x00\x03\x00\x01\x87")
+    assert (controls[0].packet_id, controls[0].codes) == (3, (1, 0x87))
+
+
+def test_a_suback_granting_qos2_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        parse(b"\x90\x04\x00\x01\x00\x02")
 
 
 def test_control_packets_are_read_with_their_reasons() -> None:
@@ -156,7 +255,7 @@ def test_control_packets_are_read_with_their_reasons() -> None:
         b"\x20\x02\x00\x55",  # CONNACK with an unknown reason code
         b"\x90\x03\x00\x01\x00",  # SUBACK without reason codes
         b"\x50\x02\x00\x01",  # PUBREC: we never publish QoS 2
-        b"\x30" + varint(LIMIT + 1),  # larger than we told the broker we take
+        b"\x90" + varint(LIMIT + 1),  # a SUBACK larger than we told the broker we take
     ],
 )
 def test_what_no_broker_should_send_is_a_protocol_error(data: bytes) -> None:
@@ -166,8 +265,9 @@ def test_what_no_broker_should_send_is_a_protocol_error(data: bytes) -> None:
 
 @given(st.binary(max_size=300))
 def test_any_bytes_parse_or_raise_protocol_error_and_never_overrun(data: bytes) -> None:
+    messages: list[RawMessage] = []
     try:
-        messages, _controls, used = parse(data)
+        used, _skip = parse_packets(data, 1, 1, LIMIT, PAYLOAD_LIMIT, messages, [], 1_000)
     except ProtocolError:
         return
     assert 0 <= used <= len(data)

@@ -269,7 +269,8 @@ def _decode_message(
 
     origin = _Origin(message, device_id, site)
     if topic.leaf == "ttn":
-        _route(ttn_candidates(document, payload, topic.application, ttn), origin, groups, rejects)
+        decoded = ttn_candidates(document, payload, topic.application, ttn, device_id)
+        _route(decoded, origin, groups, rejects)
     elif model is None:  # only TTN topics name no kind
         return
     elif topic.leaf == "reading" and (

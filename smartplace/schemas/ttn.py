@@ -123,7 +123,16 @@ def ttn_candidates(
     payload: bytes,
     application: str,
     state: TtnState,
+    topic_device_id: str | None = None,
 ) -> Decoded:
+    """The uplink's status and reading candidates, or refusals that say why.
+
+    ``topic_device_id`` is the device the topic names. What LoRaWAN decoding
+    remembers (frames seen, counter baselines) is keyed on it, and an uplink
+    whose body names another device is refused before any of that is touched:
+    otherwise one device's topic could fill another's duplicate-frame memory
+    and counter baseline and have that device's genuine frames refused.
+    """
     try:
         uplink = TtnUplink.model_validate(document)
     except ValidationError as exc:
@@ -131,6 +140,19 @@ def ttn_candidates(
         return [Refusal(RejectReason.WRONG_SHAPE, f"not a TTS uplink: {detail}", payload, location)]
     message = uplink.uplink_message
     device_id = uplink.end_device_ids.device_id
+    if topic_device_id is not None and device_id != topic_device_id:
+        return [
+            Refusal(
+                RejectReason.TOPIC_DEVICE_MISMATCH,
+                f"uplink names device {device_id[:64]!r}, the topic names {topic_device_id!r}",
+                payload,
+                "end_device_ids.device_id",
+            )
+        ]
+    try:
+        ts_ns = _uplink_time_ns(uplink)
+    except ValueError as exc:
+        return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
     if not state.first_sighting(device_id, message.session_key_id or "", message.f_cnt):
         return [
             Refusal(
@@ -140,10 +162,6 @@ def ttn_candidates(
                 "uplink_message.f_cnt",
             )
         ]
-    try:
-        ts_ns = _uplink_time_ns(uplink)
-    except ValueError as exc:
-        return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
 
     profile = state.profile_override or _profile_for(uplink, application, state)
     registered = state.devices.get(device_id)

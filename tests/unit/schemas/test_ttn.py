@@ -114,7 +114,7 @@ def test_topic_and_envelope_must_name_the_same_device() -> None:
     payload = (SAMPLES / "ttn_v3_uplink_docs_example.json").read_bytes()
     readings, rejects = decode("v3/app1@ttn/devices/dev2/up", payload, 1_581_520_600 * 10**9)
     assert readings == []
-    assert rejects[0] == ("topic_device_mismatch", "uplink_message.device_id")
+    assert rejects[0] == ("topic_device_mismatch", "end_device_ids.device_id")
 
 
 # -- Milesight EM310-UDL (bins) -------------------------------------------------------------

@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from smartplace.devices.model import DeviceRecord
 from smartplace.schemas.bin import fill_pct_from_distance
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal
-from smartplace.schemas.codecs import decode_channels
+from smartplace.schemas.codecs import decode_frame
 from smartplace.schemas.device_status import DeviceStatusReading
-from smartplace.schemas.footfall import FootfallReading
+from smartplace.schemas.footfall import MAX_PEOPLE_PER_S, FootfallReading
 from smartplace.schemas.kinds import READING_MODELS
 from smartplace.schemas.profiles import Profile, profile_for_model_id, profile_named
 from smartplace.schemas.reading import Reading, timestamp_to_ns
@@ -32,6 +32,10 @@ from smartplace.schemas.reasons import RejectReason, reason_for
 
 DEDUPLICATION_MEMORY = 100_000
 """Frames remembered for duplicate detection (LoRaWAN retries arrive within seconds)."""
+TOTAL_MODULUS = 2**32
+"""Counter totals are unsigned 32-bit registers (vs133-decoder.js readUInt32LE)."""
+MIN_COUNTER_INTERVAL_NS = 10**9
+"""Counter frames closer than this to the last are refused without moving its baseline."""
 
 
 class _Envelope(BaseModel):
@@ -86,8 +90,10 @@ class TtnState:
     parameters: Mapping[str, float] = field(default_factory=dict)
     """Overrides of the profile's parameters (a bin's depth) for the device being decoded."""
     _seen: OrderedDict[tuple[str, str, int], None] = field(default_factory=OrderedDict)
-    _totals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    """device -> (total in, total out, ts_ns) of its last counter frame."""
+    _counters: dict[str, _CounterBaseline] = field(default_factory=dict)
+    """device -> its last counter frame's totals and time (the topic's device, never the body's)."""
+    wraps: int = 0
+    """Counter totals seen to wrap past 2**32 (counted across, not taken for a reset)."""
 
     def first_sighting(self, device_id: str, session: str, f_cnt: int) -> bool:
         key = (device_id, session, f_cnt)
@@ -98,24 +104,28 @@ class TtnState:
             self._seen.popitem(last=False)
         return True
 
-    def counts_since_last(
-        self, device_id: str, total_in: int, total_out: int, ts_ns: int
-    ) -> tuple[int, int, int] | None:
-        """(count in, count out, interval s) since the device's previous totals, or None for the first.
 
-        A total lower than before means the counter was reset (power cycle, wrap): what it counted
-        since the reset is its new total.
-        """
-        previous = self._totals.get(device_id)
-        if previous is not None and ts_ns <= previous[2]:
-            return (-1, -1, 0)  # an older frame than the last: the caller refuses it
-        self._totals[device_id] = (total_in, total_out, ts_ns)
-        if previous is None:
-            return None
-        last_in, last_out, last_ts = previous
-        count_in = total_in - last_in if total_in >= last_in else total_in
-        count_out = total_out - last_out if total_out >= last_out else total_out
-        return count_in, count_out, round((ts_ns - last_ts) / 1e9)
+@dataclass
+class _CounterBaseline:
+    ts_ns: int
+    totals: dict[str, int]
+    """line_N_total_in/out -> the counter's register at ts_ns."""
+
+
+def _crossings(total: int, last: int, interval_s: int) -> tuple[int, bool]:
+    """People counted since ``last``, and whether the register wrapped.
+
+    A total below the last one either wrapped past 2**32 or was reset (a power
+    cycle, a "clear total count" command). A wrap is what it is when the count
+    across it is one the counter could have seen in the interval; otherwise it
+    was a reset and the count since is the new total.
+    """
+    if total >= last:
+        return total - last, False
+    across = total + TOTAL_MODULUS - last
+    if across <= MAX_PEOPLE_PER_S * max(interval_s, 1):
+        return across, True
+    return total, False
 
 
 def ttn_candidates(
@@ -190,7 +200,7 @@ def ttn_candidates(
         values, path, refusal = _payload_values(message, profile, payload)
         if refusal is not None:
             decoded.append(refusal)
-        else:
+        if values:
             for name in DeviceStatusReading.measurement_fields():
                 if name in values:
                     status[name] = values.pop(name)
@@ -257,9 +267,8 @@ def _payload_values(
         )
     try:
         data = base64.b64decode(message.frm_payload, validate=True)
-        return decode_channels(data, profile.channels), "uplink_message.frm_payload", None
-    except ValueError as exc:  # binascii.Error, CodecError, and non-ASCII text in the base64
-        detail = f"frm_payload does not follow profile {profile.name}: {exc}"
+    except ValueError as exc:  # binascii.Error, and non-ASCII text in the base64
+        detail = f"frm_payload is not base64: {exc}"
         return (
             {},
             "",
@@ -267,6 +276,17 @@ def _payload_values(
                 RejectReason.UNDECODABLE_PAYLOAD, detail, payload, "uplink_message.frm_payload"
             ),
         )
+    frame = decode_frame(data, profile.channels)
+    problems = [*frame.dropped, *([frame.error] if frame.error else [])]
+    refusal = None
+    if problems:
+        # what came before the problem is kept, as the vendor's decoder keeps it
+        kept = ", ".join(sorted(frame.values)) or "nothing"
+        detail = f"frm_payload does not follow profile {profile.name}: {'; '.join(problems)} (kept: {kept})"
+        refusal = Refusal(
+            RejectReason.UNDECODABLE_PAYLOAD, detail, payload, "uplink_message.frm_payload"
+        )
+    return frame.values, "uplink_message.frm_payload", refusal
 
 
 def _kind_candidates(
@@ -314,9 +334,43 @@ def _footfall_from_totals(
     ts_ns: int | None,
     state: TtnState,
 ) -> Decoded:
-    names = [f"line_{line}_total_{way}" for line in profile.counted_lines for way in ("in", "out")]
-    if not all(isinstance(values.get(name), int) for name in names):
-        return []  # a frame without the totals (periodic attributes, region counts only)
+    """A footfall reading from a counter frame: the counted lines' period counts where the
+    frame has them, else the rise of their cumulative totals since the device's last frame.
+
+    Every line's totals and every region's count are stored as the counter reported them.
+    The first frame of a device is only the baseline (a count needs an interval). A frame
+    older than the last, or too close after it, is refused and leaves the baseline as it
+    was, so the crossings it carries are counted with the next one.
+    """
+    lines = profile.counted_lines
+    ways = ("in", "out")
+    totals = {
+        name: value
+        for line in range(1, 5)
+        for way in ways
+        if isinstance(value := values.get(name := f"line_{line}_total_{way}"), int)
+    }
+    counted_totals = [f"line_{line}_total_{way}" for line in lines for way in ways]
+    periods = [f"line_{line}_period_{way}" for line in lines for way in ways]
+    has_totals = all(name in totals for name in counted_totals)
+    has_periods = all(isinstance(values.get(name), int) for name in periods)
+    regions = {
+        name: values[name]
+        for i in range(1, 5)
+        if isinstance(values.get(name := f"region_{i}_count"), int)
+    }
+    if not has_totals and not has_periods:
+        if regions:
+            return [
+                Refusal(
+                    RejectReason.NO_MEASUREMENTS,
+                    "region counts without line counts: a footfall reading needs counts over "
+                    "an interval",
+                    payload,
+                    path,
+                )
+            ]
+        return []  # a frame of attributes or replies only
     if ts_ns is None:
         return [
             Refusal(
@@ -326,13 +380,8 @@ def _footfall_from_totals(
                 "received_at",
             )
         ]
-    total_in = sum(values[f"line_{line}_total_in"] for line in profile.counted_lines)
-    total_out = sum(values[f"line_{line}_total_out"] for line in profile.counted_lines)
-    counts = state.counts_since_last(device_id, total_in, total_out, ts_ns)
-    if counts is None:
-        return []  # the first totals are the baseline: counts start with the next frame
-    count_in, count_out, interval_s = counts
-    if interval_s <= 0:
+    previous = state._counters.get(device_id)
+    if previous is not None and ts_ns < previous.ts_ns:
         return [
             Refusal(
                 RejectReason.OUT_OF_ORDER_FRAME,
@@ -341,17 +390,52 @@ def _footfall_from_totals(
                 path,
             )
         ]
+    if previous is not None and ts_ns - previous.ts_ns < MIN_COUNTER_INTERVAL_NS:
+        gap_s = (ts_ns - previous.ts_ns) / 1e9
+        return [
+            Refusal(
+                RejectReason.OUT_OF_ORDER_FRAME,
+                f"counter frame {gap_s:.1f} s after the last one: its crossings are counted "
+                "with the next frame",
+                payload,
+                path,
+            )
+        ]
+    baseline = dict(previous.totals) if previous is not None else {}
+    state._counters[device_id] = _CounterBaseline(ts_ns, {**baseline, **totals})
+    if previous is None:
+        return []  # the first frame is the baseline: counts start with the next
+    interval_s = round((ts_ns - previous.ts_ns) / 1e9)
+    if has_periods:
+        count_in = sum(values[f"line_{line}_period_in"] for line in lines)
+        count_out = sum(values[f"line_{line}_period_out"] for line in lines)
+        if not has_totals:
+            # the totals baseline moves on by what the periods counted
+            moved = state._counters[device_id].totals
+            for line in lines:
+                for way in ways:
+                    name = f"line_{line}_total_{way}"
+                    if name in moved:
+                        moved[name] = (moved[name] + values[f"line_{line}_period_{way}"]) % (
+                            TOTAL_MODULUS
+                        )
+    elif all(name in baseline for name in counted_totals):
+        counted = {}
+        for name in counted_totals:
+            counted[name], wrapped = _crossings(totals[name], baseline[name], interval_s)
+            state.wraps += wrapped
+        count_in = sum(counted[f"line_{line}_total_in"] for line in lines)
+        count_out = sum(counted[f"line_{line}_total_out"] for line in lines)
+    else:
+        return []  # totals now, periods before: these totals are the new baseline
     reading: dict[str, Any] = {
         "device_id": device_id,
         "count_in": count_in,
         "count_out": count_out,
         "interval_s": interval_s,
+        **totals,
+        **regions,
     }
-    regions = [
-        values[f"region_{i}_count"]
-        for i in range(1, 5)
-        if isinstance(values.get(f"region_{i}_count"), int)
-    ]
     if regions:
-        reading["occupancy"] = sum(regions)
+        reading["occupancy"] = sum(regions.values())
     return [Candidate(FootfallReading, profile.kind, reading, payload, path, ts_ns)]

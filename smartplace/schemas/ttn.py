@@ -12,6 +12,7 @@ f_cnt) is refused as a duplicate.
 from __future__ import annotations
 
 import base64
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -163,53 +164,129 @@ def ttn_candidates(
         ts_ns = _uplink_time_ns(uplink)
     except ValueError as exc:
         return [Refusal(RejectReason.BAD_TIMESTAMP, str(exc), payload, "received_at")]
-    if not state.first_sighting(device_id, message.session_key_id or "", message.f_cnt):
+    heard = [m.rssi if m.rssi is not None else m.channel_rssi for m in message.rx_metadata]
+    version = message.version_ids
+    return uplink_candidates(
+        LorawanUplink(
+            device_id=device_id,
+            state_key=device_id,
+            session=message.session_key_id or "",
+            f_cnt=message.f_cnt,
+            ts_ns=ts_ns,
+            rssi=[r for r in heard if r is not None],
+            snr=[m.snr for m in message.rx_metadata if m.snr is not None],
+            frm_payload=message.frm_payload,
+            decoded=message.decoded_payload,
+            model_id=version.model_id if version else None,
+            application=application.split("@", 1)[0],
+            paths=TTS_PATHS,
+        ),
+        payload,
+        state,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkPaths:
+    """Where a network server's uplink keeps each part, for rejects that say where."""
+
+    f_cnt: str
+    raw: str
+    decoded: str
+    envelope: str
+
+
+TTS_PATHS = UplinkPaths(
+    "uplink_message.f_cnt",
+    "uplink_message.frm_payload",
+    "uplink_message.decoded_payload",
+    "uplink_message",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LorawanUplink:
+    """One uplink as any network server delivers it, once its envelope is read."""
+
+    device_id: str
+    state_key: str
+    """What frames seen and counter baselines are remembered by: the topic's device."""
+    session: str
+    f_cnt: int
+    ts_ns: int | None
+    rssi: list[float]
+    snr: list[float]
+    frm_payload: str | None
+    """The frame's application payload, base64."""
+    decoded: dict[str, Any] | None
+    """What the network server's payload formatter (codec) made of it."""
+    model_id: str | None
+    application: str
+    paths: UplinkPaths
+
+
+def uplink_candidates(uplink: LorawanUplink, payload: bytes, state: TtnState) -> Decoded:
+    """Status and reading candidates of an uplink, through its device's profile.
+
+    Whatever the uplink yields, it never yields nothing: an uplink without a
+    reading or a status is refused with the reason.
+    """
+    paths = uplink.paths
+    if not state.first_sighting(uplink.state_key, uplink.session, uplink.f_cnt):
         return [
             Refusal(
                 RejectReason.DUPLICATE_FRAME,
-                f"frame f_cnt={message.f_cnt} of session {message.session_key_id} seen before",
+                f"frame f_cnt={uplink.f_cnt} of session {uplink.session[:64]} seen before",
                 payload,
-                "uplink_message.f_cnt",
+                paths.f_cnt,
             )
         ]
-
-    profile = state.profile_override or _profile_for(uplink, application, state)
+    device_id, ts_ns = uplink.device_id, uplink.ts_ns
+    profile = state.profile_override or _profile_for(uplink, state)
     registered = state.devices.get(device_id)
     kind = profile.kind if profile else registered.kind if registered else "unknown"
     decoded: Decoded = []
     status: dict[str, Any] = {"device_id": device_id}
-    heard = [m.rssi if m.rssi is not None else m.channel_rssi for m in message.rx_metadata]
-    rssi = [r for r in heard if r is not None]
-    snr = [m.snr for m in message.rx_metadata if m.snr is not None]
-    if rssi:
-        status["rssi_dbm"] = max(rssi)
-    if snr:
-        status["snr_db"] = max(snr)
+    if uplink.rssi:
+        status["rssi_dbm"] = max(uplink.rssi)
+    if uplink.snr:
+        status["snr_db"] = max(uplink.snr)
 
     if profile is None:
         decoded.append(
             Refusal(
                 RejectReason.UNKNOWN_PROFILE,
-                f"no payload profile for device {device_id} of application {application}: register the "
-                "device with one, or map the application in ingest.ttn_profiles",
+                f"no payload profile for device {device_id} of application {uplink.application}: "
+                "register the device with one, or map the application in ingest.ttn_profiles",
                 payload,
-                "uplink_message",
+                paths.envelope,
             )
         )
     else:
-        values, path, refusal = _payload_values(message, profile, payload)
-        if refusal is not None:
-            decoded.append(refusal)
+        values, path, refusals = _payload_values(uplink, profile, payload)
+        decoded.extend(refusals)
         if values:
             for name in DeviceStatusReading.measurement_fields():
                 if name in values:
                     status[name] = values.pop(name)
             decoded.extend(
-                _kind_candidates(profile, values, path, payload, device_id, ts_ns, state)
+                _kind_candidates(
+                    profile, values, path, payload, device_id, uplink.state_key, ts_ns, state
+                )
             )
     if len(status) > 1:
         decoded.insert(
-            0, Candidate(DeviceStatusReading, kind, status, payload, "uplink_message", ts_ns)
+            0, Candidate(DeviceStatusReading, kind, status, payload, paths.envelope, ts_ns)
+        )
+    if not decoded:
+        decoded.append(
+            Refusal(
+                RejectReason.NO_MEASUREMENTS,
+                f"uplink f_cnt={uplink.f_cnt} gave no reading and no link quality (a counter's "
+                "first frame is only its baseline; attributes and command replies hold none)",
+                payload,
+                paths.envelope,
+            )
         )
     return decoded
 
@@ -230,63 +307,106 @@ def _uplink_time_ns(uplink: TtnUplink) -> int | None:
     return None
 
 
-def _profile_for(uplink: TtnUplink, application: str, state: TtnState) -> Profile | None:
-    device = state.devices.get(uplink.end_device_ids.device_id)
+def _profile_for(uplink: LorawanUplink, state: TtnState) -> Profile | None:
+    device = state.devices.get(uplink.device_id)
     if device is not None and device.profile:
         return profile_named(device.profile)
-    version = uplink.uplink_message.version_ids
-    if version and version.model_id:
-        profile = profile_for_model_id(version.model_id)
+    if uplink.model_id:
+        profile = profile_for_model_id(uplink.model_id)
         if profile is not None:
             return profile
-    name = state.profiles_by_application.get(application.split("@", 1)[0])
+    name = state.profiles_by_application.get(uplink.application)
     return profile_named(name) if name else None
 
 
+def formatter_values(
+    decoded: Mapping[str, Any], profile: Profile
+) -> tuple[dict[str, Any], list[str]]:
+    """A payload formatter's output in our field names, and the fields it lost.
+
+    The Things Stack's device-repository formatters nest a counting line's
+    numbers (``line_1: {total_in, total_out, period_in, period_out}``, as
+    lorawan-devices vendor/milesight-iot/vs133.js builds them); Milesight's own
+    decoders, which ChirpStack runs as its codec, name them flat
+    (``line_1_total_in``). Both become the flat names. A text value the
+    profile has no meaning for (the vendors' decoders say ``"unknown"``) loses
+    only its own field.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in decoded.items():
+        if isinstance(value, Mapping):
+            for inner, item in value.items():
+                if not isinstance(item, Mapping | list):
+                    flat[f"{key}_{inner}"] = item
+        else:
+            flat[key] = value
+    values: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in flat.items():
+        name = profile.decoded_fields.get(key, key)
+        meanings = profile.decoded_values.get(key)
+        if meanings is not None and isinstance(value, str):
+            if value not in meanings:
+                dropped.append(f"{key} has no meaning for {value[:40]!r}")
+                continue
+            value = meanings[value]
+        values[name] = value
+    return values, dropped
+
+
+def _same(ours: Any, theirs: Any) -> bool:
+    if isinstance(ours, bool) or isinstance(theirs, bool):
+        return ours is theirs
+    if isinstance(ours, int | float) and isinstance(theirs, int | float):
+        return math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(ours == theirs)
+
+
 def _payload_values(
-    message: UplinkMessage, profile: Profile, payload: bytes
-) -> tuple[dict[str, Any], str, Refusal | None]:
-    if message.decoded_payload is not None:
-        values = {}
-        for key, value in message.decoded_payload.items():
-            mapped = profile.decoded_values.get(key, {})
-            values[profile.decoded_fields.get(key, key)] = (
-                mapped.get(value, value) if isinstance(value, str) else value
+    uplink: LorawanUplink, profile: Profile, payload: bytes
+) -> tuple[dict[str, Any], str, list[Refusal]]:
+    """The uplink's values: its raw bytes through the profile when it has them, checked
+    against the network server's decoded payload; else the decoded payload alone."""
+    paths = uplink.paths
+    formatted: dict[str, Any] | None = None
+    refusals: list[Refusal] = []
+    if uplink.decoded is not None:
+        formatted, dropped = formatter_values(uplink.decoded, profile)
+        if dropped and not uplink.frm_payload:
+            detail = f"decoded payload: {'; '.join(dropped)}"
+            refusals.append(
+                Refusal(RejectReason.UNDECODABLE_PAYLOAD, detail, payload, paths.decoded)
             )
-        return values, "uplink_message.decoded_payload", None
-    if not message.frm_payload:
-        return (
-            {},
-            "",
-            Refusal(
-                RejectReason.MISSING_FIELD,
-                "uplink has neither decoded_payload nor frm_payload",
-                payload,
-                "uplink_message.frm_payload",
-            ),
-        )
+    if not uplink.frm_payload:
+        if formatted is not None:
+            return formatted, paths.decoded, refusals
+        detail = "uplink has neither a decoded payload nor raw payload bytes"
+        return {}, "", [Refusal(RejectReason.MISSING_FIELD, detail, payload, paths.raw)]
     try:
-        data = base64.b64decode(message.frm_payload, validate=True)
+        data = base64.b64decode(uplink.frm_payload, validate=True)
     except ValueError as exc:  # binascii.Error, and non-ASCII text in the base64
-        detail = f"frm_payload is not base64: {exc}"
-        return (
-            {},
-            "",
-            Refusal(
-                RejectReason.UNDECODABLE_PAYLOAD, detail, payload, "uplink_message.frm_payload"
-            ),
-        )
+        detail = f"raw payload is not base64: {exc}"
+        return {}, "", [Refusal(RejectReason.UNDECODABLE_PAYLOAD, detail, payload, paths.raw)]
     frame = decode_frame(data, profile.channels)
     problems = [*frame.dropped, *([frame.error] if frame.error else [])]
-    refusal = None
+    if formatted is not None:
+        disagree = [
+            f"{name}: bytes say {frame.values[name]!r}, decoded payload {formatted[name]!r}"
+            for name in sorted(formatted.keys() & frame.values.keys())
+            if not _same(frame.values[name], formatted[name])
+        ]
+        if disagree:
+            detail = (
+                f"decoded payload disagrees with the raw bytes through profile {profile.name}: "
+                + "; ".join(disagree[:4])
+            )
+            return {}, "", [Refusal(RejectReason.PAYLOAD_MISMATCH, detail, payload, paths.decoded)]
     if problems:
         # what came before the problem is kept, as the vendor's decoder keeps it
         kept = ", ".join(sorted(frame.values)) or "nothing"
-        detail = f"frm_payload does not follow profile {profile.name}: {'; '.join(problems)} (kept: {kept})"
-        refusal = Refusal(
-            RejectReason.UNDECODABLE_PAYLOAD, detail, payload, "uplink_message.frm_payload"
-        )
-    return frame.values, "uplink_message.frm_payload", refusal
+        detail = f"raw payload does not follow profile {profile.name}: {'; '.join(problems)} (kept: {kept})"
+        refusals.append(Refusal(RejectReason.UNDECODABLE_PAYLOAD, detail, payload, paths.raw))
+    return frame.values, paths.raw, refusals
 
 
 def _kind_candidates(
@@ -295,6 +415,7 @@ def _kind_candidates(
     path: str,
     payload: bytes,
     device_id: str,
+    state_key: str,
     ts_ns: int | None,
     state: TtnState,
 ) -> Decoded:
@@ -317,7 +438,9 @@ def _kind_candidates(
                 float(distance), parameters["empty_distance_mm"], parameters["full_distance_mm"]
             )
     if profile.derive == "footfall_from_totals":
-        return _footfall_from_totals(profile, values, path, payload, device_id, ts_ns, state)
+        return _footfall_from_totals(
+            profile, values, path, payload, device_id, state_key, ts_ns, state
+        )
     reading = {name: value for name, value in values.items() if name in model.model_fields}
     if not reading:
         return []
@@ -331,6 +454,7 @@ def _footfall_from_totals(
     path: str,
     payload: bytes,
     device_id: str,
+    state_key: str,
     ts_ns: int | None,
     state: TtnState,
 ) -> Decoded:
@@ -380,7 +504,7 @@ def _footfall_from_totals(
                 "received_at",
             )
         ]
-    previous = state._counters.get(device_id)
+    previous = state._counters.get(state_key)
     if previous is not None and ts_ns < previous.ts_ns:
         return [
             Refusal(
@@ -402,7 +526,7 @@ def _footfall_from_totals(
             )
         ]
     baseline = dict(previous.totals) if previous is not None else {}
-    state._counters[device_id] = _CounterBaseline(ts_ns, {**baseline, **totals})
+    state._counters[state_key] = _CounterBaseline(ts_ns, {**baseline, **totals})
     if previous is None:
         return []  # the first frame is the baseline: counts start with the next
     interval_s = round((ts_ns - previous.ts_ns) / 1e9)
@@ -411,7 +535,7 @@ def _footfall_from_totals(
         count_out = sum(values[f"line_{line}_period_out"] for line in lines)
         if not has_totals:
             # the totals baseline moves on by what the periods counted
-            moved = state._counters[device_id].totals
+            moved = state._counters[state_key].totals
             for line in lines:
                 for way in ways:
                     name = f"line_{line}_total_{way}"

@@ -45,6 +45,7 @@ def uplink(body_device: str, f_cnt: int, moment: datetime, model_id: str, frm: b
                 "f_cnt": f_cnt,
                 "frm_payload": base64.b64encode(frm).decode(),
                 "version_ids": {"brand_id": "milesight-iot", "model_id": model_id},
+                "rx_metadata": [{"gateway_ids": {"gateway_id": "gw-1"}, "rssi": -104, "snr": 2.5}],
             },
         }
     )

@@ -211,6 +211,7 @@ def uplink(device: str, f_cnt: int, at: str, frm: bytes, model_id: str) -> dict[
             "f_cnt": f_cnt,
             "frm_payload": base64.b64encode(frm).decode(),
             "version_ids": {"model_id": model_id},
+            "rx_metadata": [{"rssi": -101}],
         },
     }
 
@@ -232,13 +233,13 @@ def test_em310_unknown_position_keeps_battery_and_distance_and_says_what_was_los
         )
     )
     assert readings == [
-        ("device_status", {"device_id": "bin-1", "battery_pct": 92}),
+        ("device_status", {"device_id": "bin-1", "rssi_dbm": -101, "battery_pct": 92}),
         ("bin", {"distance_mm": 675, "fill_pct": 50.0, "device_id": "bin-1"}),
     ]
     assert rejects == [
         (
             "undecodable_payload",
-            "frm_payload does not follow profile milesight-em310-udl: tilt has no meaning for "
+            "raw payload does not follow profile milesight-em310-udl: tilt has no meaning for "
             "value 2 (kept: battery_pct, distance_mm)",
         )
     ]

@@ -23,6 +23,7 @@ from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
 from smartplace.feeds.cli import app as feeds_app
 from smartplace.logs import configure_logging
+from smartplace.lorawan.cli import app as lorawan_app
 
 app = typer.Typer(
     name="smartplace",
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(devices_app, name="devices")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(lorawan_app, name="lorawan")
 console = Console()
 errors = Console(stderr=True)
 

@@ -35,6 +35,8 @@ class IngestStats:
     acknowledging: bool = True
     """False while the spool is full and the broker is left holding the backlog."""
     mqtt_connected: bool = False
+    lorawan_frames: Counter[str] = field(default_factory=Counter)
+    """LoRaWAN uplinks missed (frame counter gaps) and backfilled, since the worker started."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -49,9 +51,11 @@ class IngestStats:
         late: int,
         flags: Counter[str] | None = None,
         redelivered: int = 0,
+        lorawan_frames: Counter[str] | None = None,
     ) -> None:
         with self._lock:
             self.redelivered += redelivered
+            self.lorawan_frames.update(lorawan_frames or {})
             self.flagged.update(flags or {})
             self.batches += 1
             self.received += received
@@ -113,4 +117,6 @@ def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str
     }
     fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
     fields |= {f"rejected_{reason}": count for reason, count in stats.reject_snapshot().items()}
+    with stats._lock:
+        fields |= {f"lorawan_{name}": count for name, count in sorted(stats.lorawan_frames.items())}
     return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from smartplace.config import load_settings
+from smartplace.lorawan.backfill import backfill
 from smartplace.lorawan.bridge import (
     ChirpstackBridge,
     TtsBridge,
@@ -58,3 +61,26 @@ def bridge(
             )
     write_bridge_file("\n".join(parts), output)
     typer.echo(f"wrote {len(parts)} bridge connection(s) to {output}")
+
+
+@app.command("backfill")
+def backfill_command(
+    since: Annotated[
+        datetime, typer.Option(help="Fetch uplinks received after this time (ISO 8601, UTC).")
+    ],
+    server: Annotated[
+        str, typer.Option(help="The TTS cluster, e.g. https://eu1.cloud.thethings.network.")
+    ],
+    application: Annotated[str, typer.Option(help="app-id@tenant-id.")],
+    api_key_file: Annotated[
+        Path, typer.Option(help="File holding an API key with rights to read stored traffic.")
+    ],
+) -> None:
+    """Fill a gap from TTS's Storage Integration: stored uplinks go through ingest again, and
+    the frames it already has are refused there as duplicate_frame."""
+    moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    result = backfill(load_settings(), server, application, api_key_file, moment)
+    typer.echo(
+        f"fetched {result.fetched} stored uplinks, published {result.published} for ingest, "
+        f"skipped {result.skipped}"
+    )

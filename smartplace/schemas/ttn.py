@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +95,31 @@ class TtnState:
     """device -> its last counter frame's totals and time (the topic's device, never the body's)."""
     wraps: int = 0
     """Counter totals seen to wrap past 2**32 (counted across, not taken for a reset)."""
+    _highest_f_cnt: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
+    """(state key, session) -> the highest frame counter seen: a jump past it is a gap."""
+    _frame_events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(device, missed_frames | backfilled_frames) -> count, since the pipeline last took them."""
+
+    def note_frame(self, state_key: str, device_id: str, session: str, f_cnt: int) -> None:
+        """Count the uplinks a frame counter jump says were missed, and the late ones that
+        arrive below the highest counter seen (backfilled, or delivered out of order)."""
+        key = (state_key, session)
+        highest = self._highest_f_cnt.get(key)
+        if highest is None or f_cnt > highest:
+            if highest is not None and f_cnt > highest + 1:
+                self._frame_events[device_id, "missed_frames"] += f_cnt - highest - 1
+            self._highest_f_cnt[key] = f_cnt
+            self._highest_f_cnt.move_to_end(key)
+            if len(self._highest_f_cnt) > DEDUPLICATION_MEMORY:
+                self._highest_f_cnt.popitem(last=False)
+        else:
+            self._frame_events[device_id, "backfilled_frames"] += 1
+
+    def take_frame_events(self) -> list[tuple[str, str, int]]:
+        """(device, missed_frames | backfilled_frames, count) since the last call."""
+        events = [(device, name, count) for (device, name), count in self._frame_events.items()]
+        self._frame_events.clear()
+        return events
 
     def first_sighting(self, device_id: str, session: str, f_cnt: int) -> bool:
         key = (device_id, session, f_cnt)
@@ -242,6 +267,7 @@ def uplink_candidates(uplink: LorawanUplink, payload: bytes, state: TtnState) ->
             )
         ]
     device_id, ts_ns = uplink.device_id, uplink.ts_ns
+    state.note_frame(uplink.state_key, device_id, uplink.session, uplink.f_cnt)
     profile = state.profile_override or _profile_for(uplink, state)
     registered = state.devices.get(device_id)
     kind = profile.kind if profile else registered.kind if registered else "unknown"

@@ -84,3 +84,35 @@ def backfill_command(
         f"fetched {result.fetched} stored uplinks, published {result.published} for ingest, "
         f"skipped {result.skipped}"
     )
+
+
+@app.command()
+def webhook(
+    secret_file: Annotated[
+        Path, typer.Option(help="File holding the shared secret TTS sends in its header.")
+    ],
+    tenant: Annotated[
+        str, typer.Option(help="The TTS tenant (ttn on The Things Network).")
+    ] = "ttn",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+) -> None:
+    """Receive TTS webhook uplinks (POST /tts/uplink) and answer 2xx only once the broker has them."""
+    import uvicorn
+
+    from smartplace.errors import SmartplaceError
+    from smartplace.lorawan.webhook import webhook_app
+    from smartplace.publisher import Publisher
+
+    settings = load_settings()
+    try:
+        secret = secret_file.read_text().strip()
+    except OSError as exc:
+        raise SmartplaceError(f"secret file {secret_file}: {exc.strerror}") from None
+    with Publisher(
+        settings.mqtt,
+        f"smartplace-webhook-{settings.mqtt.client_id}",
+        settings.mqtt.simulator_account(),
+    ) as publisher:
+        app_ = webhook_app(publisher, secret, tenant, settings.ingest.max_payload_bytes)
+        uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -113,7 +113,10 @@ def decode_frame(data: bytes, channels: Sequence[Channel]) -> DecodedFrame:
                 continue
             if spec.values is not None:
                 if str(raw) not in spec.values:
+                    # as the vendor's "unknown": an earlier value of the same field is void too
                     frame.dropped.append(f"{spec.name} has no meaning for value {raw}")
+                    frame.values.pop(spec.name, None)
+                    values.pop(spec.name, None)
                     continue
                 values[spec.name] = spec.values[str(raw)]
             else:

@@ -369,3 +369,10 @@ def test_vs133_region_counts_are_kept_with_the_counts() -> None:
         "region_4_count": 9,
         "occupancy": 34,
     }
+
+
+def test_a_later_unknown_value_voids_an_earlier_one_as_the_vendors_decoder_does() -> None:
+    # the vendor's decoder keeps the last value it read: "unknown"; so no tilt at all
+    decoded = decode_frame(bytes.fromhex("040001040002017564"), EM310.channels)
+    assert decoded.values == {"battery_pct": 100}
+    assert decoded.dropped == ["tilt has no meaning for value 2"]

@@ -23,6 +23,7 @@ from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
 from smartplace.feeds.cli import app as feeds_app
 from smartplace.logs import configure_logging
+from smartplace.lorawan.cli import app as lorawan_app
 
 app = typer.Typer(
     name="smartplace",
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(devices_app, name="devices")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(lorawan_app, name="lorawan")
 console = Console()
 errors = Console(stderr=True)
 
@@ -460,14 +462,20 @@ def trace(
     with InfluxClient(load_settings().influx) as influx:
         found = trace_device(influx, device_id, since_time, at_time)
     ledger = Table(title=f"Delivery ledger for {device_id} (by arrival hour, UTC)")
-    for column in ("hour", "received", "accepted", "written", "duplicate", "late", "rejected"):
+    counted = ("received", "accepted", "written", "duplicate", "late")
+    lorawan = [
+        k
+        for k in ("missed_frames", "backfilled_frames")
+        if any(k in h.counts for h in found.ledger)
+    ]
+    for column in ("hour", *counted, *lorawan, "rejected"):
         ledger.add_column(column, justify="left" if column in ("hour", "rejected") else "right")
     for hour in found.ledger:
         c = hour.counts
         rejected = ", ".join(f"{r} {n}" for r, n in sorted(hour.rejected_by_reason.items()))
         ledger.add_row(
             f"{hour.hour:%Y-%m-%d %H:00}",
-            *(str(c.get(k, 0)) for k in ("received", "accepted", "written", "duplicate", "late")),
+            *(str(c.get(k, 0)) for k in (*counted, *lorawan)),
             rejected or "-",
         )
     console.print(ledger)

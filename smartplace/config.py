@@ -62,8 +62,8 @@ class MqttSettings(_Section):
     """Unacknowledged QoS 1 messages the broker may have in flight to ingest."""
     tls_ca_file: Path | None = None
     """CA bundle for a TLS connection to the broker; set it to turn TLS on."""
-    extra_subscriptions: list[str] = ["v3/+/devices/+/up"]
-    """Subscriptions beyond {topic_prefix}/#: by default The Things Stack uplinks (bridged or direct)."""
+    extra_subscriptions: list[str] = ["v3/+/devices/+/up", "application/+/device/+/event/up"]
+    """Subscriptions beyond {topic_prefix}/#: by default The Things Stack and ChirpStack v4 uplinks (bridged)."""
 
     def ingest_account(self) -> Credentials | None:
         return _account(self.username, self.password)

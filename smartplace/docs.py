@@ -61,9 +61,10 @@ def profiles_markdown() -> str:
             "bin_fill_from_distance": "fill_pct from distance_mm and the bin's depth ("
             + ", ".join(f"{k} default {v:g}" for k, v in profile.parameters.items())
             + ")",
-            "footfall_from_totals": "per-interval counts from cumulative totals of lines "
+            "footfall_from_totals": "per-interval counts of lines "
             + ", ".join(str(line) for line in profile.counted_lines)
-            + "; a fall is a reset",
+            + ": their period counts, else the rise of their cumulative totals (a 32-bit wrap "
+            "counted across, a larger fall a reset); every line's totals and region counts stored",
         }[profile.derive]
         models = ", ".join(f"`{m}`" for m in profile.ttn_model_ids) or "-"
         lines.append(f"| `{profile.name}` | {profile.kind} | {models} | {derive} |")

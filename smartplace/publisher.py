@@ -46,6 +46,17 @@ class Publisher:
         with self._lock:
             self.published += 1
 
+    def publish_and_wait(self, topic: str, payload: bytes, timeout_s: float = 10.0) -> bool:
+        """Publish at QoS 1 and wait for the broker's PUBACK; False when none came in time."""
+        info = self._client.publish(topic, payload, qos=1)
+        with self._lock:
+            self.published += 1
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError):  # not queued: the client is disconnected
+            return False
+        return info.is_published()
+
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until the broker acknowledged everything published; False on timeout."""
         deadline = time.monotonic() + timeout_s

@@ -79,7 +79,7 @@ class Trace:
     """Raw readings near the asked-for time (each with 'measurement' and 'flags' added)."""
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
-    def verdict(self, at: datetime | None) -> str:
+    def _verdict(self, at: datetime | None) -> str:
         """One sentence: what happened to the reading at ``at`` (or to the device's readings)."""
         closest = (
             min(self.readings, key=lambda r: abs(r["time"] - at))
@@ -111,6 +111,19 @@ class Trace:
             return f"Nothing from {self.device_id} arrived since {self.since:%Y-%m-%d %H:%M} UTC."
         written = sum(h.counts.get("written", 0) for h in self.ledger)
         return f"{received} readings received since {self.since:%Y-%m-%d %H:%M} UTC; {written} written."
+
+    def verdict(self, at: datetime | None) -> str:
+        """What happened to the reading at ``at`` (or to the device's readings), and for a
+        LoRaWAN device the uplinks its frame counters say were missed or came in late."""
+        missed = sum(h.counts.get("missed_frames", 0) for h in self.ledger)
+        backfilled = sum(h.counts.get("backfilled_frames", 0) for h in self.ledger)
+        gaps = (
+            f" Its LoRaWAN frame counters show {missed} uplinks missed, {backfilled} came in late"
+            " (fill a gap with 'smartplace lorawan backfill')."
+            if missed or backfilled
+            else ""
+        )
+        return self._verdict(at) + gaps
 
 
 def trace(

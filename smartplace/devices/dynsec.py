@@ -71,6 +71,7 @@ def simulator_acls(prefix: str) -> list[dict[str, Any]]:
         },
         {"acltype": "publishClientSend", "topic": f"{prefix}/#", "allow": True},
         {"acltype": "publishClientSend", "topic": "v3/#", "allow": True},
+        {"acltype": "publishClientSend", "topic": "application/+/device/+/event/up", "allow": True},
     ]
 
 

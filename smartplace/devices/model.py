@@ -77,5 +77,14 @@ class DeviceRecord(BaseModel):
         return value
 
     def registry_message(self) -> dict[str, Any]:
-        """What ingest needs to know, as published (retained) on {prefix}/registry/{device_id}."""
-        return self.model_dump(mode="json", exclude={"metadata"})
+        """What ingest needs to know, as published (retained) on {prefix}/registry/{device_id}.
+
+        Of the metadata, only what LoRaWAN decoding reads: the DevEUI a ChirpStack
+        topic names the device by, and its profile's parameters (a bin's depth).
+        """
+        wanted = {"dev_eui"}.union(*(p.parameters for p in load_profiles().values()))
+        message = self.model_dump(mode="json", exclude={"metadata"})
+        kept = {k: v for k, v in self.metadata.items() if k in wanted}
+        if kept:
+            message["metadata"] = kept
+        return message

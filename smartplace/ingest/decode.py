@@ -31,11 +31,13 @@ from smartplace.ingest.quality import QcFlag
 from smartplace.ingest.screen import screen_for, screen_rows
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
+from smartplace.schemas.chirpstack import chirpstack_candidates
+from smartplace.schemas.chirpstack import topic_device_id as chirpstack_device
 from smartplace.schemas.native import native_candidates, native_item
 from smartplace.schemas.reading import field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
-from smartplace.schemas.topics import parse_topic
+from smartplace.schemas.topics import LORAWAN_LEAVES, parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 _NS_PER_S = 1_000_000_000
@@ -225,6 +227,10 @@ def _decode_message(
         )
         return
     device_id = topic.device_id
+    if topic.leaf == "chirpstack":  # the topic names a DevEUI: the registry says whose
+        device_id = chirpstack_device(
+            device_id, payload, directory.devices, limits.max_payload_bytes
+        )
     if topic.leaf == "registry":
         try:
             record = directory.apply(device_id, payload)
@@ -235,7 +241,7 @@ def _decode_message(
             batch.registry_updates.append((record, message.received_ns))
         return
     model = READING_MODELS.get(topic.kind)
-    if model is None and topic.leaf != "ttn":
+    if model is None and topic.leaf not in LORAWAN_LEAVES:
         reject(
             RejectReason.UNKNOWN_KIND,
             f"kind must be one of {', '.join(READING_MODELS)}",
@@ -252,7 +258,7 @@ def _decode_message(
         detail = "the registry lists this device as retired"
         reject(RejectReason.RETIRED_DEVICE, detail, device_id, payload)
         return
-    if device is not None and topic.leaf != "ttn" and device.kind != topic.kind:
+    if device is not None and topic.leaf not in LORAWAN_LEAVES and device.kind != topic.kind:
         detail = f"registered as {device.kind}, the topic says {topic.kind}"
         reject(RejectReason.TOPIC_DEVICE_MISMATCH, detail, device_id, payload)
         return
@@ -271,8 +277,14 @@ def _decode_message(
 
     origin = _Origin(message, device_id, site)
     if topic.leaf == "ttn":
-        _route(ttn_candidates(document, payload, topic.application, ttn), origin, groups, rejects)
-    elif model is None:  # only TTN topics name no kind
+        decoded = ttn_candidates(document, payload, topic.application, ttn, device_id)
+        _route(decoded, origin, groups, rejects)
+    elif topic.leaf == "chirpstack":
+        decoded = chirpstack_candidates(
+            document, payload, topic.application, topic.device_id, device_id, ttn
+        )
+        _route(decoded, origin, groups, rejects)
+    elif model is None:  # only LoRaWAN topics name no kind
         return
     elif topic.leaf == "reading" and (
         isinstance(document, dict)

@@ -162,6 +162,7 @@ class Drainer:
             out.late_beyond_grace,
             out.flag_counts,
             out.redelivered,
+            out.lorawan_frames,
         )
         for reject in out.rejects:
             log.info(

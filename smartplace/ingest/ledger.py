@@ -2,7 +2,8 @@
 
 For each (device, hour in which its messages arrived) it counts readings
 received, accepted, rejected (by reason), flagged duplicate, late beyond
-grace for their shortest window, and written. ``smartplace trace`` reads it
+grace for their shortest window, and written; for LoRaWAN devices also the
+uplinks their frame counters say were missed, and those that came in late. ``smartplace trace`` reads it
 back to answer "did this device's 09:15 reading reach InfluxDB, and if not,
 why?".
 
@@ -64,6 +65,11 @@ class DeliveryLedger:
                 hour = reject.received_ns - reject.received_ns % HOUR_NS
                 self._add(reject.device_id, hour, "received")
                 self._add(reject.device_id, hour, f"rejected_{reject.reason.value}")
+
+    def count_frames(self, device_id: str, name: str, count: int, received_ns: int) -> None:
+        """LoRaWAN frame-counter facts: ``missed_frames`` (a gap the counters show) or
+        ``backfilled_frames`` (frames that came in below the highest counter seen)."""
+        self._add(device_id, received_ns - received_ns % HOUR_NS, name, count)
 
     def count_refused(self, device_ids: Sequence[str], received_ns: int) -> None:
         """Readings InfluxDB refused after the pipeline counted them written."""

@@ -45,6 +45,8 @@ class PipelineOutput:
     """Readings per quality flag in this batch."""
     redelivered: int = 0
     """Messages dropped as the broker's redeliveries of ones already processed."""
+    lorawan_frames: Counter[str] = field(default_factory=Counter)
+    """LoRaWAN uplinks missed (frame counter gaps) and backfilled in this batch."""
 
 
 AGGREGATED_MEASUREMENTS = frozenset({"air_quality", "footfall", "bin"})
@@ -112,6 +114,9 @@ class Pipeline:
         out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
         out.raw_lines.extend(device_info_lines(decoded.registry_updates))
         self.ledger.count_rejects(decoded.rejects)
+        for device, name, count in self.ttn.take_frame_events():
+            self.ledger.count_frames(device, name, count, now_ns or self._latest_arrival_ns)
+            out.lorawan_frames[name] += count
         if now_ns is not None:
             self._latest_arrival_ns = now_ns
             out.raw_lines.extend(self.ledger.lines(now_ns))

@@ -41,6 +41,8 @@ class IngestStats:
     """The session expiry ingest asks the broker for (mqtt.session_expiry_s)."""
     session_expiry_granted_s: int | None = None
     """The one the broker granted at the latest CONNACK; None before the first."""
+    lorawan_frames: Counter[str] = field(default_factory=Counter)
+    """LoRaWAN uplinks missed (frame counter gaps) and backfilled, since the worker started."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -55,9 +57,11 @@ class IngestStats:
         late: int,
         flags: Counter[str] | None = None,
         redelivered: int = 0,
+        lorawan_frames: Counter[str] | None = None,
     ) -> None:
         with self._lock:
             self.redelivered += redelivered
+            self.lorawan_frames.update(lorawan_frames or {})
             self.flagged.update(flags or {})
             self.batches += 1
             self.received += received
@@ -132,4 +136,6 @@ def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str
         fields["session_expiry_short"] = stats.session_expiry_short()
     fields |= {f"flagged_{name}": count for name, count in stats.flag_snapshot().items()}
     fields |= {f"rejected_{reason}": count for reason, count in stats.reject_snapshot().items()}
+    with stats._lock:
+        fields |= {f"lorawan_{name}": count for name, count in sorted(stats.lorawan_frames.items())}
     return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)

@@ -15,6 +15,9 @@ from pydantic_core import PydanticCustomError
 from smartplace.schemas.reading import Reading
 
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Total = Annotated[int, Field(ge=0, le=2**32 - 1)]
+"""A counter's cumulative total: an unsigned 32-bit register that wraps."""
+RegionCount = Annotated[int, Field(ge=0, le=255)]
 # A busy doorway passes a few people a second; 20/s sustained over an interval is a fault.
 MAX_PEOPLE_PER_S = 20
 
@@ -30,6 +33,32 @@ class FootfallReading(Reading):
     """Length of the counting interval that ends at ``ts``, seconds."""
     occupancy: Count | None = None
     """People inside the counted area at ``ts``, where the counter knows."""
+    # A LoRaWAN counter's own cumulative totals per counting line (uint32, wrapping) and the
+    # people it sees in each of its regions, stored as it reported them beside the counts.
+    line_1_total_in: Total | None = None
+    """Line 1's cumulative count in, as the counter reported it at ``ts``."""
+    line_1_total_out: Total | None = None
+    """Line 1's cumulative count out."""
+    line_2_total_in: Total | None = None
+    """Line 2's cumulative count in."""
+    line_2_total_out: Total | None = None
+    """Line 2's cumulative count out."""
+    line_3_total_in: Total | None = None
+    """Line 3's cumulative count in."""
+    line_3_total_out: Total | None = None
+    """Line 3's cumulative count out."""
+    line_4_total_in: Total | None = None
+    """Line 4's cumulative count in."""
+    line_4_total_out: Total | None = None
+    """Line 4's cumulative count out."""
+    region_1_count: RegionCount | None = None
+    """People in the counter's region 1 at ``ts``."""
+    region_2_count: RegionCount | None = None
+    """People in region 2."""
+    region_3_count: RegionCount | None = None
+    """People in region 3."""
+    region_4_count: RegionCount | None = None
+    """People in region 4."""
 
     @model_validator(mode="after")
     def _plausible_rate(self) -> Self:

@@ -65,7 +65,9 @@ def profile_named(name: str) -> Profile:
 
 
 def profile_for_model_id(model_id: str) -> Profile | None:
+    """The profile serving a device-repository model id (TTS), or named so (a ChirpStack
+    device profile named after ours)."""
     for profile in load_profiles().values():
-        if model_id in profile.ttn_model_ids:
+        if model_id in profile.ttn_model_ids or model_id == profile.name:
             return profile
     return None

@@ -4,6 +4,7 @@
 - ``{prefix}/{kind}/{device_id}/status``: native JSON device status;
 - ``{prefix}/{kind}/{device_id}/senml``: SenML (RFC 8428) packs;
 - ``v3/{application}@{tenant}/devices/{device_id}/up``: The Things Stack uplinks;
+- ``application/{application_id}/device/{dev_eui}/event/up``: ChirpStack v4 uplink events;
 - ``{prefix}/registry/{device_id}``: a device's registry record (retained), from the devices CLI.
 """
 
@@ -14,20 +15,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-Leaf = Literal["reading", "status", "senml", "ttn", "registry"]
+Leaf = Literal["reading", "status", "senml", "ttn", "chirpstack", "registry"]
 LEAVES: tuple[Leaf, ...] = ("reading", "status", "senml")
 TTN_SUBSCRIPTION = "v3/+/devices/+/up"
 _TTN_RE = re.compile(r"^v3/([^/]+)/devices/([^/]+)/up$")
+_CHIRPSTACK_RE = re.compile(r"^application/([^/]+)/device/([0-9a-fA-F]{16})/event/up$")
+LORAWAN_LEAVES: tuple[Leaf, ...] = ("ttn", "chirpstack")
+"""Network-server uplinks: their topics name no kind (the device's profile does)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Topic:
     kind: str
-    """The device kind; for TTN uplinks, empty until the device's profile names it."""
+    """The device kind; for LoRaWAN uplinks, empty until the device's profile names it."""
     device_id: str
     leaf: Leaf
     application: str = ""
-    """TTN only: the application id (with @tenant)."""
+    """LoRaWAN only: the application id (TTS: with @tenant)."""
 
 
 def reading_topic(prefix: str, kind: str, device_id: str, leaf: Leaf = "reading") -> str:
@@ -52,6 +56,11 @@ def parse_topic(prefix: str, topic: str) -> Topic | None:
     ttn = _TTN_RE.fullmatch(topic)
     if ttn:
         return Topic(kind="", device_id=ttn[2], leaf="ttn", application=ttn[1])
+    chirpstack = _CHIRPSTACK_RE.fullmatch(topic)
+    if chirpstack:  # device_id is the DevEUI until decoding finds the device it belongs to
+        return Topic(
+            kind="", device_id=chirpstack[2].lower(), leaf="chirpstack", application=chirpstack[1]
+        )
     head = prefix + "/"
     if not topic.startswith(head):
         return None

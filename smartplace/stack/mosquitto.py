@@ -37,6 +37,9 @@ max_queued_messages 0
 max_queued_bytes 1073741824
 # Readings are small; a packet larger than this is not a reading.
 max_packet_size 1048576
+# A bridged network server (The Things Stack) publishes at QoS 0: delivered to ingest's QoS 1
+# subscription at QoS 1, they are queued for its persistent session while it is away.
+upgrade_outgoing_qos true
 """
 
 
@@ -188,8 +191,11 @@ class MosquittoServer(ServerProcess):
         admin: tuple[str, str],
         plugin: Path,
         host: str = "127.0.0.1",
+        extra_config: str = "",
     ) -> None:
         super().__init__()
+        self.extra_config = extra_config
+        """mosquitto.conf lines after ours: bridges (smartplace lorawan bridge)."""
         self.binary = binary
         self.base_dir = base_dir
         self.host = host
@@ -209,6 +215,7 @@ class MosquittoServer(ServerProcess):
             render_local_config(
                 self.host, self.port, self.data_dir, self.log_path, self.plugin, self.dynsec_file
             )
+            + self.extra_config
         )
 
     def argv(self) -> list[str]:

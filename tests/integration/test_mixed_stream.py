@@ -260,6 +260,21 @@ def stream(settings: Settings) -> tuple[list[Message], set[tuple[str, str, int]]
         ),
         (
             (
+                "v3/bins@ttn/devices/bin-0009/up",
+                uplink(
+                    "bin-0009",
+                    2,
+                    t[0],
+                    "em310-udl",
+                    frm=bytes.fromhex("0382A302"),  # 675 mm
+                    decoded={"distance": 700},
+                    rx=False,
+                ),
+            ),
+            "payload_mismatch",
+        ),
+        (
+            (
                 "v3/bins@ttn/devices/bin-0002/up",
                 uplink("bin-0002", 1, t[8], "em310-udl", frm=bytes.fromhex("01755C0382A302")),
             ),

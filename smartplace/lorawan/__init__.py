@@ -1,0 +1,1 @@
+"""Connecting LoRaWAN network servers: bridges to their MQTT servers, and their CLI."""

@@ -1,0 +1,118 @@
+"""``smartplace lorawan``: connect LoRaWAN network servers to the project's broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartplace.config import load_settings
+from smartplace.lorawan.backfill import backfill
+from smartplace.lorawan.bridge import (
+    ChirpstackBridge,
+    TtsBridge,
+    render_chirpstack_bridge,
+    render_tts_bridge,
+    write_bridge_file,
+)
+
+app = typer.Typer(
+    help="Connect The Things Stack or ChirpStack to smartplace.", no_args_is_help=True
+)
+
+
+@app.command()
+def bridge(
+    output: Annotated[
+        Path, typer.Option(help="The mosquitto.conf file to write (0600: it holds the key).")
+    ],
+    address: Annotated[str, typer.Option(help="host:port of the network server's MQTT server.")],
+    api_key_file: Annotated[
+        Path, typer.Option(help="File holding the API key (TTS) or password (ChirpStack broker).")
+    ],
+    application: Annotated[
+        list[str],
+        typer.Option(help="TTS: app-id@tenant-id; ChirpStack: the application's UUID. Repeatable."),
+    ],
+    server: Annotated[str, typer.Option(help="tts or chirpstack.")] = "tts",
+    username: Annotated[str, typer.Option(help="ChirpStack broker's user name.")] = "",
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA of the server's certificate; default: the system's.")
+    ] = None,
+) -> None:
+    """Write the mosquitto bridge connections that bring a network server's uplinks in.
+
+    Include the file from the project's broker configuration (mosquitto's
+    include_dir, or append it) and restart the broker.
+    """
+    if server not in ("tts", "chirpstack"):
+        raise typer.BadParameter("use tts or chirpstack", param_hint="--server")
+    parts = []
+    for app_id in application:
+        if server == "tts":
+            parts.append(render_tts_bridge(TtsBridge(address, app_id, api_key_file, ca_file)))
+        else:
+            parts.append(
+                render_chirpstack_bridge(
+                    ChirpstackBridge(address, app_id, username, api_key_file, ca_file)
+                )
+            )
+    write_bridge_file("\n".join(parts), output)
+    typer.echo(f"wrote {len(parts)} bridge connection(s) to {output}")
+
+
+@app.command("backfill")
+def backfill_command(
+    since: Annotated[
+        datetime, typer.Option(help="Fetch uplinks received after this time (ISO 8601, UTC).")
+    ],
+    server: Annotated[
+        str, typer.Option(help="The TTS cluster, e.g. https://eu1.cloud.thethings.network.")
+    ],
+    application: Annotated[str, typer.Option(help="app-id@tenant-id.")],
+    api_key_file: Annotated[
+        Path, typer.Option(help="File holding an API key with rights to read stored traffic.")
+    ],
+) -> None:
+    """Fill a gap from TTS's Storage Integration: stored uplinks go through ingest again, and
+    the frames it already has are refused there as duplicate_frame."""
+    moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    result = backfill(load_settings(), server, application, api_key_file, moment)
+    typer.echo(
+        f"fetched {result.fetched} stored uplinks, published {result.published} for ingest, "
+        f"skipped {result.skipped}"
+    )
+
+
+@app.command()
+def webhook(
+    secret_file: Annotated[
+        Path, typer.Option(help="File holding the shared secret TTS sends in its header.")
+    ],
+    tenant: Annotated[
+        str, typer.Option(help="The TTS tenant (ttn on The Things Network).")
+    ] = "ttn",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+) -> None:
+    """Receive TTS webhook uplinks (POST /tts/uplink) and answer 2xx only once the broker has them."""
+    import uvicorn
+
+    from smartplace.errors import SmartplaceError
+    from smartplace.lorawan.webhook import webhook_app
+    from smartplace.publisher import Publisher
+
+    settings = load_settings()
+    try:
+        secret = secret_file.read_text().strip()
+    except OSError as exc:
+        raise SmartplaceError(f"secret file {secret_file}: {exc.strerror}") from None
+    with Publisher(
+        settings.mqtt,
+        f"smartplace-webhook-{settings.mqtt.client_id}",
+        settings.mqtt.simulator_account(),
+    ) as publisher:
+        app_ = webhook_app(publisher, secret, tenant, settings.ingest.max_payload_bytes)
+        uvicorn.run(app_, host=host, port=port, log_level="warning")

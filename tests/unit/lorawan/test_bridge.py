@@ -1,0 +1,96 @@
+"""Bridge files for the project's broker: what they say, and what they refuse to write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smartplace.lorawan.bridge import (
+    BridgeConfigError,
+    ChirpstackBridge,
+    TtsBridge,
+    render_chirpstack_bridge,
+    render_tts_bridge,
+    write_bridge_file,
+)
+
+
+def settings_of(text: str) -> dict[str, str]:
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return dict(line.split(" ", 1) for line in lines)
+
+
+def test_tts_bridge_speaks_311_over_tls_with_the_system_cas_as_app_at_tenant(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "key"
+    key.write_text("NNSXS.ABC.DEF\n")
+    conf = settings_of(
+        render_tts_bridge(TtsBridge("eu1.cloud.thethings.network:8883", "bins@ttn", key))
+    )
+    assert conf == {
+        "connection": "tts-bins",
+        "address": "eu1.cloud.thethings.network:8883",
+        "bridge_protocol_version": "mqttv311",
+        "try_private": "false",
+        "bridge_capath": "/etc/ssl/certs",
+        "bridge_insecure": "false",
+        "remote_username": "bins@ttn",
+        "remote_password": "NNSXS.ABC.DEF",
+        "remote_clientid": "smartplace-bridge-bins",
+        "cleansession": "true",
+        "notifications": "false",
+        "start_type": "automatic",
+        "restart_timeout": "5 60",
+        "keepalive_interval": "60",
+        "topic": "v3/bins@ttn/devices/+/up in 0",
+    }
+
+
+def test_chirpstack_bridge_takes_one_applications_uplinks_at_qos_1(tmp_path: Path) -> None:
+    password = tmp_path / "password"
+    password.write_text("s3cret")
+    app = "6c3a4e54-0b6e-4a3b-9f65-1f1c0f7b9a11"
+    conf = settings_of(
+        render_chirpstack_bridge(ChirpstackBridge("cs.example:8883", app, "smartplace", password))
+    )
+    assert conf["topic"] == f"application/{app}/device/+/event/up in 1"
+    assert (conf["cleansession"], conf["remote_password"], conf["bridge_capath"]) == (
+        "false",
+        "s3cret",
+        "/etc/ssl/certs",
+    )
+
+
+@pytest.mark.parametrize(
+    ("application", "key", "message"),
+    [
+        ("bins", "k", "give it as application-id@tenant-id"),
+        ("bins@ttn\ntopic # both 2", "k", "give it as application-id@tenant-id"),
+        ("bins@ttn", "two words", "expected one key, on one line"),
+        ("bins@ttn", "key\ntopic # both 2", "expected one key, on one line"),
+        ("bins@ttn", "", "expected one key, on one line"),
+    ],
+)
+def test_nothing_can_add_lines_to_the_brokers_configuration(
+    tmp_path: Path, application: str, key: str, message: str
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(key)
+    with pytest.raises(BridgeConfigError, match=message):
+        render_tts_bridge(TtsBridge("eu1.cloud.thethings.network:8883", application, key_file))
+
+
+def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BridgeConfigError, match=r"API key file .*missing: No such file"):
+        render_tts_bridge(TtsBridge("h:1", "bins@ttn", tmp_path / "missing"))
+
+
+def test_the_file_is_the_owners_alone_even_when_it_existed(tmp_path: Path) -> None:
+    path = tmp_path / "conf.d" / "bridge.conf"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    write_bridge_file("connection x\n", path)
+    assert (path.read_text(), path.stat().st_mode & 0o777) == ("connection x\n", 0o600)

@@ -423,13 +423,10 @@ def broker_accounts() -> None:
     from smartplace.errors import ConfigError
 
     mqtt = load_settings().mqtt
-    ingest_account = mqtt.ingest_account()
-    if ingest_account is None:
+    if mqtt.ingest_account() is None:
         raise ConfigError("set SMARTPLACE_MQTT__USERNAME and SMARTPLACE_MQTT__PASSWORD (ingest's)")
     with Dynsec(mqtt, admin_account(load_settings())) as dynsec:
-        dynsec.ensure_service_accounts(
-            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest_account, mqtt.simulator_account()
-        )
+        dynsec.ensure_service_accounts(mqtt)
     console.print("Ingest and simulator accounts are in place.")
 
 

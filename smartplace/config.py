@@ -27,6 +27,8 @@ CONFIG_FILE_ENV = "SMARTPLACE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("smartplace.toml")
 DEFAULT_STACK_DIR = Path(".smartplace")
 STACK_FILE_NAME = "stack.toml"
+MAX_INGEST_WORKERS = 16
+"""The most ingest workers one deployment runs (each has its own broker account)."""
 
 
 class _Section(BaseModel):
@@ -164,7 +166,7 @@ class IngestSettings(_Section):
     http_port: int | None = Field(default=9108, ge=0, le=65_535)
     """Port of the health and metrics endpoints; unset turns them off. Worker N (of several)
     listens on this port + N."""
-    workers: int = Field(default=1, ge=1, le=16)
+    workers: int = Field(default=1, ge=1, le=MAX_INGEST_WORKERS)
     """Ingest processes, each handling the devices whose id hashes to it (so windows stay
     whole), each with its own MQTT session (CLIENT_ID-wN) and spool. Each receives every
     message: more than one pays off for arrays of readings, not one reading per message."""

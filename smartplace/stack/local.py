@@ -11,6 +11,8 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
+from pydantic import SecretStr
+
 from smartplace.config import STACK_FILE_NAME, Settings
 from smartplace.devices.dynsec import Dynsec
 from smartplace.stack.influxd import InfluxdServer, find_influxd, influx_answers
@@ -94,14 +96,19 @@ class LocalStack:
             raise
         assert mosquitto.pid is not None
         assert influxd.pid is not None
-        mqtt = self.settings.mqtt.model_copy(update={"host": HOST, "port": mqtt_port})
+        mqtt = self.settings.mqtt.model_copy(
+            update={
+                "host": HOST,
+                "port": mqtt_port,
+                "username": accounts["ingest"][0],
+                "password": SecretStr(accounts["ingest"][1]),
+                "simulator_username": accounts["simulator"][0],
+                "simulator_password": SecretStr(accounts["simulator"][1]),
+                "admin_username": accounts["admin"][0],
+            }
+        )
         with Dynsec(mqtt, accounts["admin"]) as dynsec:
-            dynsec.ensure_service_accounts(
-                mqtt.topic_prefix,
-                mqtt.extra_subscriptions,
-                accounts["ingest"],
-                accounts["simulator"],
-            )
+            dynsec.ensure_service_accounts(mqtt)
         state = StackState(mosquitto.pid, mqtt_port, influxd.pid, http_port, rpc_port)
         self.state_path.write_text(json.dumps(asdict(state), indent=2) + "\n")
         self._write_settings(state, accounts)

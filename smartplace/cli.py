@@ -454,7 +454,7 @@ def trace(
     since_time = parse_when(since, now)
     if at_time is not None:
         since_time = min(since_time, at_time)
-    with InfluxClient(load_settings().influx) as influx:
+    with InfluxClient(load_settings().influx.for_reading()) as influx:
         found = trace_device(influx, device_id, since_time, at_time)
     ledger = Table(title=f"Delivery ledger for {device_id} (by arrival hour, UTC)")
     for column in ("hour", "received", "accepted", "written", "duplicate", "late", "rejected"):

@@ -104,6 +104,11 @@ class InfluxSettings(_Section):
     """User name for user/password authentication."""
     password: SecretStr | None = None
     """Password for user/password authentication."""
+    reader_username: str | None = None
+    """Read-only user for the feeds service, 'smartplace trace' and the demo's report (as the
+    local stack makes one); unset: username."""
+    reader_password: SecretStr | None = None
+    """The read-only user's password."""
     token: SecretStr | None = None
     """API token (2.x/3); sent as 'Authorization: Token ...' and preferred over user/password."""
     timeout_s: float = Field(default=10.0, gt=0)
@@ -113,6 +118,14 @@ class InfluxSettings(_Section):
     one device within the same unit then overwrite each other."""
     verify_tls: bool = True
     """Check InfluxDB's TLS certificate on https URLs."""
+
+    def for_reading(self) -> InfluxSettings:
+        """These settings with the read-only user, when one is set: for what only reads."""
+        if self.reader_username is None:
+            return self
+        return self.model_copy(
+            update={"username": self.reader_username, "password": self.reader_password}
+        )
 
 
 class IngestSettings(_Section):

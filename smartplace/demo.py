@@ -180,7 +180,7 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
             f"SELECT count(*) FROM {raw}.ingest_rejects WHERE time >= {started_ns}"  # noqa: S608
         ),
     }
-    with InfluxClient(influx) as client:
+    with InfluxClient(influx.for_reading()) as client:
         table = Table(title="What landed in InfluxDB (this run)")
         table.add_column("measurement")
         table.add_column("rows", justify="right")

@@ -7,7 +7,6 @@ nothing listens on a default port or writes to /var/lib.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 from smartplace.config import InfluxSettings
 from smartplace.errors import InfluxError, ServerNotFoundError, ServerStartError
 from smartplace.influx import InfluxClient, quote_identifier, quote_string
-from smartplace.stack.process import ServerProcess
+from smartplace.stack.process import ServerProcess, server_environment
 
 INSTALL_HINT = "install it with 'sudo apt-get install influxdb' or set SMARTPLACE_INFLUXD_BIN"
 
@@ -97,7 +96,7 @@ class InfluxdServer(ServerProcess):
         empty = self.base_dir / "defaults.conf"  # so no /etc/influxdb/influxdb.conf leaks in
         empty.write_text("")
         env = {
-            **os.environ,
+            **server_environment(),
             **config_overrides(self.base_dir, self.host, self.http_port, self.rpc_port, self.auth),
         }
         result = subprocess.run(

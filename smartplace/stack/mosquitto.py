@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smartplace.config import MqttSettings
 from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ServerNotFoundError, ServerStartError
-from smartplace.stack.process import ServerProcess
+from smartplace.stack.process import ServerProcess, server_environment
 
 INSTALL_HINT = "install it with 'sudo apt-get install mosquitto' or set SMARTPLACE_MOSQUITTO_BIN"
 
@@ -91,6 +91,7 @@ def init_dynsec(config_file: Path, admin: tuple[str, str]) -> None:
     result = subprocess.run(
         [ctrl, "dynsec", "init", str(config_file), admin[0]],
         input=f"{admin[1]}\n{admin[1]}\n",
+        env=server_environment(),
         capture_output=True,
         text=True,
         check=False,

@@ -152,6 +152,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     while up.poll() is None:
         _scan(by_role, up.pid, watched)
+        time.sleep(0.005)  # short-lived ones (mosquitto_ctrl) are caught by its wrapper
     output = up.stdout.read().decode() if up.stdout else ""
     assert up.returncode == 0, output
     state = json.loads((stack_dir / "state.json").read_text())

@@ -54,7 +54,9 @@ from smartplace.config import (
     Settings,
     settings_environment,
 )
+from smartplace.devices.dynsec import Dynsec
 from smartplace.influx import InfluxClient
+from smartplace.private_files import write_private_text
 from smartplace.simulator import AirQualityGenerator, air_quality_device_ids
 from smartplace.stack import (
     InfluxdServer,
@@ -148,6 +150,43 @@ class Ingest:
         self.process.wait(60)
 
 
+def client_options(tool: str, options: dict[str, str]) -> dict[str, str]:
+    """An environment whose $XDG_CONFIG_HOME/{tool} (0600) holds these options.
+
+    mosquitto_pub and mosquitto_sub read that file before their argv (mosquitto 2.0.11
+    client/client_shared.c:346-375, one "option value" a line), so no password is on a
+    command line.
+    """
+    home = Path(tempfile.mkdtemp(prefix=f"{tool}-"))  # mkdtemp makes it 0700
+    write_private_text(home / tool, "".join(f"{k} {v}\n" for k, v in options.items()))
+    return {**os.environ, "XDG_CONFIG_HOME": str(home)}
+
+
+def publisher_accounts(mqtt: MqttSettings, count: int) -> list[tuple[str, str]]:
+    """``count`` accounts with the simulator's role, each bound to its own client id (one
+    account, one connection: see smartplace.accounts), for parallel C publishers."""
+    assert mqtt.simulator_username
+    assert mqtt.simulator_password
+    admin = mqtt.admin_account()
+    assert admin is not None
+    password = mqtt.simulator_password.get_secret_value()
+    names = [f"{mqtt.simulator_username}-p{n}" for n in range(count)]
+    with Dynsec(mqtt, admin) as dynsec:
+        dynsec.run(
+            [
+                {
+                    "command": "createClient",
+                    "username": name,
+                    "password": password,
+                    "clientid": name,
+                    "roles": [{"rolename": f"simulator:{mqtt.topic_prefix}"}],
+                }
+                for name in names
+            ]
+        )
+    return [(name, password) for name in names]
+
+
 class Publishers:
     """One C mosquitto_pub per device (-l: a message per stdin line), at QoS 1."""
 
@@ -155,7 +194,7 @@ class Publishers:
         binary = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
         self.pipes: list[IO[bytes]] = []
         self.processes = []
-        for device in range(DEVICES):
+        for device, (username, password) in enumerate(publisher_accounts(mqtt, DEVICES)):
             process = subprocess.Popen(
                 [
                     binary,
@@ -163,14 +202,8 @@ class Publishers:
                     "127.0.0.1",
                     "-p",
                     str(mqtt.port),
-                    "-u",
-                    mqtt.simulator_username or "",
-                    "-P",
-                    mqtt.simulator_password.get_secret_value() if mqtt.simulator_password else "",
                     "-q",
                     "1",
-                    "-i",
-                    f"pub-{mqtt.topic_prefix}-{device}",
                     "-t",
                     f"{mqtt.topic_prefix}/air_quality/{DEVICE_IDS[device]}/reading",
                     "-l",
@@ -178,6 +211,9 @@ class Publishers:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                env=client_options(
+                    "mosquitto_pub", {"-u": username, "-P": password, "-i": username}
+                ),
             )
             assert process.stdin is not None
             self.processes.append(process)
@@ -442,16 +478,21 @@ def probe_mosquitto_sub(stack: Stack, messages: int) -> Result:
             str(mqtt.port),
             "-q",
             "1",
-            "-u",
-            mqtt.username or "",
-            "-P",
-            mqtt.password.get_secret_value() if mqtt.password else "",
             "-t",
             f"{mqtt.topic_prefix}/#",
             "-C",
             str(messages),
         ],
         stdout=subprocess.DEVNULL,
+        # Ingest's account, so its client id (accounts are bound to one).
+        env=client_options(
+            "mosquitto_sub",
+            {
+                "-u": mqtt.username or "",
+                "-P": mqtt.password.get_secret_value() if mqtt.password else "",
+                "-i": mqtt.client_id,
+            },
+        ),
     )
     time.sleep(1)
     publishers = Publishers(mqtt)
@@ -506,7 +547,10 @@ def baseline(stack: Stack, readings: int) -> Result:
         if received[0] >= readings:
             done.set()
 
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="baseline", protocol=paho.MQTTv5)
+    # The ingest account is bound to ingest's client id (smartplace.accounts).
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=mqtt.client_id, protocol=paho.MQTTv5
+    )
     client.username_pw_set(mqtt.username, mqtt.password.get_secret_value() if mqtt.password else "")
     client.on_message = on_message
     client.connect("127.0.0.1", mqtt.port)

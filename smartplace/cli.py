@@ -425,13 +425,10 @@ def broker_accounts() -> None:
     from smartplace.errors import ConfigError
 
     mqtt = load_settings().mqtt
-    ingest_account = mqtt.ingest_account()
-    if ingest_account is None:
+    if mqtt.ingest_account() is None:
         raise ConfigError("set SMARTPLACE_MQTT__USERNAME and SMARTPLACE_MQTT__PASSWORD (ingest's)")
     with Dynsec(mqtt, admin_account(load_settings())) as dynsec:
-        dynsec.ensure_service_accounts(
-            mqtt.topic_prefix, mqtt.extra_subscriptions, ingest_account, mqtt.simulator_account()
-        )
+        dynsec.ensure_service_accounts(mqtt)
     console.print("Ingest and simulator accounts are in place.")
 
 
@@ -459,7 +456,7 @@ def trace(
     since_time = parse_when(since, now)
     if at_time is not None:
         since_time = min(since_time, at_time)
-    with InfluxClient(load_settings().influx) as influx:
+    with InfluxClient(load_settings().influx.for_reading()) as influx:
         found = trace_device(influx, device_id, since_time, at_time)
     ledger = Table(title=f"Delivery ledger for {device_id} (by arrival hour, UTC)")
     counted = ("received", "accepted", "written", "duplicate", "late")

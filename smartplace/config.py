@@ -27,6 +27,8 @@ CONFIG_FILE_ENV = "SMARTPLACE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("smartplace.toml")
 DEFAULT_STACK_DIR = Path(".smartplace")
 STACK_FILE_NAME = "stack.toml"
+MAX_INGEST_WORKERS = 16
+"""The most ingest workers one deployment runs (each has its own broker account)."""
 
 
 class _Section(BaseModel):
@@ -102,6 +104,11 @@ class InfluxSettings(_Section):
     """User name for user/password authentication."""
     password: SecretStr | None = None
     """Password for user/password authentication."""
+    reader_username: str | None = None
+    """Read-only user for the feeds service, 'smartplace trace' and the demo's report (as the
+    local stack makes one); unset: username."""
+    reader_password: SecretStr | None = None
+    """The read-only user's password."""
     token: SecretStr | None = None
     """API token (2.x/3); sent as 'Authorization: Token ...' and preferred over user/password."""
     timeout_s: float = Field(default=10.0, gt=0)
@@ -111,6 +118,14 @@ class InfluxSettings(_Section):
     one device within the same unit then overwrite each other."""
     verify_tls: bool = True
     """Check InfluxDB's TLS certificate on https URLs."""
+
+    def for_reading(self) -> InfluxSettings:
+        """These settings with the read-only user, when one is set: for what only reads."""
+        if self.reader_username is None:
+            return self
+        return self.model_copy(
+            update={"username": self.reader_username, "password": self.reader_password}
+        )
 
 
 class IngestSettings(_Section):
@@ -164,7 +179,7 @@ class IngestSettings(_Section):
     http_port: int | None = Field(default=9108, ge=0, le=65_535)
     """Port of the health and metrics endpoints; unset turns them off. Worker N (of several)
     listens on this port + N."""
-    workers: int = Field(default=1, ge=1, le=16)
+    workers: int = Field(default=1, ge=1, le=MAX_INGEST_WORKERS)
     """Ingest processes, each handling the devices whose id hashes to it (so windows stay
     whole), each with its own MQTT session (CLIENT_ID-wN) and spool. Each receives every
     message: more than one pays off for arrays of readings, not one reading per message."""

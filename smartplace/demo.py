@@ -15,6 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings, load_settings
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.service import IngestService
@@ -62,8 +63,12 @@ def run_demo(
     console.print(f"  broker   {state.mqtt_address}\n  influxdb {state.influx_url}")
     # The stack wrote where it listens and its accounts to stack.toml: read settings again.
     settings = load_settings()
+    # The demo's ingest logs in as ingest: the broker binds that account to ingest's client id
+    # (smartplace.accounts), so stop any 'smartplace ingest' first. Its spool is its own.
+    ingest = settings.ingest
+    spool_dir = ingest.spool_dir or settings.stack_dir / "spool" / "demo"
     settings = settings.model_copy(
-        update={"mqtt": settings.mqtt.model_copy(update={"client_id": "smartplace-demo-ingest"})}
+        update={"ingest": ingest.model_copy(update={"spool_dir": spool_dir})}
     )
     try:
         return _run_loop(settings, console, duration_s, devices, interval_s)
@@ -96,7 +101,7 @@ def _run_loop(
         if ingest.error:
             raise ingest.error
     publisher = Publisher(
-        settings.mqtt, "smartplace-demo-simulator", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     )
     publisher.start()
     simulator = _Worker(
@@ -175,7 +180,7 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
             f"SELECT count(*) FROM {raw}.ingest_rejects WHERE time >= {started_ns}"  # noqa: S608
         ),
     }
-    with InfluxClient(influx) as client:
+    with InfluxClient(influx.for_reading()) as client:
         table = Table(title="What landed in InfluxDB (this run)")
         table.add_column("measurement")
         table.add_column("rows", justify="right")

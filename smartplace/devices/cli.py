@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from smartplace.accounts import refuse_reserved
 from smartplace.config import load_settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import Plan, Provisioner, plan
@@ -123,6 +124,7 @@ def add(
     }
     record = _record({k: v for k, v in data.items() if v is not None})
     settings = load_settings()
+    refuse_reserved([record.device_id], settings.mqtt)
     with Registry(settings.registry_file) as registry:
         if registry.get(record.device_id) is not None:
             raise RegistryError(
@@ -268,7 +270,7 @@ def import_devices(
             )
     settings = load_settings()
     with Registry(settings.registry_file) as registry:
-        changes = plan(registry, wanted, retire_missing=retire_missing)
+        changes = plan(settings, registry, wanted, retire_missing=retire_missing)
         _print_plan(changes)
         if plan_only or changes.empty:
             return

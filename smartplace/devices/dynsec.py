@@ -4,10 +4,13 @@ Requests go to ``$CONTROL/dynamic-security/v1`` as ``{"commands": [...]}``
 and answers come back on ``.../response``, one per command, in order, with an
 ``error`` where a command failed. Only the admin account may do this.
 
-The accounts and roles smartplace keeps there:
+The accounts and roles smartplace keeps there, each account bound to one
+client id (smartplace.accounts says which; mosquitto refuses any other at
+CONNECT: plugins/dynamic-security/auth.c, dynsec_auth__basic_auth_callback):
 - each device: a client named as its id, with a role that may publish only
   under ``{prefix}/{kind}/{device_id}/`` and subscribe to nothing;
-- ingest: may subscribe to ``{prefix}/#`` and its extra subscriptions;
+- ingest (and each of its workers): may subscribe to ``{prefix}/#`` and its
+  extra subscriptions;
 - the simulator: may publish anywhere under the prefix (and TTN-style topics)
   except the registry;
 - the admin (who runs the devices commands) may also publish the registry
@@ -17,8 +20,7 @@ The accounts and roles smartplace keeps there:
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,6 +28,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
+from smartplace.accounts import Identity, ingest_identities
 from smartplace.broker import Credentials, connect_and_wait, make_client
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError, SmartplaceError
@@ -33,15 +36,23 @@ from smartplace.errors import MqttError, SmartplaceError
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 BATCH_COMMANDS = 200  # per control message: large imports go in chunks
+ROLE_EXISTS = {"createRole": "already exists"}
+"""Errors a re-run may meet and ignore: a role is only ever created with the ACL it needs."""
 
 Command = dict[str, Any]
 
 
 class DynsecError(SmartplaceError):
-    def __init__(self, command: str, error: str) -> None:
-        super().__init__(f"the broker refused {command}: {error}")
+    def __init__(self, command: str, error: str, username: str | None = None) -> None:
+        whom = f" for {username!r}" if username else ""
+        super().__init__(f"the broker refused {command}{whom}: {error}")
         self.command = command
         self.error = error
+        self.username = username
+
+
+class AccountExistsError(SmartplaceError):
+    """The broker already has an account of that name, which this call did not create."""
 
 
 def device_role(device_id: str) -> str:
@@ -81,7 +92,8 @@ class Dynsec:
     def __init__(self, settings: MqttSettings, admin: Credentials, timeout_s: float = 15.0) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
-        self._client = make_client(settings, f"smartplace-dynsec-{uuid.uuid4().hex[:12]}", admin)
+        # The admin account is bound to one client id, its user name (see smartplace.accounts).
+        self._client = make_client(settings, admin[0], admin)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
@@ -112,9 +124,13 @@ class Dynsec:
         self._client.loop_stop()
 
     def run(
-        self, commands: Sequence[Command], *, ignore: Sequence[str] = ()
+        self, commands: Sequence[Command], *, ignore: Mapping[str, str] = ROLE_EXISTS
     ) -> list[dict[str, Any]]:
-        """Send commands (in chunks) and return their answers; raise on the first error not in ``ignore``."""
+        """Send commands (in chunks) and return their answers; raise on the first error,
+        unless ``ignore`` maps its command to a part of that error's text.
+
+        The plugin carries on after a failed command, so commands that must not run when
+        an earlier one fails belong in a later call."""
         answers: list[dict[str, Any]] = []
         for start in range(0, len(commands), BATCH_COMMANDS):
             chunk = list(commands[start : start + BATCH_COMMANDS])
@@ -129,41 +145,77 @@ class Dynsec:
                 responses = self._responses
             for command, response in zip(chunk, responses, strict=False):
                 error = response.get("error")
-                if error and not any(part in error for part in ignore):
-                    raise DynsecError(command["command"], error)
+                if error and not (
+                    command["command"] in ignore and ignore[command["command"]] in error
+                ):
+                    raise DynsecError(command["command"], error, command.get("username"))
             answers.extend(responses)
         return answers
 
     # -- the accounts smartplace keeps -----------------------------------------------
 
-    def ensure_service_accounts(
-        self,
-        prefix: str,
-        extra_subscriptions: Sequence[str],
-        ingest: Credentials,
-        simulator: Credentials | None,
-    ) -> None:
-        """Create the ingest and simulator accounts and their roles, or reset their passwords; idempotent.
+    def ensure_service_accounts(self, mqtt: MqttSettings) -> None:
+        """Create the ingest and simulator accounts and their roles, or reset their passwords
+        and client ids; idempotent. These are the service's own accounts, ours to reset.
 
-        Never touches the admin's own role: the broker disconnects the clients of a
-        role that changes, and would run the admin's command twice on its reconnect.
+        Never touches the admin's own account or role: the broker disconnects the clients
+        of an account or role that changes, and would run the admin's command twice on
+        its reconnect (its client id is bound in the plugin's file: see stack.mosquitto).
         """
-        accounts = [(f"ingest:{prefix}", ingest_acls(prefix, extra_subscriptions), ingest)]
+        prefix = mqtt.topic_prefix
+        ingest = mqtt.ingest_account()
+        simulator = mqtt.simulator_account()
+        accounts: list[tuple[str, list[dict[str, Any]], Identity, str]] = []
+        if ingest is not None:
+            accounts += [
+                (
+                    f"ingest:{prefix}",
+                    ingest_acls(prefix, mqtt.extra_subscriptions),
+                    identity,
+                    ingest[1],
+                )
+                for identity in ingest_identities(mqtt)
+            ]
         if simulator is not None:
-            accounts.append((f"simulator:{prefix}", simulator_acls(prefix), simulator))
+            bound = Identity(simulator[0], simulator[0])  # accounts.simulator_client_id
+            accounts.append((f"simulator:{prefix}", simulator_acls(prefix), bound, simulator[1]))
         commands: list[Command] = []
-        for role, acls, (username, password) in accounts:
+        roles_made: set[str] = set()
+        for role, acls, identity, password in accounts:
+            if role not in roles_made:
+                commands.append({"command": "createRole", "rolename": role, "acls": acls})
+                roles_made.add(role)
             commands += [
-                {"command": "createRole", "rolename": role, "acls": acls},
                 {
                     "command": "createClient",
-                    "username": username,
+                    "username": identity.username,
                     "password": password,
+                    "clientid": identity.client_id,
                     "roles": [{"rolename": role}],
                 },
-                {"command": "setClientPassword", "username": username, "password": password},
+                {
+                    "command": "setClientPassword",
+                    "username": identity.username,
+                    "password": password,
+                },
+                {
+                    "command": "setClientId",
+                    "username": identity.username,
+                    "clientid": identity.client_id,
+                },
             ]
-        self.run(commands, ignore=("already exists",))
+        self.run(
+            commands,
+            ignore={
+                "createRole": "already exists",
+                "createClient": "already exists",
+            },
+        )
+
+    def usernames(self) -> set[str]:
+        """Every account the broker's dynamic security holds."""
+        (answer,) = self.run([{"command": "listClients", "verbose": False}])
+        return {str(name) for name in answer.get("data", {}).get("clients", [])}
 
     @staticmethod
     def add_device_commands(prefix: str, kind: str, device_id: str, password: str) -> list[Command]:
@@ -178,6 +230,7 @@ class Dynsec:
                 "command": "createClient",
                 "username": device_id,
                 "password": password,
+                "clientid": device_id,  # its only client id: no other session can be reached
                 "roles": [{"rolename": role}],
             },
         ]
@@ -193,7 +246,11 @@ class Dynsec:
 
     @staticmethod
     def set_password_commands(device_id: str, password: str) -> list[Command]:
-        return [{"command": "setClientPassword", "username": device_id, "password": password}]
+        # setClientId too: a device created before accounts were bound gets bound here.
+        return [
+            {"command": "setClientPassword", "username": device_id, "password": password},
+            {"command": "setClientId", "username": device_id, "clientid": device_id},
+        ]
 
     @staticmethod
     def set_kind_commands(prefix: str, old_kind: str, kind: str, device_id: str) -> list[Command]:

@@ -2,6 +2,10 @@
 
 Each change is made in one registry transaction; the broker's accounts are
 changed inside it, so a refusal from the broker rolls the registry back.
+Provisioning never changes an account it did not create in the same call,
+except a registered device's (rotate-secret): a device id naming a service
+account is refused at the door (smartplace.accounts), and an add whose
+account already exists in the broker is refused before anything is sent.
 Afterwards each touched record is announced as a retained message on
 {prefix}/registry/{device_id}, which is how ingest learns it. Every step is
 idempotent, so after a failure the same command can simply be run again.
@@ -14,16 +18,16 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from smartplace.accounts import refuse_reserved
 from smartplace.config import Credentials, Settings
 from smartplace.devices.directory import registry_topic
-from smartplace.devices.dynsec import Command, Dynsec
+from smartplace.devices.dynsec import AccountExistsError, Command, Dynsec
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.registry import Registry, RegistryError, hash_secret, new_secret
 from smartplace.errors import ConfigError
 from smartplace.publisher import Publisher
 
 Progress = Callable[[int], None]
-EXISTS = ("already exists",)
 
 
 def admin_account(settings: Settings) -> Credentials:
@@ -41,9 +45,9 @@ def announce(
 ) -> int:
     """Publish each record, retained, for ingest; returns how many. Waits for the broker's acks."""
     count = 0
-    with Publisher(
-        settings.mqtt, f"smartplace-registrar-{settings.mqtt.client_id}", admin_account(settings)
-    ) as publisher:
+    admin = admin_account(settings)
+    # The admin account is bound to one client id, its user name (see smartplace.accounts).
+    with Publisher(settings.mqtt, admin[0], admin) as publisher:
         for record in records:
             publisher.publish(
                 registry_topic(settings.mqtt.topic_prefix, record.device_id),
@@ -57,8 +61,11 @@ def announce(
     return count
 
 
-def register(registry: Registry, records: Iterable[DeviceRecord]) -> dict[str, str]:
+def register(
+    settings: Settings, registry: Registry, records: Sequence[DeviceRecord]
+) -> dict[str, str]:
     """Insert new devices (registry only) in one transaction; returns each one's secret."""
+    refuse_reserved([record.device_id for record in records], settings.mqtt)
     secrets_by_device = {}
     with registry.transaction():
         for record in records:
@@ -87,7 +94,15 @@ class Plan:
         return len(self.add) + len(self.change) + len(self.retire)
 
 
-def plan(registry: Registry, wanted: Sequence[DeviceRecord], retire_missing: bool = False) -> Plan:
+def plan(
+    settings: Settings,
+    registry: Registry,
+    wanted: Sequence[DeviceRecord],
+    retire_missing: bool = False,
+) -> Plan:
+    """What applying ``wanted`` would do; raises ReservedNameError when a record's id names a
+    service account (so that ``--plan`` shows the refusal, not an ordinary add)."""
+    refuse_reserved([record.device_id for record in wanted], settings.mqtt)
     result = Plan()
     current = {record.device_id: record for record in registry.list()}
     for record in wanted:
@@ -121,7 +136,9 @@ class Provisioner:
 
     def apply(self, changes: Plan, progress: Progress | None = None) -> dict[str, str]:
         """Carry out a plan; returns the secret of every added device (shown once, stored hashed)."""
+        refuse_reserved([record.device_id for record in changes.add], self.settings.mqtt)
         secrets_by_device: dict[str, str] = {}
+        creations: list[Command] = []
         commands: list[Command] = []
         announced: list[DeviceRecord] = []
         with self.registry.transaction():
@@ -129,7 +146,11 @@ class Provisioner:
                 secret = new_secret()
                 self.registry.insert(record, hash_secret(secret))
                 secrets_by_device[record.device_id] = secret
-                commands += self._add_commands(record, secret)
+                creations += Dynsec.add_device_commands(
+                    self.prefix, record.kind, record.device_id, secret
+                )
+                if record.status == "retired":
+                    commands += Dynsec.retire_device_commands(record.device_id)
                 announced.append(record)
             for old, new in changes.change:
                 self.registry.update(new)
@@ -140,9 +161,31 @@ class Provisioner:
                 self.registry.update(retired)
                 commands += Dynsec.retire_device_commands(record.device_id)
                 announced.append(retired)
-            self._run(commands, progress, changes.size)
+            if creations or commands:
+                with Dynsec(self.settings.mqtt, admin_account(self.settings)) as dynsec:
+                    if creations:
+                        self._refuse_existing(dynsec, [r.device_id for r in changes.add])
+                        # Alone, first: the plugin runs the commands after a failed one, and
+                        # none of these may touch an account whose creation failed.
+                        dynsec.run(creations)
+                    dynsec.run(commands)
+                if progress and changes.size:
+                    progress(changes.size)
         announce(self.settings, announced, progress)
         return secrets_by_device
+
+    @staticmethod
+    def _refuse_existing(dynsec: Dynsec, device_ids: list[str]) -> None:
+        """Refuse adds whose account the broker already holds: it is not ours to change."""
+        taken = sorted(set(device_ids) & dynsec.usernames())
+        if taken:
+            more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+            raise AccountExistsError(
+                f"the broker already has an account named {taken[0]!r}{more} that the registry "
+                "does not list: it was left untouched and nothing was changed. Choose another "
+                "device id, or delete that account ('mosquitto_ctrl dynsec deleteClient') if it "
+                "is a device's left by an interrupted run"
+            )
 
     def rotate_secret(self, device_id: str) -> str:
         record = self.registry.require(device_id)
@@ -155,14 +198,6 @@ class Provisioner:
             self.registry.set_secret_hash(device_id, hash_secret(secret))
             self._run(Dynsec.set_password_commands(device_id, secret))
         return secret
-
-    def _add_commands(self, record: DeviceRecord, secret: str) -> list[Command]:
-        commands = Dynsec.add_device_commands(self.prefix, record.kind, record.device_id, secret)
-        # A client left behind by an interrupted run gets the secret just handed out.
-        commands += Dynsec.set_password_commands(record.device_id, secret)
-        if record.status == "retired":
-            commands += Dynsec.retire_device_commands(record.device_id)
-        return commands
 
     def _change_commands(self, old: DeviceRecord, new: DeviceRecord) -> list[Command]:
         commands: list[Command] = []
@@ -182,6 +217,6 @@ class Provisioner:
         if not commands:
             return
         with Dynsec(self.settings.mqtt, admin_account(self.settings)) as dynsec:
-            dynsec.run(commands, ignore=EXISTS)
+            dynsec.run(commands)
         if progress and steps:
             progress(steps)

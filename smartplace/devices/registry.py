@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import SmartplaceError
+from smartplace.private_files import create_private_file
 
 # Append only: each entry takes the schema from version N to N+1.
 MIGRATIONS: Sequence[str] = (
@@ -89,7 +90,13 @@ def verify_secret(secret: str, stored: str) -> bool:
 class Registry:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # 0600 before SQLite creates it with the umask's mode; its -wal and -shm files
+            # take the database file's mode.
+            create_private_file(path)
+        except OSError as exc:
+            raise RegistryError(f"cannot open the registry {path}: {exc.strerror}") from None
         self._db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -102,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def store() -> FeedStore:
         if not hasattr(local, "store"):
-            local.store = FeedStore(InfluxClient(settings.influx))
+            local.store = FeedStore(InfluxClient(settings.influx.for_reading()))
         found: FeedStore = local.store
         return found
 

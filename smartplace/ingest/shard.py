@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 
+from smartplace.accounts import worker_identity
 from smartplace.config import Settings
 from smartplace.schemas.topics import parse_topic
 
@@ -34,7 +35,12 @@ def worker_settings(settings: Settings, index: int) -> Settings:
         return settings
     if not 0 <= index < ingest.workers:
         raise ValueError(f"worker {index} of {ingest.workers} does not exist")
-    mqtt = settings.mqtt.model_copy(update={"client_id": f"{settings.mqtt.client_id}-w{index}"})
+    # Each worker has an account of its own: the broker binds one client id to an account.
+    mqtt_updates: dict[str, object] = {"client_id": f"{settings.mqtt.client_id}-w{index}"}
+    if settings.mqtt.username is not None:
+        own = worker_identity(settings.mqtt.username, settings.mqtt.client_id, index)
+        mqtt_updates["username"] = own.username
+    mqtt = settings.mqtt.model_copy(update=mqtt_updates)
     updates: dict[str, object] = {"worker_index": index}
     if ingest.spool_dir is not None:
         updates["spool_dir"] = ingest.spool_dir / f"worker-{index}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import struct
 import threading
 import zlib
@@ -42,6 +43,24 @@ SEGMENT_SUFFIX = ".seg"
 
 class SpoolError(SmartplaceError):
     """The spool directory cannot be used (permissions, a full disk, corruption mid-log)."""
+
+
+def check_spool_directory(directory: Path) -> None:
+    """Refuse a spool directory another user could write to: what it holds is replayed
+    into the pipeline (and its checkpoint loaded) as ingest's own."""
+    info = directory.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise SpoolError(f"the spool directory {directory} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise SpoolError(
+            f"the spool directory {directory} belongs to uid {info.st_uid}, not to this user "
+            f"({os.geteuid()}): give it to the ingest user or choose another SMARTPLACE_INGEST__SPOOL_DIR"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SpoolError(
+            f"the spool directory {directory} is writable by others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}): 'chmod 700 {directory}' or choose another"
+        )
 
 
 def encode_record(message: RawMessage) -> bytes:
@@ -115,6 +134,7 @@ class Spool:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise SpoolError(f"cannot create the spool directory {directory}: {exc}") from exc
+        check_spool_directory(directory)
         self._segments = self._scan()
         self._sizes = {s.first_seq: s.path.stat().st_size for s in self._segments}
         self.next_seq = self._recover_tail()

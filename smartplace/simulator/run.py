@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import Provisioner, announce, plan, register
@@ -55,7 +56,7 @@ def provision_fleet(settings: Settings, device_ids: list[str]) -> int:
     records = fleet_records(device_ids)
     with Registry(settings.registry_file) as registry:
         new = [r for r in records if registry.get(r.device_id) is None]
-        register(registry, new)
+        register(settings, registry, new)
     announce(settings, records)
     return len(new)
 
@@ -73,7 +74,7 @@ def simulate(
     generator = AirQualityGenerator(air_quality_device_ids(devices), seed=seed)
     own_publisher = publisher is None
     publisher = publisher or Publisher(
-        settings.mqtt, f"smartplace-simulator-{seed}", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     )
     if own_publisher:
         publisher.start()
@@ -117,7 +118,8 @@ def publish_as_devices(settings: Settings, secrets_by_device: dict[str, str], se
     for reading in generator.readings(datetime.now(UTC)):
         device_id = str(reading.pop("device_id"))
         credentials = (device_id, secrets_by_device[device_id])
-        with Publisher(settings.mqtt, f"{device_id}-{seed}", credentials) as publisher:
+        # A device's account is bound to its id as client id (see smartplace.accounts).
+        with Publisher(settings.mqtt, device_id, credentials) as publisher:
             publisher.publish(
                 reading_topic(settings.mqtt.topic_prefix, "air_quality", device_id),
                 orjson.dumps(reading),
@@ -158,7 +160,7 @@ def fleet_publishers(
     server publishes them, not the device.
     """
     own = Publisher(
-        settings.mqtt, f"smartplace-simulator-{fleet.seed}", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     )
     own.start()
     if not provision:
@@ -166,7 +168,9 @@ def fleet_publishers(
     members = {d.device_id: d for d in fleet.members()}
     with Registry(settings.registry_file) as registry:
         provisioner = Provisioner(settings, registry)
-        secrets = provisioner.apply(plan(registry, [d.record() for d in members.values()]))
+        secrets = provisioner.apply(
+            plan(settings, registry, [d.record() for d in members.values()])
+        )
         for device_id, device in members.items():
             if device_id not in secrets and device.format != "ttn":
                 secrets[device_id] = provisioner.rotate_secret(device_id)  # ours to rotate
@@ -174,9 +178,7 @@ def fleet_publishers(
     for device_id, secret in secrets.items():
         if members[device_id].format == "ttn":
             continue
-        publisher = Publisher(
-            settings.mqtt, f"{device_id}-sim", (device_id, secret), max_inflight=100
-        )
+        publisher = Publisher(settings.mqtt, device_id, (device_id, secret), max_inflight=100)
         publisher.start()
         by_device[device_id] = publisher
 

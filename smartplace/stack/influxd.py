@@ -7,15 +7,17 @@ nothing listens on a default port or writes to /var/lib.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
-from smartplace.errors import ServerNotFoundError, ServerStartError
-from smartplace.stack.process import ServerProcess
+from smartplace.config import InfluxSettings
+from smartplace.errors import InfluxError, ServerNotFoundError, ServerStartError
+from smartplace.influx import InfluxClient, quote_identifier, quote_string
+from smartplace.stack.process import ServerProcess, server_environment
 
 INSTALL_HINT = "install it with 'sudo apt-get install influxdb' or set SMARTPLACE_INFLUXD_BIN"
 
@@ -42,9 +44,13 @@ def influx_answers(url: str) -> bool:
         return False
 
 
-def config_overrides(base_dir: Path, host: str, http_port: int, rpc_port: int) -> dict[str, str]:
+def config_overrides(
+    base_dir: Path, host: str, http_port: int, rpc_port: int, auth: bool = False
+) -> dict[str, str]:
     """INFLUXDB_* variables that move every listener and directory into ``base_dir``."""
     return {
+        # With auth on and no user yet, influxd takes only the query that creates an admin.
+        "INFLUXDB_HTTP_AUTH_ENABLED": "true" if auth else "false",
         "INFLUXDB_REPORTING_DISABLED": "true",
         "INFLUXDB_BIND_ADDRESS": f"{host}:{rpc_port}",
         "INFLUXDB_META_DIR": str(base_dir / "meta"),
@@ -63,9 +69,16 @@ class InfluxdServer(ServerProcess):
     name = "influxd"
 
     def __init__(
-        self, binary: Path, base_dir: Path, http_port: int, rpc_port: int, host: str = "127.0.0.1"
+        self,
+        binary: Path,
+        base_dir: Path,
+        http_port: int,
+        rpc_port: int,
+        host: str = "127.0.0.1",
+        auth: bool = False,
     ) -> None:
         super().__init__()
+        self.auth = auth
         self.binary = binary
         self.base_dir = base_dir
         self.host = host
@@ -79,12 +92,12 @@ class InfluxdServer(ServerProcess):
         return f"http://{self.host}:{self.http_port}"
 
     def prepare(self) -> None:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.base_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         empty = self.base_dir / "defaults.conf"  # so no /etc/influxdb/influxdb.conf leaks in
         empty.write_text("")
         env = {
-            **os.environ,
-            **config_overrides(self.base_dir, self.host, self.http_port, self.rpc_port),
+            **server_environment(),
+            **config_overrides(self.base_dir, self.host, self.http_port, self.rpc_port, self.auth),
         }
         result = subprocess.run(
             [str(self.binary), "config", "-config", str(empty)],
@@ -105,3 +118,44 @@ class InfluxdServer(ServerProcess):
 
     def describe(self) -> str:
         return self.url
+
+
+def secure_storage(
+    settings: InfluxSettings,
+    admin: tuple[str, str],
+    writer: tuple[str, str],
+    reader: tuple[str, str],
+) -> None:
+    """Give an auth-enabled influxd 1.x its users, as production has them, and the storage.
+
+    The admin (ALL PRIVILEGES) is created first, unauthenticated, which influxd allows
+    only while it has no admin; with it the database and retention policies; then
+    ingest's writer (WRITE on the database) and a read-only reader (READ). Passwords go
+    in the POST body, never in a URL or on a command line. Idempotent: known users get
+    their password set again.
+    """
+    plain = settings.model_copy(update={"username": None, "password": None, "token": None})
+    as_admin = plain.model_copy(update={"username": admin[0], "password": SecretStr(admin[1])})
+    with InfluxClient(as_admin) as client:
+        try:
+            client.query("SHOW USERS", database=False)
+        except InfluxError:
+            with InfluxClient(plain) as anonymous:
+                anonymous.query(
+                    f"CREATE USER {quote_identifier(admin[0])} WITH PASSWORD "
+                    f"{quote_string(admin[1])} WITH ALL PRIVILEGES",
+                    database=False,
+                )
+        client.ensure_storage()
+        users = {row["user"] for row in client.query_rows("SHOW USERS", database=False)}
+        db = quote_identifier(settings.database)
+        for (username, password), privilege in ((writer, "WRITE"), (reader, "READ")):
+            user = quote_identifier(username)
+            if username in users:
+                client.query(f"SET PASSWORD FOR {user} = {quote_string(password)}", database=False)
+            else:
+                client.query(
+                    f"CREATE USER {user} WITH PASSWORD {quote_string(password)}", database=False
+                )
+            client.query(f"REVOKE ALL PRIVILEGES ON {db} FROM {user}", database=False)
+            client.query(f"GRANT {privilege} ON {db} TO {user}", database=False)

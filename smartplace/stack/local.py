@@ -11,9 +11,18 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
+from pydantic import SecretStr
+
+from smartplace.accounts import (
+    ADMIN_USERNAME,
+    INFLUX_READER_USERNAME,
+    INGEST_USERNAME,
+    SIMULATOR_USERNAME,
+)
 from smartplace.config import STACK_FILE_NAME, Settings
 from smartplace.devices.dynsec import Dynsec
-from smartplace.stack.influxd import InfluxdServer, find_influxd, influx_answers
+from smartplace.private_files import private_dir, write_private_text
+from smartplace.stack.influxd import InfluxdServer, find_influxd, influx_answers, secure_storage
 from smartplace.stack.mosquitto import (
     MosquittoServer,
     find_dynsec_plugin,
@@ -80,48 +89,80 @@ class LocalStack:
         mqtt_port = _pick_port(previous.mqtt_port if previous else 1883)
         http_port = _pick_port(previous.influx_http_port if previous else 8086)
         rpc_port = _pick_port(previous.influx_rpc_port if previous else 8088)
+        private_dir(self.dir)
         accounts = self.accounts()
         plugin = find_dynsec_plugin(self.settings.mosquitto_dynsec_plugin)
         mosquitto = MosquittoServer(
             mosquitto_bin, self.dir / "mosquitto", mqtt_port, accounts["admin"], plugin, HOST
         )
-        influxd = InfluxdServer(influxd_bin, self.dir / "influxdb", http_port, rpc_port, HOST)
+        # Auth on, as in production: an admin, ingest's writer and a read-only reader.
+        influxd = InfluxdServer(
+            influxd_bin, self.dir / "influxdb", http_port, rpc_port, HOST, auth=True
+        )
         mosquitto.start(detach=True)
         try:
             influxd.start(detach=True)
+            secure_storage(
+                self.settings.influx.model_copy(update={"url": f"http://{HOST}:{http_port}"}),
+                accounts["influx-admin"],
+                accounts["influx-writer"],
+                accounts["influx-reader"],
+            )
         except Exception:
             mosquitto.stop()
+            influxd.stop()
             raise
         assert mosquitto.pid is not None
         assert influxd.pid is not None
-        mqtt = self.settings.mqtt.model_copy(update={"host": HOST, "port": mqtt_port})
+        mqtt = self.settings.mqtt.model_copy(
+            update={
+                "host": HOST,
+                "port": mqtt_port,
+                "username": accounts["ingest"][0],
+                "password": SecretStr(accounts["ingest"][1]),
+                "simulator_username": accounts["simulator"][0],
+                "simulator_password": SecretStr(accounts["simulator"][1]),
+                "admin_username": accounts["admin"][0],
+            }
+        )
         with Dynsec(mqtt, accounts["admin"]) as dynsec:
-            dynsec.ensure_service_accounts(
-                mqtt.topic_prefix,
-                mqtt.extra_subscriptions,
-                accounts["ingest"],
-                accounts["simulator"],
-            )
+            dynsec.ensure_service_accounts(mqtt)
         state = StackState(mosquitto.pid, mqtt_port, influxd.pid, http_port, rpc_port)
-        self.state_path.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        write_private_text(self.state_path, json.dumps(asdict(state), indent=2) + "\n")
         self._write_settings(state, accounts)
         return state, True
 
     def accounts(self) -> dict[str, tuple[str, str]]:
-        """The local stack's MQTT accounts, made once with random passwords and kept (mode 0600)."""
+        """The local stack's MQTT and InfluxDB accounts, made once with random passwords and
+        kept (mode 0600); accounts a newer smartplace added are made on the next start."""
         path = self.dir / "credentials.json"
+        stored: dict[str, tuple[str, str]] = {}
         if path.is_file():
-            stored = json.loads(path.read_text())
-            return {role: (user, password) for role, (user, password) in stored.items()}
-        accounts = {
-            "admin": ("smartplace-admin", secrets.token_urlsafe(18)),
-            "ingest": ("smartplace-ingest", secrets.token_urlsafe(18)),
-            "simulator": ("smartplace-simulator", secrets.token_urlsafe(18)),
+            stored = {
+                role: (user, password)
+                for role, (user, password) in json.loads(path.read_text()).items()
+            }
+        names = {
+            "admin": ADMIN_USERNAME,
+            "ingest": INGEST_USERNAME,
+            "simulator": SIMULATOR_USERNAME,
+            "influx-admin": ADMIN_USERNAME,
+            "influx-writer": INGEST_USERNAME,
+            "influx-reader": INFLUX_READER_USERNAME,
         }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(accounts, indent=2) + "\n")
-        return accounts
+        missing = {
+            role: (name, secrets.token_urlsafe(18))
+            for role, name in names.items()
+            if role not in stored
+        }
+        if missing or path.is_file():
+            private_dir(self.dir)
+        if missing:
+            stored |= missing
+            write_private_text(path, json.dumps(stored, indent=2) + "\n")
+        else:
+            path.chmod(0o600)
+        return stored
 
     def _write_settings(self, state: StackState, accounts: dict[str, tuple[str, str]]) -> None:
         (admin, admin_pw), (ingest, ingest_pw), (simulator, simulator_pw) = (
@@ -129,8 +170,12 @@ class LocalStack:
             accounts["ingest"],
             accounts["simulator"],
         )
-        self.settings_path.touch(mode=0o600)
-        self.settings_path.write_text(
+        (writer, writer_pw), (reader, reader_pw) = (
+            accounts["influx-writer"],
+            accounts["influx-reader"],
+        )
+        write_private_text(
+            self.settings_path,
             "# Written by 'smartplace up': where the local stack listens and how to log in.\n"
             "# Every smartplace command run from this folder reads it (lowest precedence).\n"
             f'[mqtt]\nhost = "{HOST}"\nport = {state.mqtt_port}\n'
@@ -138,6 +183,10 @@ class LocalStack:
             f'simulator_username = "{simulator}"\nsimulator_password = "{simulator_pw}"\n'
             f'admin_username = "{admin}"\nadmin_password = "{admin_pw}"\n\n'
             f'[influx]\nurl = "{state.influx_url}"\n'
+            "# 'smartplace up' made the database: ingest's writer may only write to it.\n"
+            "create_database = false\n"
+            f'username = "{writer}"\npassword = "{writer_pw}"\n'
+            f'reader_username = "{reader}"\nreader_password = "{reader_pw}"\n',
         )
 
     def status(self) -> list[ServerStatus]:

@@ -97,6 +97,12 @@ def terminate_pid(pid: int, binary_name: str, timeout_s: float = 15.0) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def server_environment() -> dict[str, str]:
+    """This process's environment without smartplace's settings, which may hold passwords:
+    a server needs none of them, and a process's environment outlives the command."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SMARTPLACE_")}
+
+
 def tail(path: Path, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file, or a note that it is missing."""
     try:
@@ -144,6 +150,7 @@ class ServerProcess(ABC):
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.argv(),
+                env=server_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings, settings_environment
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
@@ -94,7 +95,7 @@ class PacedPublisher:
         self.rate_per_s = rate_per_s
         self._publisher = Publisher(
             settings.mqtt,
-            f"chaos-publisher-{settings.mqtt.client_id}",
+            simulator_client_id(settings.mqtt),
             settings.mqtt.simulator_account(),
             max_inflight=500,
         )

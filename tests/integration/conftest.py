@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.devices.provisioning import announce
 from smartplace.publisher import Publisher
@@ -73,7 +74,7 @@ def simulated_town(
     # Registered devices, as in a real town: ingest learns their sites and places from this.
     announce(settings, [device.record() for device in fleet.members()])
     traffic = Traffic(fleet, mqtt.topic_prefix, array_max=60)
-    publisher = Publisher(mqtt, f"town-{mqtt.client_id}", mqtt.simulator_account())
+    publisher = Publisher(mqtt, simulator_client_id(mqtt), mqtt.simulator_account())
     publisher.start()
     oracle = io.BytesIO()
     try:

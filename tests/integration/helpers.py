@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
@@ -31,8 +32,9 @@ def publish_all(
 ) -> int:
     """Publish at QoS 1 and return once the broker acknowledged every message."""
     count = 0
+    # The simulator's account is bound to one client id: its user name.
     with Publisher(
-        settings.mqtt, f"{client_id}-{settings.mqtt.client_id}", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     ) as publisher:
         for topic, payload in messages:
             publisher.publish(topic, payload)

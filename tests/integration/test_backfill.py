@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
@@ -36,7 +37,7 @@ def test_a_seven_day_backfill_leaves_every_recorded_reading_in_influxdb(
     traffic = Traffic(load_fleet(), settings.mqtt.topic_prefix, array_max=60)
     oracle_path = tmp_path / "oracle.jsonl"
     publisher = Publisher(
-        settings.mqtt, f"backfill-{settings.mqtt.client_id}", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     )
     publisher.start()
     try:

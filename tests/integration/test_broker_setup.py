@@ -42,7 +42,7 @@ def test_init_dynsec_then_accounts_give_a_broker_ingest_can_log_in_to(tmp_path: 
         accounts = run_smartplace(env, "broker", "accounts")
         assert accounts.returncode == 0, accounts.stderr
         settings = MqttSettings(port=port, username="ingest", password="ingest-secret-1")
-        client = make_client(settings, "setup-check", settings.ingest_account())
+        client = make_client(settings, settings.client_id, settings.ingest_account())
         connected = threading.Event()
         client.on_connect = lambda *args: connected.set() if not args[3].is_failure else None
         connect_and_wait(client, settings, connected, lambda: None, 10)

@@ -55,10 +55,17 @@ def cli(settings: Settings, *args: str, timeout_s: float = 300) -> subprocess.Co
 class Device:
     """A paho client logging in as a device, recording what the broker says."""
 
-    def __init__(self, settings: Settings, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        username: str | None,
+        password: str | None,
+        client_id: str | None = None,
+    ) -> None:
+        # A device's account is bound to its id as client id: by default it logs in with that.
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{username}-{uuid.uuid4().hex[:6]}",
+            client_id=client_id or username or f"anonymous-{uuid.uuid4().hex[:6]}",
             protocol=paho.MQTTv5,
         )
         if username is not None:

@@ -120,6 +120,7 @@ def test_bad_arguments_are_one_line_errors() -> None:
 def test_validate_looks_devices_up_in_the_local_registry(
     tmp_path: Path, monkeypatch: object
 ) -> None:
+    from smartplace.config import Settings
     from smartplace.devices.model import DeviceRecord
     from smartplace.devices.provisioning import register
     from smartplace.devices.registry import Registry
@@ -127,7 +128,9 @@ def test_validate_looks_devices_up_in_the_local_registry(
     registry_file = tmp_path / "registry.db"
     with Registry(registry_file) as registry:
         register(
-            registry, [DeviceRecord(device_id="aq-0001", kind="air_quality", site="merseyway")]
+            Settings(),
+            registry,
+            [DeviceRecord(device_id="aq-0001", kind="air_quality", site="merseyway")],
         )
     monkeypatch.setenv("SMARTPLACE_REGISTRY_FILE", str(registry_file))  # type: ignore[attr-defined]
     body = b'{"pm25_ugm3": 7}'

@@ -10,7 +10,10 @@ account would be handed that account's password, or its session.
 - ingest: ``mqtt.username`` with client id ``mqtt.client_id``; worker N of several
   logs in as ``{username}-wN`` with client id ``{client_id}-wN`` (one account per
   worker, as dynamic security binds one client id to an account);
-- the simulator and the admin: client id = their user name.
+- the simulator and the admin: client id = their user name;
+- the LoRaWAN gateways (the TTS webhook receiver, ``lorawan backfill``): the simulator's
+  role and password, each on an account of its own, ``{simulator}-{gateway}``, bound to
+  that same name, so neither takes the simulator's connection nor another's.
 
 It never talks to the broker: devices.dynsec creates what this names.
 """
@@ -66,10 +69,28 @@ def simulator_client_id(mqtt: MqttSettings) -> str:
     return mqtt.simulator_username or SIMULATOR_USERNAME
 
 
+GATEWAYS = ("webhook", "backfill")
+"""Services that publish uplinks on devices' behalf, as the simulator may."""
+
+
+def gateway_identity(mqtt: MqttSettings, gateway: str) -> Identity:
+    """The account (and its only client id) ``gateway`` (one of GATEWAYS) publishes with."""
+    name = f"{simulator_client_id(mqtt)}-{gateway}"
+    return Identity(name, name)
+
+
+def simulator_identities(mqtt: MqttSettings) -> list[Identity]:
+    """The simulator's account, and one per gateway, all in the simulator's role."""
+    if mqtt.simulator_username is None:
+        return []
+    name = simulator_client_id(mqtt)
+    return [Identity(name, name), *(gateway_identity(mqtt, gateway) for gateway in GATEWAYS)]
+
+
 def reserved_names(mqtt: MqttSettings) -> set[str]:
     """Every user name and client id the service's own accounts use with these settings."""
     names = {INGEST_USERNAME, SIMULATOR_USERNAME, ADMIN_USERNAME, mqtt.client_id}
-    for identity in ingest_identities(mqtt):
+    for identity in [*ingest_identities(mqtt), *simulator_identities(mqtt)]:
         names |= {identity.username, identity.client_id}
     for username in (mqtt.simulator_username, mqtt.admin_username):
         if username is not None:

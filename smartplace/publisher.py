@@ -10,6 +10,7 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
+from smartplace.accounts import gateway_identity
 from smartplace.broker import Credentials, JitteredBackoff, connect_and_wait, make_client
 from smartplace.config import MqttSettings
 
@@ -102,3 +103,12 @@ class Publisher:
     ) -> None:
         with self._lock:
             self.acknowledged += 1
+
+
+def gateway_publisher(settings: MqttSettings, gateway: str) -> Publisher:
+    """A publisher on ``gateway``'s own account (accounts.GATEWAYS), with the simulator's
+    password: the TTS webhook receiver and ``lorawan backfill`` publish uplinks with it."""
+    identity = gateway_identity(settings, gateway)
+    password = settings.simulator_password
+    credentials = (identity.username, password.get_secret_value()) if password else None
+    return Publisher(settings, identity.client_id, credentials)

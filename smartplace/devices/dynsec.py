@@ -28,7 +28,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.accounts import Identity, ingest_identities
+from smartplace.accounts import Identity, ingest_identities, simulator_identities
 from smartplace.broker import Credentials, connect_and_wait, make_client
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError, SmartplaceError
@@ -177,8 +177,10 @@ class Dynsec:
                 for identity in ingest_identities(mqtt)
             ]
         if simulator is not None:
-            bound = Identity(simulator[0], simulator[0])  # accounts.simulator_client_id
-            accounts.append((f"simulator:{prefix}", simulator_acls(prefix), bound, simulator[1]))
+            accounts += [
+                (f"simulator:{prefix}", simulator_acls(prefix), identity, simulator[1])
+                for identity in simulator_identities(mqtt)
+            ]
         commands: list[Command] = []
         roles_made: set[str] = set()
         for role, acls, identity, password in accounts:

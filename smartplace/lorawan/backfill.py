@@ -30,7 +30,7 @@ import orjson
 
 from smartplace.config import Settings
 from smartplace.errors import SmartplaceError
-from smartplace.publisher import Publisher
+from smartplace.publisher import gateway_publisher
 
 _APPLICATION_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,35})@([a-z0-9][a-z0-9-]{0,35})$")
 _DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,35}$")
@@ -112,11 +112,7 @@ def backfill(
         raise BackfillError(f"API key file {api_key_file}: {exc.strerror}") from None
     result = BackfillResult()
     app_id = application.split("@", 1)[0]
-    with Publisher(
-        settings.mqtt,
-        f"smartplace-backfill-{settings.mqtt.client_id}",
-        settings.mqtt.simulator_account(),
-    ) as publisher:
+    with gateway_publisher(settings.mqtt, "backfill") as publisher:
         for up in stored_uplinks(server, application, api_key, since, client):
             result.fetched += 1
             ids = up.get("end_device_ids")

@@ -102,17 +102,13 @@ def webhook(
 
     from smartplace.errors import SmartplaceError
     from smartplace.lorawan.webhook import webhook_app
-    from smartplace.publisher import Publisher
+    from smartplace.publisher import gateway_publisher
 
     settings = load_settings()
     try:
         secret = secret_file.read_text().strip()
     except OSError as exc:
         raise SmartplaceError(f"secret file {secret_file}: {exc.strerror}") from None
-    with Publisher(
-        settings.mqtt,
-        f"smartplace-webhook-{settings.mqtt.client_id}",
-        settings.mqtt.simulator_account(),
-    ) as publisher:
+    with gateway_publisher(settings.mqtt, "webhook") as publisher:
         app_ = webhook_app(publisher, secret, tenant, settings.ingest.max_payload_bytes)
         uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import announce
@@ -42,7 +43,9 @@ def test_a_retained_reading_is_not_ingested_at_any_subscribe_but_the_registry_st
     settings = registered_settings
     announce(settings, [DeviceRecord(device_id="aq-0600", kind="air_quality", site="s1")])
     topic, old = reading_message(settings, "aq-0600", {"ts": _now_iso(), "pm25_ugm3": 9.0})
-    with Publisher(settings.mqtt, "retainer", settings.mqtt.simulator_account()) as publisher:
+    with Publisher(
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
+    ) as publisher:
         publisher.publish(topic, old, retain=True)
         assert publisher.flush(30)
 

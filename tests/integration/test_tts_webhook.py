@@ -23,7 +23,7 @@ import uvicorn
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.lorawan.webhook import SECRET_HEADER, webhook_app
-from smartplace.publisher import Publisher
+from smartplace.publisher import gateway_publisher
 from smartplace.stack import free_port
 
 from ..conftest import RunningIngest
@@ -53,9 +53,7 @@ def delivery(app_id: str, device: str, f_cnt: int, moment: datetime) -> bytes:
 
 @pytest.fixture
 def receiver(settings: Settings) -> Iterator[str]:
-    with Publisher(
-        settings.mqtt, f"webhook-{settings.mqtt.client_id}", settings.mqtt.simulator_account()
-    ) as publisher:
+    with gateway_publisher(settings.mqtt, "webhook") as publisher:
         app = webhook_app(publisher, SECRET, "council", settings.ingest.max_payload_bytes)
         port = free_port()
         server = uvicorn.Server(

@@ -231,23 +231,13 @@ class WindowAggregator:
         self._row_dirty = np.zeros(capacity, dtype=bool)  # changed since it was last emitted
         self._last_arrival = np.full(64, _NEVER, dtype=np.int64)
         self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.rebuilding = False
+        """Set while the spool's backlog is replayed before these windows are rebuilt from
+        InfluxDB (``rebuild.py``): they emit nothing and are not saved, and are then replaced."""
 
     @property
     def open_windows(self) -> int:
         return len(self._open)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """For the checkpoint: the p95 sketches (the bulk of the state) of open rows only."""
-        state = self.__dict__.copy()
-        rows = np.flatnonzero(self._row_slot >= 0)
-        state["_sketch"] = (self._sketch.shape, rows, self._sketch[rows])
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        shape, rows, open_sketches = state.pop("_sketch")
-        self.__dict__.update(state)
-        self._sketch = np.zeros(shape, dtype=np.int32)
-        self._sketch[rows] = open_sketches
 
     def add(
         self, columns: ReadingColumns, include: npt.NDArray[np.bool_], now_ns: int | None = None
@@ -319,6 +309,8 @@ class WindowAggregator:
         return emitted
 
     def _write(self, rows: IntArray, late: npt.NDArray[np.bool_]) -> WindowAggregates:
+        if self.rebuilding:
+            rows = rows[:0]  # partial until rebuilt: nothing of them may be written
         self._row_dirty[rows] = False
         names = self._slots.names
         device_ids = np.array(

@@ -234,6 +234,9 @@ class WindowAggregator:
         self.rebuilding = False
         """Set while the spool's backlog is replayed before these windows are rebuilt from
         InfluxDB (``rebuild.py``): they emit nothing and are not saved, and are then replaced."""
+        self.replayed_from: dict[str, int] = {}
+        """While rebuilding: each device's earliest event time seen, so the rebuild covers
+        every window the replay touched (their emissions were held back)."""
 
     @property
     def open_windows(self) -> int:
@@ -247,6 +250,8 @@ class WindowAggregator:
         ``include`` masks readings that quality flags keep out; ``now_ns`` is
         the batch's arrival time (the wall clock that closes quiet devices' windows).
         """
+        if self.rebuilding and len(columns):
+            self._remember_replayed(columns)
         slots = self._slots_for(columns.device_ids)
         starts = window_starts(columns.ts_ns, self.length_ns)
         late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
@@ -280,6 +285,13 @@ class WindowAggregator:
         if now_ns is not None:
             self._last_arrival[np.unique(slots)] = now_ns
         return self._emit(now_ns, late)
+
+    def _remember_replayed(self, columns: ReadingColumns) -> None:
+        devices, index = np.unique(columns.device_ids, return_inverse=True)
+        earliest = np.full(len(devices), _LATEST, dtype=np.int64)
+        np.minimum.at(earliest, index, columns.ts_ns)
+        for device, ts in zip(devices.tolist(), earliest.tolist(), strict=True):
+            self.replayed_from[device] = min(self.replayed_from.get(device, ts), ts)
 
     def tick(self, now_ns: int) -> WindowAggregates:
         """What the wall clock alone makes due: windows of devices that have gone quiet."""

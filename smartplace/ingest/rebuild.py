@@ -48,17 +48,21 @@ def rebuild_windows(
     aggregators: Mapping[str, Iterable[WindowAggregator]],
     now_ns: int,
     sites: Mapping[str, str],
+    replayed_from: Mapping[str, Mapping[str, int]],
 ) -> list[str]:
     """Refill ``aggregators`` (empty, per kind) from raw points; the aggregates they make due.
 
     Those aggregates hold every reading of their windows, so writing them is right
-    (some were perhaps not written before the restart).
+    (some were perhaps not written before the restart). ``replayed_from``: per kind and
+    device, the earliest event time the replay before the rebuild held (its windows'
+    aggregates were held back, so they are rebuilt and written too).
     """
     lines: list[str] = []
     for kind, of_kind in aggregators.items():
         targets = list(of_kind)
         if targets:
-            lines.extend(_rebuild_kind(influx, kind, targets, now_ns, sites))
+            replayed = replayed_from.get(kind, {})
+            lines.extend(_rebuild_kind(influx, kind, targets, now_ns, sites, replayed))
     return lines
 
 
@@ -68,6 +72,7 @@ def _rebuild_kind(
     aggregators: list[WindowAggregator],
     now_ns: int,
     sites: Mapping[str, str],
+    replayed: Mapping[str, int],
 ) -> list[str]:
     raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
     grace_ns = aggregators[0].grace_ns
@@ -80,15 +85,17 @@ def _rebuild_kind(
         if row.get("device_id")
     }
     horizon_ns = now_ns - longest_ns - grace_ns
-    quiet = {d: ts for d, ts in latest.items() if ts < horizon_ns}
-    active = {d: ts for d, ts in latest.items() if ts >= horizon_ns}
+    quiet = {d: ts for d, ts in latest.items() if ts < horizon_ns and d not in replayed}
+    # From the earlier of its watermark and what the replay brought.
+    active = {d: min(ts, replayed.get(d, ts)) for d, ts in latest.items() if d not in quiet}
     for aggregator in aggregators:
         _close_quiet(aggregator, quiet)
     labels = ", ".join(window_label(a.length_ns // _NS_PER_S) for a in aggregators)
     if not active:
-        log.warning("rebuilt %s windows of %s: no device has open windows", labels, kind)
+        log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
         return []
-    # Per device and length: the first window still open (it ends after watermark - grace).
+    # Per device and length: the first window still open (it ends after watermark - grace),
+    # or the first the replay touched.
     first_open = {
         a.length_ns: {
             d: (ts - grace_ns) - (ts - grace_ns) % a.length_ns for d, ts in active.items()

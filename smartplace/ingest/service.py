@@ -141,7 +141,13 @@ class IngestService:
             ]
             for kind, lengths in self._to_rebuild.items()
         }
-        lines = rebuild_windows(influx, fresh, time.time_ns(), self.pipeline.directory.sites)
+        replayed = {
+            kind: held[0].replayed_from
+            for kind, aggregators in self.pipeline._aggregators.items()
+            if (held := [a for a in aggregators if a.rebuilding])
+        }
+        sites = self.pipeline.directory.sites
+        lines = rebuild_windows(influx, fresh, time.time_ns(), sites, replayed)
         for aggregators in fresh.values():
             for aggregator in aggregators:
                 install(self.pipeline, aggregator)

@@ -40,8 +40,9 @@ from smartplace.ingest.pipeline import AGGREGATED_MEASUREMENTS, Pipeline
 from smartplace.ingest.quality import QualityChecker
 from smartplace.ingest.site_daqi import _Site
 from smartplace.ingest.sketch import BUCKETS
+from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import READING_MODELS
-from smartplace.schemas.reading import field_layout
+from smartplace.schemas.reading import Reading, field_layout
 
 log = logging.getLogger(__name__)
 
@@ -409,8 +410,15 @@ def _padded(array: npt.NDArray[Any], length: int, fill: object) -> npt.NDArray[A
 
 
 def _restore_quality(doc: QualityDoc, arrays: _Arrays) -> QualityChecker:
-    if doc.measurement not in {m.measurement for m in READING_MODELS.values()} | {"device_status"}:
+    known: list[type[Reading]] = [*READING_MODELS.values(), DeviceStatusReading]
+    models = {m.measurement: m for m in known}
+    model = models.get(doc.measurement)
+    if model is None:
         raise StateFileError(f"quality state for unknown measurement {doc.measurement!r}")
+    numeric = field_layout(model).numeric
+    if tuple(doc.fields) not in (numeric, (*numeric, "collected")):
+        # The checks index values by field: other fields (another version's) cannot be used.
+        raise StateFileError(f"quality state for {doc.measurement} has other fields")
     checker = QualityChecker(tuple(doc.fields))
     key, d = f"quality.{doc.measurement}", len(doc.devices)
     if len(set(doc.devices)) != d:

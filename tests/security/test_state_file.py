@@ -173,6 +173,8 @@ def _tampered(tmp_path: Path, change: str) -> StateFileError:
         windows["rows"] = "3"
     elif change == "unknown-key":
         state.document["extra"] = 1
+    elif change == "quality-fields":
+        state.document["quality"][0]["fields"] = ["pm25_ugm3"]
     elif change == "registry-record":
         state.document["registry"] = [{"device_id": "../../etc", "kind": "x"}]
     pipeline = Pipeline(settings())
@@ -192,6 +194,7 @@ def _tampered(tmp_path: Path, change: str) -> StateFileError:
         "slot-out-of-range",
         "field-type",
         "unknown-key",
+        "quality-fields",
         "registry-record",
     ],
 )

@@ -16,10 +16,11 @@ import threading
 import time
 
 from smartplace.config import Settings
-from smartplace.errors import InfluxError, StateFileError
+from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.checkpoint import load_checkpoint
 from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
 from smartplace.ingest.pipeline import Pipeline
@@ -134,25 +135,41 @@ class IngestService:
 
     def _rebuild(self, influx: InfluxClient) -> list[str]:
         """On the writer thread, the spool's backlog written: the missing windows, refilled."""
-        fresh = {
-            kind: [
-                self.pipeline.new_aggregator(kind, aggregated_fields(kind), length_s)
-                for length_s in lengths
-            ]
-            for kind, lengths in self._to_rebuild.items()
-        }
+        fresh = self._empty_windows()
         replayed = {
             kind: held[0].replayed_from
             for kind, aggregators in self.pipeline._aggregators.items()
             if (held := [a for a in aggregators if a.rebuilding])
         }
         sites = self.pipeline.directory.sites
-        lines = rebuild_windows(influx, fresh, time.time_ns(), sites, replayed)
+        try:
+            lines = rebuild_windows(influx, fresh, time.time_ns(), sites, replayed)
+        except InfluxError as exc:
+            if isinstance(exc, InfluxUnavailableError) or exc.status_code in (401, 403):
+                raise  # retried: InfluxDB may answer later
+            # Not a state to stop ingest for: say plainly what these windows will lack.
+            log.error(
+                "COULD NOT REBUILD windows %s from InfluxDB (%s): they start empty, and their"
+                " aggregates hold only readings from now on",
+                self._to_rebuild,
+                exc,
+            )
+            lines = []
+            fresh = self._empty_windows()
         for aggregators in fresh.values():
             for aggregator in aggregators:
                 install(self.pipeline, aggregator)
         self._to_rebuild = {}
         return lines
+
+    def _empty_windows(self) -> dict[str, list[WindowAggregator]]:
+        return {
+            kind: [
+                self.pipeline.new_aggregator(kind, aggregated_fields(kind), length_s)
+                for length_s in lengths
+            ]
+            for kind, lengths in self._to_rebuild.items()
+        }
 
     def _receive(
         self,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from smartplace.config import IngestSettings, Settings
-from smartplace.errors import StateFileError
+from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.ingest.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
@@ -202,3 +202,39 @@ def _last_per_point(lines: list[str]) -> dict[tuple[str, str], str]:
         series, fields, ts = line.rsplit(" ", 2)
         last[series, ts] = fields
     return last
+
+
+class _RefusingInflux:
+    """Stands in for an InfluxDB that refuses the rebuild's query for good (a unit test)."""
+
+    def __init__(self, error: InfluxError) -> None:
+        self.error = error
+        self.settings = Settings().influx
+
+    def query_rows(self, *_args: object, **_kwargs: object) -> list[dict[str, object]]:
+        raise self.error
+
+
+def test_a_rebuild_influxdb_refuses_leaves_empty_windows_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = IngestService(settings(spool_dir=tmp_path))
+    spool = Spool(tmp_path, 1 << 20)
+    service._recover(spool)
+    spool.close()
+    refusing = _RefusingInflux(InfluxError("InfluxQL error: database not found"))
+    with caplog.at_level(logging.ERROR):
+        assert service._rebuild(refusing) == []  # type: ignore[arg-type]
+    assert "COULD NOT REBUILD windows" in caplog.text
+    assert service._to_rebuild == {}
+    assert not any(a.rebuilding for a in service.pipeline._aggregators["air_quality"])
+
+
+def test_a_rebuild_waits_while_influxdb_is_unavailable(tmp_path: Path) -> None:
+    service = IngestService(settings(spool_dir=tmp_path))
+    spool = Spool(tmp_path, 1 << 20)
+    service._recover(spool)
+    spool.close()
+    with pytest.raises(InfluxUnavailableError):
+        service._rebuild(_RefusingInflux(InfluxUnavailableError("down")))  # type: ignore[arg-type]
+    assert service._to_rebuild["air_quality"] == [60, 900, 3600, 86400]  # tried again later

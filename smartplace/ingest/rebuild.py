@@ -8,8 +8,11 @@ after it, over the right value. Instead, once the spool's backlog is written
 is rebuilt from the raw retention policy:
 
 - each device's watermark is the time of its latest raw point;
-- its open windows (those ending after its watermark less the grace period)
-  are refilled from its raw points, in event time, as the live path filled them;
+- the span read starts at the earliest window still open for any device (one
+  ending after the device's watermark less the grace period, or one the
+  replayed backlog touched), and every window wholly inside it is refilled
+  from the raw points, in event time, as the live path filled them, and
+  written again (for a newly configured length: written for the first time);
 - a device quiet for longer than the longest window plus the grace period had
   its windows closed by the wall clock: they stay closed (a reading for one is
   late beyond grace).
@@ -116,9 +119,9 @@ def _rebuild_kind(
         columns = _columns(kind, fields, [r for r in rows if str(r.get("device_id")) in active])
         points += len(columns)
         for aggregator in aggregators:
-            starts = first_open[aggregator.length_ns]
-            open_from = np.array([starts[d] for d in columns.device_ids.tolist()], dtype=np.int64)
-            keep = columns.ts_ns >= open_from
+            # Every window wholly in the span read is complete: it is written again (the same
+            # values, or, for a newly configured length, its first aggregate).
+            keep = columns.ts_ns >= -(-start_ns // aggregator.length_ns) * aggregator.length_ns
             part = _subset(columns, keep)
             aggregates = aggregator.add(part, np.ones(len(part), dtype=bool))
             lines.extend(window_lines(aggregates, sites))

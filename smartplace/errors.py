@@ -39,3 +39,7 @@ class InfluxAuthError(InfluxError):
 
 class MqttError(SmartplaceError):
     """The MQTT broker refused the connection or could not be reached."""
+
+
+class StateFileError(SmartplaceError):
+    """A saved ingest state (checkpoint) is not one this version can use: it is not loaded."""

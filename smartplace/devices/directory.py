@@ -51,9 +51,13 @@ class DeviceDirectory:
             raise ValueError(f"not a device record: {str(exc).splitlines()[0][:200]}") from None
         if record.device_id != device_id:
             raise ValueError(f"record names {record.device_id}, topic names {device_id}")
-        self._devices[device_id] = record
-        if record.site:
-            self.sites[device_id] = record.site
-        else:
-            self.sites.pop(device_id, None)
+        self.restore(record)
         return record
+
+    def restore(self, record: DeviceRecord) -> None:
+        """Know a device from a record already checked (a message just now, or saved state)."""
+        self._devices[record.device_id] = record
+        if record.site:
+            self.sites[record.device_id] = record.site
+        else:
+            self.sites.pop(record.device_id, None)

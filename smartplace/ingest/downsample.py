@@ -231,23 +231,16 @@ class WindowAggregator:
         self._row_dirty = np.zeros(capacity, dtype=bool)  # changed since it was last emitted
         self._last_arrival = np.full(64, _NEVER, dtype=np.int64)
         self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self.rebuilding = False
+        """Set while the spool's backlog is replayed before these windows are rebuilt from
+        InfluxDB (``rebuild.py``): they emit nothing and are not saved, and are then replaced."""
+        self.replayed_from: dict[str, int] = {}
+        """While rebuilding: each device's earliest event time seen, so the rebuild covers
+        every window the replay touched (their emissions were held back)."""
 
     @property
     def open_windows(self) -> int:
         return len(self._open)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """For the checkpoint: the p95 sketches (the bulk of the state) of open rows only."""
-        state = self.__dict__.copy()
-        rows = np.flatnonzero(self._row_slot >= 0)
-        state["_sketch"] = (self._sketch.shape, rows, self._sketch[rows])
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        shape, rows, open_sketches = state.pop("_sketch")
-        self.__dict__.update(state)
-        self._sketch = np.zeros(shape, dtype=np.int32)
-        self._sketch[rows] = open_sketches
 
     def add(
         self, columns: ReadingColumns, include: npt.NDArray[np.bool_], now_ns: int | None = None
@@ -257,6 +250,8 @@ class WindowAggregator:
         ``include`` masks readings that quality flags keep out; ``now_ns`` is
         the batch's arrival time (the wall clock that closes quiet devices' windows).
         """
+        if self.rebuilding and len(columns):
+            self._remember_replayed(columns)
         slots = self._slots_for(columns.device_ids)
         starts = window_starts(columns.ts_ns, self.length_ns)
         late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
@@ -291,6 +286,13 @@ class WindowAggregator:
             self._last_arrival[np.unique(slots)] = now_ns
         return self._emit(now_ns, late)
 
+    def _remember_replayed(self, columns: ReadingColumns) -> None:
+        devices, index = np.unique(columns.device_ids, return_inverse=True)
+        earliest = np.full(len(devices), _LATEST, dtype=np.int64)
+        np.minimum.at(earliest, index, columns.ts_ns)
+        for device, ts in zip(devices.tolist(), earliest.tolist(), strict=True):
+            self.replayed_from[device] = min(self.replayed_from.get(device, ts), ts)
+
     def tick(self, now_ns: int) -> WindowAggregates:
         """What the wall clock alone makes due: windows of devices that have gone quiet."""
         return self._emit(now_ns, _NO_READINGS)
@@ -319,6 +321,8 @@ class WindowAggregator:
         return emitted
 
     def _write(self, rows: IntArray, late: npt.NDArray[np.bool_]) -> WindowAggregates:
+        if self.rebuilding:
+            rows = rows[:0]  # partial until rebuilt: nothing of them may be written
         self._row_dirty[rows] = False
         names = self._slots.names
         device_ids = np.array(

@@ -24,10 +24,11 @@ from functools import partial
 from smartplace.config import Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.checkpoint import Checkpoint, save_checkpoint
+from smartplace.ingest.checkpoint import save_checkpoint
 from smartplace.ingest.lineprotocol import with_precision
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.spool import Spool
+from smartplace.ingest.state import export_pipeline
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.writer import write_isolating_refusals
 from smartplace.schemas.reasons import Reject, RejectReason
@@ -47,6 +48,8 @@ class Drainer:
         committed_seq: int,
         stats: IngestStats,
         may_tick: Callable[[], bool],
+        rebuild: Callable[[InfluxClient], list[str]] | None = None,
+        replay_until: int = 0,
     ) -> None:
         self.settings = settings
         self.spool = spool
@@ -55,6 +58,10 @@ class Drainer:
         self.next_seq = committed_seq
         self.stats = stats
         self.may_tick = may_tick
+        self.rebuild = rebuild
+        """Windows to rebuild from InfluxDB once the spool below ``replay_until`` is written
+        (so InfluxDB holds every reading received so far): the aggregates it returns are due."""
+        self.replay_until = replay_until
         """Whether no backlog can be waiting elsewhere (the broker), so quiet means quiet."""
         self.finishing = threading.Event()
         """Set on a graceful stop: write what the spool holds, flush the windows, commit, return."""
@@ -87,6 +94,13 @@ class Drainer:
             in_flight: _InFlight | None = None
             read_seq = self.next_seq
             while True:
+                if self.rebuild is not None and read_seq >= self.replay_until:
+                    if in_flight is not None:
+                        if not self._land(influx, in_flight):
+                            return
+                        in_flight = None
+                    if not self._rebuild(influx):
+                        return
                 records = self.spool.read(
                     read_seq, ingest.batch_max_messages, ingest.batch_max_bytes
                 )
@@ -149,8 +163,21 @@ class Drainer:
             self._commit()
             self.drained = True
 
+    def _rebuild(self, influx: InfluxClient) -> bool:
+        """Rebuild the windows no saved state covered, and write what they make due."""
+        assert self.rebuild is not None
+        rebuild, lines = self.rebuild, list[str]()
+
+        def run() -> None:
+            lines[:] = rebuild(influx)
+
+        if not retry(run, self.give_up, "rebuild windows", self.stats, self.settings):
+            return False
+        self.rebuild = None
+        return self._write(influx, PipelineOutput(agg_lines=lines), batch=False)
+
     def _commit(self) -> None:
-        save_checkpoint(self.spool.directory, Checkpoint(self.next_seq, self.pipeline))
+        save_checkpoint(self.spool.directory, self.next_seq, export_pipeline(self.pipeline))
         self.committed_seq = self.next_seq
         self.spool.release(self.committed_seq)
 

@@ -147,25 +147,30 @@ class Pipeline:
                 out.agg_lines.extend(window_lines(aggregator.flush(), self.directory.sites))
         return out
 
+    def window_lengths(self, kind: str) -> list[int]:
+        """The configured window lengths a kind is aggregated over, shortest first."""
+        # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
+        return sorted(s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S)
+
+    def new_aggregator(self, kind: str, fields: tuple[str, ...], length_s: int) -> WindowAggregator:
+        """Empty windows of one length, as the current settings make them."""
+        return WindowAggregator(
+            kind,
+            fields,
+            length_s,
+            self.grace_s,
+            track_order=kind == "bin",
+            # p95 of a minute's one to six readings is its maximum by another name.
+            quantile_fields=POLLUTANT_FIELDS
+            if kind == "air_quality" and length_s >= MIN_WINDOW_S
+            else (),
+        )
+
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
         if kind not in self._aggregators:
-            # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
-            lengths = sorted(
-                s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S
-            )
             self._aggregators[kind] = [
-                WindowAggregator(
-                    kind,
-                    fields,
-                    length_s,
-                    self.grace_s,
-                    track_order=kind == "bin",
-                    # p95 of a minute's one to six readings is its maximum by another name.
-                    quantile_fields=POLLUTANT_FIELDS
-                    if kind == "air_quality" and length_s >= MIN_WINDOW_S
-                    else (),
-                )
-                for length_s in lengths
+                self.new_aggregator(kind, fields, length_s)
+                for length_s in self.window_lengths(kind)
             ]
         return self._aggregators[kind]
 

@@ -16,16 +16,19 @@ import threading
 import time
 
 from smartplace.config import MqttSettings, Settings
-from smartplace.errors import InfluxError
+from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.checkpoint import load_checkpoint
 from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
 from smartplace.ingest.mqtt_wire import Subscription
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.rebuild import missing_windows, rebuild_windows
 from smartplace.ingest.shard import shard_of
 from smartplace.ingest.spool import Spool
+from smartplace.ingest.state import aggregated_fields, configured_windows, install, restore_pipeline
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.subscriber import MqttSubscriber
 from smartplace.schemas import ingest_subscription
@@ -46,6 +49,8 @@ class IngestService:
         self._quiet_after = 0.0
         """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
         self.drainer: Drainer | None = None
+        self._to_rebuild: dict[str, list[int]] = {}
+        """Window lengths per kind that no saved state covered: rebuilt from InfluxDB."""
         self.health: HealthServer | None = None
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
@@ -59,7 +64,14 @@ class IngestService:
             ):
                 return
             drainer = self.drainer = Drainer(
-                s, spool, self.pipeline, committed, self.stats, self._may_tick
+                s,
+                spool,
+                self.pipeline,
+                committed,
+                self.stats,
+                self._may_tick,
+                self._rebuild if self._to_rebuild else None,
+                spool.next_seq,
             )
             drainer.start()
             subscriber = MqttSubscriber(
@@ -91,12 +103,30 @@ class IngestService:
         log.info("ingest stopped %s", _kv(self.stats.snapshot()))
 
     def _recover(self, spool: Spool) -> int:
-        """The committed offset, with the pipeline's windows restored to it."""
+        """The committed offset, with the saved state poured into the pipeline built from the
+        current settings; what it does not cover is rebuilt from InfluxDB once the spool's
+        backlog is written (``rebuild.py``)."""
         checkpoint = load_checkpoint(spool.directory)
+        restored: frozenset[tuple[str, int]] = frozenset()
+        if checkpoint is not None and checkpoint.state is not None:
+            try:
+                result = restore_pipeline(self.pipeline, checkpoint.state)
+            except StateFileError as exc:
+                log.error(
+                    "SAVED STATE REFUSED (%s): open windows are rebuilt from InfluxDB instead",
+                    exc,
+                )
+                self.pipeline = Pipeline(self.settings)  # nothing of the refused state in it
+            else:
+                restored = result.windows
+                for dropped in result.dropped:
+                    log.warning("saved state for %s dropped", dropped)
+        self._to_rebuild = missing_windows(configured_windows(self.pipeline), restored)
+        for kind, lengths in self._to_rebuild.items():
+            for aggregator in self.pipeline._aggregators_for(kind, aggregated_fields(kind)):
+                aggregator.rebuilding = aggregator.length_ns // 1_000_000_000 in lengths
         if checkpoint is None:
             return 0
-        if checkpoint.state is not None:
-            self.pipeline = checkpoint.state
         pending = spool.next_seq - checkpoint.committed_seq
         if pending > 0:
             log.info(
@@ -106,6 +136,44 @@ class IngestService:
                 checkpoint.committed_seq,
             )
         return checkpoint.committed_seq
+
+    def _rebuild(self, influx: InfluxClient) -> list[str]:
+        """On the writer thread, the spool's backlog written: the missing windows, refilled."""
+        fresh = self._empty_windows()
+        replayed = {
+            kind: held[0].replayed_from
+            for kind, aggregators in self.pipeline._aggregators.items()
+            if (held := [a for a in aggregators if a.rebuilding])
+        }
+        sites = self.pipeline.directory.sites
+        try:
+            lines = rebuild_windows(influx, fresh, time.time_ns(), sites, replayed)
+        except InfluxError as exc:
+            if isinstance(exc, InfluxUnavailableError) or exc.status_code in (401, 403):
+                raise  # retried: InfluxDB may answer later
+            # Not a state to stop ingest for: say plainly what these windows will lack.
+            log.error(
+                "COULD NOT REBUILD windows %s from InfluxDB (%s): they start empty, and their"
+                " aggregates hold only readings from now on",
+                self._to_rebuild,
+                exc,
+            )
+            lines = []
+            fresh = self._empty_windows()
+        for aggregators in fresh.values():
+            for aggregator in aggregators:
+                install(self.pipeline, aggregator)
+        self._to_rebuild = {}
+        return lines
+
+    def _empty_windows(self) -> dict[str, list[WindowAggregator]]:
+        return {
+            kind: [
+                self.pipeline.new_aggregator(kind, aggregated_fields(kind), length_s)
+                for length_s in lengths
+            ]
+            for kind, lengths in self._to_rebuild.items()
+        }
 
     def _receive(
         self,

@@ -79,6 +79,19 @@ class TtnUplink(_Envelope):
 
 
 @dataclass
+class TtnMemory:
+    """TtnState's memory as plain lists, for the checkpoint's state file."""
+
+    seen: list[list[Any]]
+    """[device, session, f_cnt] of recent frames (duplicates are refused)."""
+    counters: list[list[Any]]
+    """[device, ts_ns, {line_N_total_in/out: register}] of each device's last counter frame."""
+    highest_f_cnt: list[list[Any]]
+    """[state key, session, highest f_cnt seen] (a jump past it is a gap)."""
+    wraps: int
+
+
+@dataclass
 class TtnState:
     """What decoding TTN uplinks remembers between messages: frames seen, counter totals."""
 
@@ -120,6 +133,25 @@ class TtnState:
         events = [(device, name, count) for (device, name), count in self._frame_events.items()]
         self._frame_events.clear()
         return events
+
+    def export_memory(self) -> TtnMemory:
+        """What must outlive a restart (the checkpoint's state), as plain values."""
+        return TtnMemory(
+            seen=[list(key) for key in self._seen],
+            counters=[[d, b.ts_ns, dict(b.totals)] for d, b in self._counters.items()],
+            highest_f_cnt=[[k, session, n] for (k, session), n in self._highest_f_cnt.items()],
+            wraps=self.wraps,
+        )
+
+    def restore_memory(self, memory: TtnMemory) -> None:
+        """Put back what ``export_memory`` gave (already validated by the state's schema)."""
+        self._seen.update(((str(d), str(s), int(n)), None) for d, s, n in memory.seen)
+        self._counters.update(
+            (str(d), _CounterBaseline(int(ts), {k: int(v) for k, v in dict(t).items()}))
+            for d, ts, t in memory.counters
+        )
+        self._highest_f_cnt.update(((str(k), str(s)), int(n)) for k, s, n in memory.highest_f_cnt)
+        self.wraps = memory.wraps
 
     def first_sighting(self, device_id: str, session: str, f_cnt: int) -> bool:
         key = (device_id, session, f_cnt)

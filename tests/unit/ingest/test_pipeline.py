@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import replace
 
 import orjson
@@ -10,6 +9,7 @@ import orjson
 from smartplace.config import IngestSettings, Settings
 from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
+from tests.unit.ingest.test_state import restored_copy
 
 NOW_NS = 1_795_514_400 * 10**9
 
@@ -68,7 +68,7 @@ def test_a_checkpointed_pipeline_carries_on_exactly_as_the_original() -> None:
 
     first = pipeline()
     before = first.process(stream[:170]).agg_lines
-    restored = pickle.loads(pickle.dumps(first))  # noqa: S301 - as the checkpoint does
+    restored = restored_copy(first)  # through the checkpoint file, as a restart does
     after = restored.process(stream[170:]).agg_lines + restored.flush().agg_lines
     # Windows emitted before and after the checkpoint overwrite each other (same series and
     # time), so what InfluxDB ends up holding is the last line per series and time.

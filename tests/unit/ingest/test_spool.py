@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartplace.ingest.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.spool import Spool, encode_record
 
@@ -118,18 +117,6 @@ def test_full_is_reached_at_the_byte_limit(tmp_path: Path) -> None:
     assert spool.size_bytes >= 64 * 1024
     spool.release(spool.next_seq)
     assert not spool.is_full
-
-
-def test_checkpoint_round_trip_and_fallbacks(tmp_path: Path) -> None:
-    assert load_checkpoint(tmp_path) is None
-    save_checkpoint(tmp_path, Checkpoint(42, {"windows": [1, 2]}))
-    assert load_checkpoint(tmp_path) == Checkpoint(42, {"windows": [1, 2]})
-
-    save_checkpoint(tmp_path, Checkpoint(43, {"windows": []}, version="0.0.0-older"))
-    assert load_checkpoint(tmp_path) == Checkpoint(43, None)  # offset kept, state not trusted
-
-    (tmp_path / "checkpoint.pickle").write_bytes(b"not a pickle")
-    assert load_checkpoint(tmp_path) == Checkpoint(0, None)  # replay all the spool holds
 
 
 def test_the_memory_tail_keeps_only_the_latest_appends_and_older_reads_go_to_disk(

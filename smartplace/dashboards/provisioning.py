@@ -17,6 +17,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from smartplace.dashboards.build import DASHBOARDS, FOLDER
 from smartplace.dashboards.influxql import DATASOURCE_TYPE, DATASOURCE_UID
 
+GRAFANA_INFLUX_USER = "grafana"
+"""The read-only InfluxDB account deploy/influxdb/init.sh creates for Grafana."""
 DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"
 """Where docker-compose.yml mounts dashboards/ inside the Grafana container."""
 
@@ -110,13 +112,11 @@ def datasource() -> dict[str, Any]:
                 "access": "proxy",
                 "url": "$SMARTPLACE_INFLUX__URL",
                 "isDefault": True,
-                "jsonData": {
-                    "dbName": "smartplace",
-                    "httpMode": "POST",
-                    "httpHeaderName1": "Authorization",
-                },
-                # InfluxDB 2.x answers InfluxQL through its v1 API, authorised by a token.
-                "secureJsonData": {"httpHeaderValue1": "Token $SMARTPLACE_INFLUX__TOKEN"},
+                # InfluxDB 1.x's read-only account that deploy/influxdb/init.sh creates: a
+                # Grafana editor can query from Explore but never write or drop.
+                "user": GRAFANA_INFLUX_USER,
+                "jsonData": {"dbName": "smartplace", "httpMode": "POST"},
+                "secureJsonData": {"password": "$INFLUXDB_GRAFANA_PASSWORD"},
                 "editable": False,
             }
         ],

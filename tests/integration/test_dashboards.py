@@ -96,3 +96,17 @@ def test_every_alert_rule_query_returns_data(simulated_town: SimulatedTown) -> N
             query = expand(source["model"]["query"], (now - window, now), {}, "1m")
             series = [s for r in influx.query(query) for s in r.get("series", []) if s["values"]]
             assert series, f"alert {rule['title']}: no data from\n{query}"
+
+
+def test_show_tag_values_reads_the_measurement_in_every_policy(influx: InfluxClient) -> None:
+    """Seen on 1.6.7: the policy in FROM does not scope SHOW TAG VALUES (the index is the
+    database's). The variables and the feeds' site lists stay right because no measurement
+    name is written to both policies (compat.py holds every such query to that)."""
+    influx.ensure_storage()
+    now_ns = time.time_ns()
+    influx.write([f"probe,site=in-agg v=1 {now_ns}"], "agg")
+    influx.write([f"probe,site=in-raw v=1 {now_ns}"], "raw")
+    agg = influx.query_rows('SHOW TAG VALUES FROM "agg"."probe" WITH KEY = "site"')
+    raw = influx.query_rows('SHOW TAG VALUES FROM "raw"."probe" WITH KEY = "site"')
+    assert [row["value"] for row in agg] == ["in-agg", "in-raw"]
+    assert [row["value"] for row in raw] == ["in-agg", "in-raw"]

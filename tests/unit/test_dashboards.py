@@ -11,7 +11,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from smartplace.dashboards.influxql import DATASOURCE_UID, InfluxQLQuery, register
-from smartplace.dashboards.provisioning import ALERT_RULES, rendered_files
+from smartplace.dashboards.provisioning import ALERT_RULES, TEAMS, rendered_files
 
 FILES = rendered_files()
 BOARDS = {name: json.loads(text) for name, text in FILES.items() if name.endswith(".json")}
@@ -61,13 +61,41 @@ def test_every_panel_target_and_variable_uses_the_provisioned_datasource() -> No
             assert variable["datasource"]["uid"] == DATASOURCE_UID
 
 
-def test_alert_rules_cover_the_five_conditions_and_use_the_datasource() -> None:
+def test_alert_rules_cover_the_conditions_and_use_the_datasource() -> None:
     rules = yaml.safe_load(FILES["provisioning/alerting/smartplace.yaml"])["groups"][0]["rules"]
     assert [r["uid"] for r in rules] == [rule.uid for rule in ALERT_RULES]
-    assert len(rules) == 5
+    assert [r["uid"].removeprefix("smartplace-") for r in rules] == [
+        "bin-full",
+        "bin-fire",
+        "bin-tilt",
+        "daqi-high",
+        "device-silent",
+        "rejects-high",
+        "write-backlog",
+        "ingest-stopped",
+    ]
     for rule in rules:
         assert rule["data"][0]["datasourceUid"] == DATASOURCE_UID
         assert rule["condition"] == "C"
+        assert rule["labels"]["team"] in TEAMS
+
+
+def test_the_rules_the_issue_found_wrong_are_right_now() -> None:
+    rules = {
+        r["uid"]: r
+        for r in yaml.safe_load(FILES["provisioning/alerting/smartplace.yaml"])["groups"][0][
+            "rules"
+        ]
+    }
+    assert rules["smartplace-bin-full"]["for"] == "30m"  # a real 'for', not 0m
+    assert '"raw"."device_health"' in rules["smartplace-device-silent"]["data"][0]["model"]["query"]
+    backlog = rules["smartplace-write-backlog"]["data"][0]["model"]["query"]
+    assert "oldest_unwritten_age_s" in backlog
+    assert "spool_bytes" not in backlog
+    assert rules["smartplace-ingest-stopped"]["noDataState"] == "Alerting"
+    assert (
+        "non_negative_difference" in rules["smartplace-rejects-high"]["data"][0]["model"]["query"]
+    )
 
 
 def test_no_secret_is_written_into_provisioning() -> None:

@@ -26,6 +26,8 @@ from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 from smartplace.dashboards.influxql import DATASOURCE, InfluxQL
 
 FOLDER = "smartplace"
+FOLDER_UID = "smartplace"
+"""The folder's uid, the same for file provisioning and 'dashboards push'."""
 SITE = '"site" =~ /^$site$/'
 DEVICE = '"device_id" =~ /^$device$/'
 
@@ -79,8 +81,21 @@ def _dashboard(uid: str, title: str, description: str) -> Dashboard:
     )
 
 
+MIN_INTERVAL = "1m"
+"""The least ``$__interval`` any panel asks for: devices report every minute or less often, so
+finer buckets only cost (a day at 1 s would be 86 400 buckets per device)."""
+
+
 def series(title: str, unit: str, *queries: InfluxQL, width: int = 12) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).span(width).height(8)
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .span(width)
+        .height(8)
+        .interval(MIN_INTERVAL)
+    )
     for query in queries:
         panel = panel.with_target(query)
     return panel

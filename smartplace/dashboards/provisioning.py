@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from smartplace.dashboards.build import DASHBOARDS, FOLDER
+from smartplace.dashboards.build import DASHBOARDS, FOLDER, FOLDER_UID
 from smartplace.dashboards.influxql import DATASOURCE_TYPE, DATASOURCE_UID
 
 GRAFANA_INFLUX_USER = "grafana"
@@ -46,6 +46,8 @@ class AlertRule:
     threshold: float
     summary: str
     for_duration: str = "0m"
+    working_hours_only: bool = False
+    """Whether it can wait for the morning: muted overnight (MUTE_OVERNIGHT), never lost."""
     no_data_state: str = "OK"
     """What no series at all means (Grafana: Alerting, NoData, OK or KeepLast)."""
     exec_err_state: str = "KeepLast"
@@ -68,6 +70,7 @@ ALERT_RULES = (
         80,
         "Bin {{ $labels.device_id }} at {{ $labels.site }} has been over 80 % full for 30 minutes.",
         for_duration="30m",
+        working_hours_only=True,  # no crew empties bins at night
     ),
     AlertRule(
         "smartplace-bin-fire",
@@ -92,6 +95,7 @@ ALERT_RULES = (
         "gt",
         0,
         "Bin {{ $labels.device_id }} at {{ $labels.site }} reports it is tilted.",
+        working_hours_only=True,
     ),
     AlertRule(
         "smartplace-daqi-high",
@@ -200,6 +204,9 @@ def dashboard_provider() -> dict[str, Any]:
             {
                 "name": "smartplace",
                 "folder": FOLDER,
+                # The uid 'dashboards push' files into, so that one Grafana never holds two
+                # smartplace folders.
+                "folderUid": FOLDER_UID,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,
@@ -270,7 +277,101 @@ def _rule(rule: AlertRule) -> dict[str, Any]:
         "execErrState": rule.exec_err_state,
         "for": rule.for_duration,
         "annotations": {"summary": rule.summary},
-        "labels": {"team": rule.team},
+        "labels": {"team": rule.team}
+        | ({"urgency": WORKING_HOURS} if rule.working_hours_only else {}),
+    }
+
+
+WORKING_HOURS = "working-hours"
+"""The ``urgency`` label of rules that may wait for the morning."""
+MUTE_OVERNIGHT = "smartplace-overnight"
+WEBHOOK_ENV = "SMARTPLACE_ALERT_WEBHOOK_URL"
+"""One incoming webhook (a Teams or Slack channel's) that every team's alerts also reach."""
+
+
+def email_env(team: str) -> str:
+    """The environment variable holding a team's alert addresses (comma or semicolon separated)."""
+    return f"SMARTPLACE_ALERT_EMAIL_{team.upper()}"
+
+
+def receiver_name(team: str) -> str:
+    return f"smartplace-{team.replace('_', '-')}"
+
+
+def notifications() -> dict[str, Any]:
+    """Contact points per team (email through Grafana's SMTP settings, and the webhook), the
+    notification policy that routes by the ``team`` label, and the overnight mute timing.
+
+    Grafana expands ``$VAR`` from its environment in provisioning files, so the addresses
+    and the webhook come from configuration (.env), never from this repository."""
+    contact_points = [
+        {
+            "orgId": 1,
+            "name": receiver_name(team),
+            "receivers": [
+                {
+                    "uid": f"{receiver_name(team)}-email",
+                    "type": "email",
+                    "settings": {"addresses": f"${email_env(team)}", "singleEmail": True},
+                    "disableResolveMessage": False,
+                },
+                {
+                    "uid": f"{receiver_name(team)}-webhook",
+                    "type": "webhook",
+                    "settings": {"url": f"${WEBHOOK_ENV}", "httpMethod": "POST"},
+                    "disableResolveMessage": False,
+                },
+            ],
+        }
+        for team in TEAMS
+    ]
+    routes = []
+    for team in TEAMS:
+        matchers = [["team", "=", team]]
+        routes.append(
+            {
+                "receiver": receiver_name(team),
+                "object_matchers": matchers,
+                "routes": [
+                    {
+                        "receiver": receiver_name(team),
+                        "object_matchers": [["urgency", "=", WORKING_HOURS]],
+                        "mute_time_intervals": [MUTE_OVERNIGHT],
+                    }
+                ],
+            }
+        )
+    return {
+        "apiVersion": 1,
+        "contactPoints": contact_points,
+        "policies": [
+            {
+                "orgId": 1,
+                # Whatever no route claims reaches the platform team, never Grafana's default.
+                "receiver": receiver_name("platform"),
+                "group_by": ["grafana_folder", "alertname"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+                "routes": routes,
+            }
+        ],
+        "muteTimes": [
+            {
+                "orgId": 1,
+                "name": MUTE_OVERNIGHT,
+                # Alertmanager's ranges cannot cross midnight: 19:00-24:00 and 00:00-07:00.
+                "time_intervals": [
+                    {
+                        "times": [
+                            {"start_time": "19:00", "end_time": "24:00"},
+                            {"start_time": "00:00", "end_time": "07:00"},
+                        ],
+                        "location": "Europe/London",
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -286,6 +387,7 @@ def rendered_files() -> dict[str, str]:
         ("provisioning/datasources/smartplace.yaml", datasource()),
         ("provisioning/dashboards/smartplace.yaml", dashboard_provider()),
         ("provisioning/alerting/smartplace.yaml", alert_rules()),
+        ("provisioning/alerting/notifications.yaml", notifications()),
     ):
         header = "# Generated by 'smartplace dashboards build' from smartplace/dashboards/: edit there.\n"
         files[path] = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -120,3 +120,79 @@ def test_push_to_a_grafana_that_is_not_there_says_so() -> None:
 
     with pytest.raises(SmartplaceError, match=r"cannot reach Grafana at http://127\.0\.0\.1:"):
         push(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)
+
+
+def test_every_panel_grouping_by_interval_sets_a_min_interval() -> None:
+    for name, board in BOARDS.items():
+        for panel in board["panels"]:
+            if any("$__interval" in t["query"] for t in panel.get("targets", [])):
+                assert panel.get("interval") == "1m", f"{name} / {panel['title']}"
+
+
+NOTIFY = yaml.safe_load(FILES["provisioning/alerting/notifications.yaml"])
+
+
+def _route(labels: dict[str, str]) -> tuple[str, list[str]]:
+    """Where Alertmanager's routing tree sends an alert with these labels (first match, nested)."""
+    (root,) = NOTIFY["policies"]
+    node, receiver, mutes = root, root["receiver"], []
+    while True:
+        for child in node.get("routes", []):
+            if all(labels.get(k) == v for k, op, v in child["object_matchers"] if op == "="):
+                node, receiver = child, child.get("receiver", receiver)
+                mutes = child.get("mute_time_intervals", [])
+                break
+        else:
+            return receiver, mutes
+
+
+def test_each_rule_reaches_its_team_by_email_and_webhook() -> None:
+    points = {c["name"]: c for c in NOTIFY["contactPoints"]}
+    rules = yaml.safe_load(FILES["provisioning/alerting/smartplace.yaml"])["groups"][0]["rules"]
+    for rule in rules:
+        receiver, mutes = _route(rule["labels"])
+        assert receiver == f"smartplace-{rule['labels']['team'].replace('_', '-')}", rule["uid"]
+        kinds = {r["type"] for r in points[receiver]["receivers"]}
+        assert kinds == {"email", "webhook"}
+        assert mutes == (
+            ["smartplace-overnight"]
+            if rule["uid"] in ("smartplace-bin-full", "smartplace-bin-tilt")
+            else []
+        ), rule["uid"]  # a fire, or a dead pipeline, is never muted
+    assert _route({"team": "nobody"})[0] == "smartplace-platform"  # not Grafana's default receiver
+    assert set(points) == {f"smartplace-{t.replace('_', '-')}" for t in TEAMS}
+
+
+def test_the_mute_timing_exists_and_no_range_crosses_midnight() -> None:
+    (mute,) = NOTIFY["muteTimes"]
+    assert mute["name"] == "smartplace-overnight"
+    for interval in mute["time_intervals"]:
+        assert interval["location"] == "Europe/London"
+        for span in interval["times"]:
+            assert span["start_time"] < span["end_time"]
+
+
+def test_every_address_and_webhook_comes_from_grafanas_environment_in_compose() -> None:
+    import re
+
+    wanted = set(re.findall(r"\$(\w+)", FILES["provisioning/alerting/notifications.yaml"]))
+    assert wanted == {
+        "SMARTPLACE_ALERT_WEBHOOK_URL",
+        *(f"SMARTPLACE_ALERT_EMAIL_{t.upper()}" for t in TEAMS),
+    }
+    compose = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    )
+    grafana = compose["services"]["grafana"]["environment"]
+    assert wanted <= set(grafana)
+    assert grafana["GF_SMTP_ENABLED"] == "true"
+    assert {"GF_SMTP_HOST", "GF_SMTP_USER", "GF_SMTP_PASSWORD", "GF_SMTP_FROM_ADDRESS"} <= set(
+        grafana
+    )
+
+
+def test_provisioning_and_push_use_one_folder_uid() -> None:
+    from smartplace.dashboards import push
+
+    (provider,) = yaml.safe_load(FILES["provisioning/dashboards/smartplace.yaml"])["providers"]
+    assert provider["folderUid"] == push.FOLDER_UID == "smartplace"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grafana_foundation_sdk.builders import bargauge, geomap, heatmap, stat, table, timeseries
+from grafana_foundation_sdk.builders import geomap as geomap_builders
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
@@ -25,6 +26,8 @@ from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
 from smartplace.dashboards.influxql import DATASOURCE, InfluxQL
 
+TOWN_CENTRE = (53.4106, -2.1575)
+"""Stockport town centre (Merseyway), where the overview map opens."""
 FOLDER = "smartplace"
 FOLDER_UID = "smartplace"
 """The folder's uid, the same for file provisioning and 'dashboards push'."""
@@ -130,8 +133,10 @@ def overview() -> Dashboard:
         .with_row(Row("Now"))
         .with_panel(
             headline(
-                "Worst air quality index, any site",
-                'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter',
+                "Worst air quality index now, any site",
+                # Each site's latest hour, then the worst of those: now, not the day's maximum.
+                'SELECT max("index") FROM (SELECT last("index") AS "index" FROM "agg"."daqi_1h"'
+                ' WHERE $timeFilter GROUP BY "site")',
                 steps=DAQI_STEPS,
             )
         )
@@ -193,6 +198,13 @@ def overview() -> Dashboard:
                 DataTransformerConfig(
                     id_val="joinByField", options={"byField": "device_id", "mode": "outer"}
                 )
+            )
+            .view(
+                geomap_builders.MapViewConfig()
+                .id("coords")
+                .lat(TOWN_CENTRE[0])  # type: ignore[arg-type]  # the SDK types degrees as int
+                .lon(TOWN_CENTRE[1])  # type: ignore[arg-type]
+                .zoom(14)
             )
             .span(24)
             .height(14)
@@ -408,14 +420,24 @@ def devices() -> Dashboard:
         .with_variable(tag_variable("device", "Device", '"raw"."device_status"', "device_id"))
         .with_panel(
             table.Panel()
-            .title("Last reading per device (silent devices sort first)")
+            .title("Every registered device, silent first")
+            .description(
+                "From device_health, which ingest writes for every registered device each"
+                " minute, whether it sends anything or not."
+            )
             .datasource(DATASOURCE)
             .with_target(
                 InfluxQL(
-                    'SELECT last("qc_flags") AS "quality flags" FROM'
-                    ' "raw"./^(air_quality|footfall|bin)$/ WHERE $timeFilter AND'
-                    ' "kind" =~ /^$kind$/ GROUP BY "device_id"'
+                    'SELECT last("silent_s") AS "silent (s)", last("battery_pct") AS "battery (%)",'
+                    ' last("rssi_dbm") AS "RSSI (dBm)", last("snr_db") AS "SNR (dB)",'
+                    ' last("firmware") AS "firmware" FROM "raw"."device_health" WHERE $timeFilter'
+                    ' AND "kind" =~ /^$kind$/ GROUP BY "device_id", "kind", "site", "status"'
                 ).table()
+            )
+            .with_transformation(
+                DataTransformerConfig(
+                    id_val="sortBy", options={"sort": [{"field": "silent (s)", "desc": True}]}
+                )
             )
             .span(12)
             .height(10)
@@ -525,6 +547,38 @@ def pipeline() -> Dashboard:
             )
         )
         .with_panel(series("Write retries per second", "reqps", rate("write_retries")))
+        .with_row(Row("Nothing lost"))
+        .with_panel(
+            series(
+                "Backlog (acknowledged, not yet written)",
+                "short",
+                InfluxQL(
+                    'SELECT max("backlog") FROM "raw"."ingest_stats" WHERE $timeFilter'
+                    ' GROUP BY time($__interval), "worker"'
+                ).alias("$tag_worker"),
+            )
+        )
+        .with_panel(
+            series(
+                "Refused by InfluxDB and late beyond grace, per second",
+                "reqps",
+                rate("write_refused_lines"),
+                rate("late_beyond_grace", "B"),
+            )
+        )
+        .with_panel(
+            table.Panel()
+            .title("Acknowledging the broker (false: spool full, the broker holds the backlog)")
+            .datasource(DATASOURCE)
+            .with_target(
+                InfluxQL(
+                    'SELECT last("acknowledging") AS "acknowledging", last("backlog") AS "backlog"'
+                    ' FROM "raw"."ingest_stats" WHERE $timeFilter GROUP BY "worker"'
+                ).table()
+            )
+            .span(24)
+            .height(5)
+        )
     )
 
 

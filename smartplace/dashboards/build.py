@@ -42,6 +42,23 @@ POLLUTANT_STEPS = {
     "pm10_ugm3": [(None, "green"), (51, "yellow"), (76, "red"), (101, "purple")],
     "no2_ugm3": [(None, "green"), (201, "yellow"), (401, "red"), (601, "purple")],
 }
+DAQI_BANDS = [(1, 3, "Low"), (4, 6, "Moderate"), (7, 9, "High"), (10, 10, "Very High")]
+"""DEFRA's band words (DOMAIN.md), shown instead of the index; the bar's length is the index."""
+
+
+def daqi_words() -> list[model.ValueMapping]:
+    return [
+        model.RangeMap(
+            options=model.DashboardRangeMapOptions(
+                from_val=low,
+                to=high,
+                result=model.ValueMappingResult(text=word),
+            )
+        )
+        for low, high, word in DAQI_BANDS
+    ]
+
+
 FILL_STEPS = [(None, "green"), (60, "yellow"), (80, "red")]
 
 
@@ -233,6 +250,7 @@ def air_quality() -> Dashboard:
                 ).alias("$tag_site")
             )
             .thresholds(thresholds(DAQI_STEPS))
+            .mappings(daqi_words())
             .min(1)
             .max(10)
             .span(8)

@@ -196,3 +196,14 @@ def test_provisioning_and_push_use_one_folder_uid() -> None:
 
     (provider,) = yaml.safe_load(FILES["provisioning/dashboards/smartplace.yaml"])["providers"]
     assert provider["folderUid"] == push.FOLDER_UID == "smartplace"
+
+
+def test_the_index_now_reads_as_defras_band_words() -> None:
+    (gauge,) = [
+        p for p in BOARDS["air-quality.json"]["panels"] if p["title"] == "Index now, per site"
+    ]
+    bands = [
+        (m["options"]["from"], m["options"]["to"], m["options"]["result"]["text"])
+        for m in gauge["fieldConfig"]["defaults"]["mappings"]
+    ]
+    assert bands == [(1, 3, "Low"), (4, 6, "Moderate"), (7, 9, "High"), (10, 10, "Very High")]

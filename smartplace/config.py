@@ -160,6 +160,9 @@ class IngestSettings(_Section):
     """How long after its end a window still takes late readings."""
     stats_interval_s: float = Field(default=10.0, gt=0)
     """How often each worker writes its counters to the measurement ingest_stats."""
+    device_health_interval_s: float = Field(default=60.0, gt=0)
+    """How often each worker writes a device_health point for every registered device of its own
+    (seconds since its last message, battery, RSSI, SNR, registry status), silent or not."""
     write_retry_max_s: float = Field(default=30.0, gt=0)
     """Longest pause between retries while InfluxDB is unreachable."""
     spool_dir: Path | None = None

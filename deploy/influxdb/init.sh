@@ -1,8 +1,24 @@
 #!/bin/sh
-# Runs once, when the InfluxDB 2.7 container initialises its data volume (after the
-# setup that creates the org and the raw bucket). InfluxQL reaches buckets named
-# database/retention-policy through virtual DBRP mappings, so ingest's v1 writes to
-# db=smartplace rp=raw and rp=agg land in these buckets with no mapping to create.
-set -eu
-influx bucket create --org "$DOCKER_INFLUXDB_INIT_ORG" --name smartplace/agg --retention 0 \
-  --token "$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"
+# Sourced once by the influxdb:1.11 image's init-influxdb.sh, when it first initialises
+# its data volume: influxd runs on 127.0.0.1 with auth on, the admin account and the
+# database exist, and $INFLUX_CMD is the influx CLI logged in as admin
+# (influxdata-docker influxdb/1.11/init-influxdb.sh:63,114-117).
+#
+# The retention policies the settings name (SMARTPLACE_INFLUX__RAW_RETENTION_POLICY,
+# __AGG_RETENTION_POLICY), and one account per reader or writer: ingest may only write;
+# Grafana and the feeds service may only read, so no dashboard user can drop data.
+$INFLUX_CMD 'CREATE RETENTION POLICY "raw" ON "smartplace" DURATION 30d REPLICATION 1 DEFAULT'
+$INFLUX_CMD 'CREATE RETENTION POLICY "agg" ON "smartplace" DURATION INF REPLICATION 1'
+for account in ingest:WRITE:INFLUXDB_INGEST_PASSWORD grafana:READ:INFLUXDB_GRAFANA_PASSWORD \
+  feeds:READ:INFLUXDB_FEEDS_PASSWORD; do
+  user=${account%%:*}
+  rest=${account#*:}
+  privilege=${rest%%:*}
+  password=$(printenv "${rest#*:}")
+  case "$password" in
+    ''|*\'*) echo "${rest#*:} must be set and hold no single quote" >&2; exit 1 ;;
+  esac
+  $INFLUX_CMD "CREATE USER \"$user\" WITH PASSWORD '$password'"
+  $INFLUX_CMD "REVOKE ALL PRIVILEGES FROM \"$user\""
+  $INFLUX_CMD "GRANT $privilege ON \"smartplace\" TO \"$user\""
+done

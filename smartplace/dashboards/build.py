@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grafana_foundation_sdk.builders import bargauge, geomap, heatmap, stat, table, timeseries
+from grafana_foundation_sdk.builders import geomap as geomap_builders
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
@@ -25,7 +26,11 @@ from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
 from smartplace.dashboards.influxql import DATASOURCE, InfluxQL
 
+TOWN_CENTRE = (53.4106, -2.1575)
+"""Stockport town centre (Merseyway), where the overview map opens."""
 FOLDER = "smartplace"
+FOLDER_UID = "smartplace"
+"""The folder's uid, the same for file provisioning and 'dashboards push'."""
 SITE = '"site" =~ /^$site$/'
 DEVICE = '"device_id" =~ /^$device$/'
 
@@ -37,6 +42,23 @@ POLLUTANT_STEPS = {
     "pm10_ugm3": [(None, "green"), (51, "yellow"), (76, "red"), (101, "purple")],
     "no2_ugm3": [(None, "green"), (201, "yellow"), (401, "red"), (601, "purple")],
 }
+DAQI_BANDS = [(1, 3, "Low"), (4, 6, "Moderate"), (7, 9, "High"), (10, 10, "Very High")]
+"""DEFRA's band words (DOMAIN.md), shown instead of the index; the bar's length is the index."""
+
+
+def daqi_words() -> list[model.ValueMapping]:
+    return [
+        model.RangeMap(
+            options=model.DashboardRangeMapOptions(
+                from_val=low,
+                to=high,
+                result=model.ValueMappingResult(text=word),
+            )
+        )
+        for low, high, word in DAQI_BANDS
+    ]
+
+
 FILL_STEPS = [(None, "green"), (60, "yellow"), (80, "red")]
 
 
@@ -79,8 +101,21 @@ def _dashboard(uid: str, title: str, description: str) -> Dashboard:
     )
 
 
+MIN_INTERVAL = "1m"
+"""The least ``$__interval`` any panel asks for: devices report every minute or less often, so
+finer buckets only cost (a day at 1 s would be 86 400 buckets per device)."""
+
+
 def series(title: str, unit: str, *queries: InfluxQL, width: int = 12) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).span(width).height(8)
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .span(width)
+        .height(8)
+        .interval(MIN_INTERVAL)
+    )
     for query in queries:
         panel = panel.with_target(query)
     return panel
@@ -115,8 +150,10 @@ def overview() -> Dashboard:
         .with_row(Row("Now"))
         .with_panel(
             headline(
-                "Worst air quality index, any site",
-                'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter',
+                "Worst air quality index now, any site",
+                # Each site's latest hour, then the worst of those: now, not the day's maximum.
+                'SELECT max("index") FROM (SELECT last("index") AS "index" FROM "agg"."daqi_1h"'
+                ' WHERE $timeFilter GROUP BY "site")',
                 steps=DAQI_STEPS,
             )
         )
@@ -179,6 +216,13 @@ def overview() -> Dashboard:
                     id_val="joinByField", options={"byField": "device_id", "mode": "outer"}
                 )
             )
+            .view(
+                geomap_builders.MapViewConfig()
+                .id("coords")
+                .lat(TOWN_CENTRE[0])  # type: ignore[arg-type]  # the SDK types degrees as int
+                .lon(TOWN_CENTRE[1])  # type: ignore[arg-type]
+                .zoom(14)
+            )
             .span(24)
             .height(14)
         )
@@ -206,6 +250,7 @@ def air_quality() -> Dashboard:
                 ).alias("$tag_site")
             )
             .thresholds(thresholds(DAQI_STEPS))
+            .mappings(daqi_words())
             .min(1)
             .max(10)
             .span(8)
@@ -393,14 +438,24 @@ def devices() -> Dashboard:
         .with_variable(tag_variable("device", "Device", '"raw"."device_status"', "device_id"))
         .with_panel(
             table.Panel()
-            .title("Last reading per device (silent devices sort first)")
+            .title("Every registered device, silent first")
+            .description(
+                "From device_health, which ingest writes for every registered device each"
+                " minute, whether it sends anything or not."
+            )
             .datasource(DATASOURCE)
             .with_target(
                 InfluxQL(
-                    'SELECT last("qc_flags") AS "quality flags" FROM'
-                    ' "raw"./^(air_quality|footfall|bin)$/ WHERE $timeFilter AND'
-                    ' "kind" =~ /^$kind$/ GROUP BY "device_id"'
+                    'SELECT last("silent_s") AS "silent (s)", last("battery_pct") AS "battery (%)",'
+                    ' last("rssi_dbm") AS "RSSI (dBm)", last("snr_db") AS "SNR (dB)",'
+                    ' last("firmware") AS "firmware" FROM "raw"."device_health" WHERE $timeFilter'
+                    ' AND "kind" =~ /^$kind$/ GROUP BY "device_id", "kind", "site", "status"'
                 ).table()
+            )
+            .with_transformation(
+                DataTransformerConfig(
+                    id_val="sortBy", options={"sort": [{"field": "silent (s)", "desc": True}]}
+                )
             )
             .span(12)
             .height(10)
@@ -510,6 +565,38 @@ def pipeline() -> Dashboard:
             )
         )
         .with_panel(series("Write retries per second", "reqps", rate("write_retries")))
+        .with_row(Row("Nothing lost"))
+        .with_panel(
+            series(
+                "Backlog (acknowledged, not yet written)",
+                "short",
+                InfluxQL(
+                    'SELECT max("backlog") FROM "raw"."ingest_stats" WHERE $timeFilter'
+                    ' GROUP BY time($__interval), "worker"'
+                ).alias("$tag_worker"),
+            )
+        )
+        .with_panel(
+            series(
+                "Refused by InfluxDB and late beyond grace, per second",
+                "reqps",
+                rate("write_refused_lines"),
+                rate("late_beyond_grace", "B"),
+            )
+        )
+        .with_panel(
+            table.Panel()
+            .title("Acknowledging the broker (false: spool full, the broker holds the backlog)")
+            .datasource(DATASOURCE)
+            .with_target(
+                InfluxQL(
+                    'SELECT last("acknowledging") AS "acknowledging", last("backlog") AS "backlog"'
+                    ' FROM "raw"."ingest_stats" WHERE $timeFilter GROUP BY "worker"'
+                ).table()
+            )
+            .span(24)
+            .height(5)
+        )
     )
 
 

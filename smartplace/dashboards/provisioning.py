@@ -14,17 +14,29 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from smartplace.dashboards.build import DASHBOARDS, FOLDER
+from smartplace.dashboards.build import DASHBOARDS, FOLDER, FOLDER_UID
 from smartplace.dashboards.influxql import DATASOURCE_TYPE, DATASOURCE_UID
 
+GRAFANA_INFLUX_USER = "grafana"
+"""The read-only InfluxDB account deploy/influxdb/init.sh creates for Grafana."""
 DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"
 """Where docker-compose.yml mounts dashboards/ inside the Grafana container."""
+
+
+TEAMS = {
+    "air_quality": "Air quality",
+    "waste": "Waste",
+    "town_centre": "Town centre",
+    "platform": "Platform",
+}
+"""The ``team`` label on every rule, which the notification policies route by."""
 
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
     uid: str
     title: str
+    team: str
     query: str
     """InfluxQL; ``$timeFilter`` covers the last ``window_s`` seconds."""
     window_s: int
@@ -34,27 +46,62 @@ class AlertRule:
     threshold: float
     summary: str
     for_duration: str = "0m"
-    no_data_alerts: bool = False
-    """Whether no data at all means trouble (a silent device does send none)."""
+    working_hours_only: bool = False
+    """Whether it can wait for the morning: muted overnight (MUTE_OVERNIGHT), never lost."""
+    no_data_state: str = "OK"
+    """What no series at all means (Grafana: Alerting, NoData, OK or KeepLast)."""
+    exec_err_state: str = "KeepLast"
+    """What a failed query means: only the rules that watch the pipeline itself alert on it
+    (an InfluxDB outage is theirs to report, not every rule's)."""
 
 
+RULES_INTERVAL = "1m"
 ALERT_RULES = (
     AlertRule(
         "smartplace-bin-full",
-        "Bin over 80 % for 30 minutes",
-        'SELECT min("fill_pct") FROM "raw"."bin" WHERE $timeFilter GROUP BY "device_id", "site"',
-        # Every reading in 45 minutes over 80 %: at least 30 minutes over, for bins that
-        # report every half hour (a 30-minute window might hold no reading at all).
-        2700,
+        "Bin nearly full (over 80 % for 30 minutes)",
+        "waste",
+        'SELECT last("fill_pct") FROM "raw"."bin" WHERE $timeFilter GROUP BY "device_id", "site"',
+        # Bins report every half hour: two hours' window always holds the latest reading,
+        # and the 30 minutes are the rule's own 'for', counted by Grafana.
+        2 * 3600,
         "last",
         "gt",
         80,
         "Bin {{ $labels.device_id }} at {{ $labels.site }} has been over 80 % full for 30 minutes.",
+        for_duration="30m",
+        working_hours_only=True,  # no crew empties bins at night
+    ),
+    AlertRule(
+        "smartplace-bin-fire",
+        "Bin fire alarm",
+        "waste",
+        'SELECT count("fire_alarm") FROM "raw"."bin" WHERE $timeFilter AND "fire_alarm" = true'
+        ' GROUP BY "device_id", "site"',
+        3600,
+        "last",
+        "gt",
+        0,
+        "Bin {{ $labels.device_id }} at {{ $labels.site }} raised its fire alarm: send someone now.",
+    ),
+    AlertRule(
+        "smartplace-bin-tilt",
+        "Bin tilted or knocked over",
+        "waste",
+        'SELECT count("tilt") FROM "raw"."bin" WHERE $timeFilter AND "tilt" = true'
+        ' GROUP BY "device_id", "site"',
+        3600,
+        "last",
+        "gt",
+        0,
+        "Bin {{ $labels.device_id }} at {{ $labels.site }} reports it is tilted.",
+        working_hours_only=True,
     ),
     AlertRule(
         "smartplace-daqi-high",
         "Air quality index High or worse",
-        'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter GROUP BY "site"',
+        "air_quality",
+        'SELECT last("index") FROM "agg"."daqi_1h" WHERE $timeFilter GROUP BY "site"',
         3 * 3600,
         "last",
         "gt",
@@ -64,37 +111,66 @@ ALERT_RULES = (
     AlertRule(
         "smartplace-device-silent",
         "Device silent for over an hour",
-        'SELECT count("qc_flags") FROM "raw"./^(air_quality|footfall|bin)$/ WHERE $timeFilter'
-        ' GROUP BY "device_id"',
-        3600,
+        "platform",
+        # device_health has a series for every registered device, silent or not; a dead
+        # ingest writes none, which is the ingest-stopped rule's to report.
+        'SELECT last("silent_s") FROM "raw"."device_health" WHERE $timeFilter'
+        ' AND "status" = \'active\' GROUP BY "device_id", "kind", "site"',
+        600,
         "last",
-        "lt",
-        1,
-        "Nothing from {{ $labels.device_id }} for over an hour.",
-        no_data_alerts=True,
+        "gt",
+        3600,
+        "Nothing from {{ $labels.device_id }} ({{ $labels.kind }}, {{ $labels.site }}) for over"
+        " an hour.",
     ),
     AlertRule(
         "smartplace-rejects-high",
         "Rejects over 5 % of readings (15 minutes)",
-        'SELECT spread("rejected") * 100 / (spread("received") + 1) FROM "raw"."ingest_stats"'
-        ' WHERE $timeFilter GROUP BY "worker"',
+        "platform",
+        # Readings over readings (rejected / (accepted + rejected)), from per-minute increases:
+        # non_negative_difference drops the fall when a worker restarts from zero.
+        'SELECT sum("rejected") * 100 / (sum("rejected") + sum("accepted")) FROM (SELECT'
+        ' non_negative_difference(max("rejected")) AS "rejected",'
+        ' non_negative_difference(max("accepted")) AS "accepted" FROM "raw"."ingest_stats"'
+        ' WHERE $timeFilter GROUP BY time(1m), "worker") GROUP BY "worker"',
         900,
         "last",
         "gt",
         5,
-        "Ingest worker {{ $labels.worker }} rejected over 5 % of what it received in 15 minutes.",
+        "Ingest worker {{ $labels.worker }} rejected over 5 % of the readings it took in 15"
+        " minutes: see the Devices board's rejects.",
     ),
     AlertRule(
-        "smartplace-spool-growing",
-        "Spool growing for 10 minutes",
-        'SELECT last("spool_bytes") - first("spool_bytes") FROM "raw"."ingest_stats"'
-        ' WHERE $timeFilter GROUP BY "worker"',
-        600,
+        "smartplace-write-backlog",
+        "Readings not reaching InfluxDB for 5 minutes",
+        "platform",
+        # The oldest acknowledged reading not yet written: 0 while writes keep up, however
+        # large the spool files grow (they are deleted only once wholly written).
+        'SELECT last("oldest_unwritten_age_s") FROM "raw"."ingest_stats" WHERE $timeFilter'
+        ' GROUP BY "worker"',
+        300,
         "last",
         "gt",
-        0,
-        "Ingest worker {{ $labels.worker }}'s spool grew for 10 minutes: is InfluxDB taking writes?",
-        for_duration="10m",
+        300,
+        "Ingest worker {{ $labels.worker }} has held readings for over 5 minutes without"
+        " writing them: is InfluxDB taking writes?",
+        for_duration="2m",
+        exec_err_state="Alerting",
+    ),
+    AlertRule(
+        "smartplace-ingest-stopped",
+        "Ingest silent (no pipeline stats for 2 minutes)",
+        "platform",
+        # Every worker writes ingest_stats every 10 s: none at all means ingest is down (or
+        # cannot reach InfluxDB, when the query itself fails).
+        'SELECT count("received") FROM "raw"."ingest_stats" WHERE $timeFilter',
+        120,
+        "last",
+        "lt",
+        1,
+        "No ingest worker has written its stats for 2 minutes: ingest is down or cannot write.",
+        no_data_state="Alerting",
+        exec_err_state="Alerting",
     ),
 )
 
@@ -110,13 +186,11 @@ def datasource() -> dict[str, Any]:
                 "access": "proxy",
                 "url": "$SMARTPLACE_INFLUX__URL",
                 "isDefault": True,
-                "jsonData": {
-                    "dbName": "smartplace",
-                    "httpMode": "POST",
-                    "httpHeaderName1": "Authorization",
-                },
-                # InfluxDB 2.x answers InfluxQL through its v1 API, authorised by a token.
-                "secureJsonData": {"httpHeaderValue1": "Token $SMARTPLACE_INFLUX__TOKEN"},
+                # InfluxDB 1.x's read-only account that deploy/influxdb/init.sh creates: a
+                # Grafana editor can query from Explore but never write or drop.
+                "user": GRAFANA_INFLUX_USER,
+                "jsonData": {"dbName": "smartplace", "httpMode": "POST"},
+                "secureJsonData": {"password": "$INFLUXDB_GRAFANA_PASSWORD"},
                 "editable": False,
             }
         ],
@@ -130,6 +204,9 @@ def dashboard_provider() -> dict[str, Any]:
             {
                 "name": "smartplace",
                 "folder": FOLDER,
+                # The uid 'dashboards push' files into, so that one Grafana never holds two
+                # smartplace folders.
+                "folderUid": FOLDER_UID,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,
@@ -147,7 +224,7 @@ def alert_rules() -> dict[str, Any]:
                 "orgId": 1,
                 "name": "smartplace",
                 "folder": FOLDER,
-                "interval": "1m",
+                "interval": RULES_INTERVAL,
                 "rules": [_rule(rule) for rule in ALERT_RULES],
             }
         ],
@@ -196,11 +273,105 @@ def _rule(rule: AlertRule) -> dict[str, Any]:
                 },
             },
         ],
-        "noDataState": "Alerting" if rule.no_data_alerts else "OK",
-        "execErrState": "Error",
+        "noDataState": rule.no_data_state,
+        "execErrState": rule.exec_err_state,
         "for": rule.for_duration,
         "annotations": {"summary": rule.summary},
-        "labels": {"team": "operations"},
+        "labels": {"team": rule.team}
+        | ({"urgency": WORKING_HOURS} if rule.working_hours_only else {}),
+    }
+
+
+WORKING_HOURS = "working-hours"
+"""The ``urgency`` label of rules that may wait for the morning."""
+MUTE_OVERNIGHT = "smartplace-overnight"
+WEBHOOK_ENV = "SMARTPLACE_ALERT_WEBHOOK_URL"
+"""One incoming webhook (a Teams or Slack channel's) that every team's alerts also reach."""
+
+
+def email_env(team: str) -> str:
+    """The environment variable holding a team's alert addresses (comma or semicolon separated)."""
+    return f"SMARTPLACE_ALERT_EMAIL_{team.upper()}"
+
+
+def receiver_name(team: str) -> str:
+    return f"smartplace-{team.replace('_', '-')}"
+
+
+def notifications() -> dict[str, Any]:
+    """Contact points per team (email through Grafana's SMTP settings, and the webhook), the
+    notification policy that routes by the ``team`` label, and the overnight mute timing.
+
+    Grafana expands ``$VAR`` from its environment in provisioning files, so the addresses
+    and the webhook come from configuration (.env), never from this repository."""
+    contact_points = [
+        {
+            "orgId": 1,
+            "name": receiver_name(team),
+            "receivers": [
+                {
+                    "uid": f"{receiver_name(team)}-email",
+                    "type": "email",
+                    "settings": {"addresses": f"${email_env(team)}", "singleEmail": True},
+                    "disableResolveMessage": False,
+                },
+                {
+                    "uid": f"{receiver_name(team)}-webhook",
+                    "type": "webhook",
+                    "settings": {"url": f"${WEBHOOK_ENV}", "httpMethod": "POST"},
+                    "disableResolveMessage": False,
+                },
+            ],
+        }
+        for team in TEAMS
+    ]
+    routes = []
+    for team in TEAMS:
+        matchers = [["team", "=", team]]
+        routes.append(
+            {
+                "receiver": receiver_name(team),
+                "object_matchers": matchers,
+                "routes": [
+                    {
+                        "receiver": receiver_name(team),
+                        "object_matchers": [["urgency", "=", WORKING_HOURS]],
+                        "mute_time_intervals": [MUTE_OVERNIGHT],
+                    }
+                ],
+            }
+        )
+    return {
+        "apiVersion": 1,
+        "contactPoints": contact_points,
+        "policies": [
+            {
+                "orgId": 1,
+                # Whatever no route claims reaches the platform team, never Grafana's default.
+                "receiver": receiver_name("platform"),
+                "group_by": ["grafana_folder", "alertname"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+                "routes": routes,
+            }
+        ],
+        "muteTimes": [
+            {
+                "orgId": 1,
+                "name": MUTE_OVERNIGHT,
+                # Alertmanager's ranges cannot cross midnight: 19:00-24:00 and 00:00-07:00.
+                "time_intervals": [
+                    {
+                        "times": [
+                            {"start_time": "19:00", "end_time": "24:00"},
+                            {"start_time": "00:00", "end_time": "07:00"},
+                        ],
+                        "location": "Europe/London",
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -216,6 +387,7 @@ def rendered_files() -> dict[str, str]:
         ("provisioning/datasources/smartplace.yaml", datasource()),
         ("provisioning/dashboards/smartplace.yaml", dashboard_provider()),
         ("provisioning/alerting/smartplace.yaml", alert_rules()),
+        ("provisioning/alerting/notifications.yaml", notifications()),
     ):
         header = "# Generated by 'smartplace dashboards build' from smartplace/dashboards/: edit there.\n"
         files[path] = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -1,5 +1,10 @@
 """Uploading the dashboards to a running Grafana through its HTTP API (grafana-client).
 
+The alternative to file provisioning, for a Grafana this repository does not
+configure (a hosted one): docker-compose provisions the same dashboards from
+files, and Grafana refuses API saves of provisioned dashboards, so push is
+never needed, nor useful, there. Both file into one folder uid.
+
 Idempotent: a dashboard that already matches what we built is left alone, so
 a second push changes nothing (and Grafana's version history stays clean).
 """
@@ -17,11 +22,9 @@ from grafana_client.client import (
     GrafanaUnauthorizedError,
 )
 
-from smartplace.dashboards.build import DASHBOARDS, FOLDER
+from smartplace.dashboards.build import DASHBOARDS, FOLDER, FOLDER_UID
 from smartplace.dashboards.provisioning import dashboard_json
 from smartplace.errors import SmartplaceError
-
-FOLDER_UID = "smartplace"
 
 
 @dataclass
@@ -56,7 +59,13 @@ def push(url: str, token: str, timeout_s: float = 10.0) -> PushReport:
             " the Editor role (or higher)"
         ) from None
     except GrafanaException as exc:
-        raise SmartplaceError(f"Grafana at {url} answered: {exc}") from None
+        hint = ""
+        if "provisioned" in str(exc).lower():
+            hint = (
+                " (that Grafana provisions these dashboards from files, as docker-compose"
+                " does: edit smartplace/dashboards/ and run 'smartplace dashboards build')"
+            )
+        raise SmartplaceError(f"Grafana at {url} answered: {exc}{hint}") from None
     except OSError as exc:  # niquests' ConnectionError and Timeout are OSErrors
         raise SmartplaceError(f"cannot reach Grafana at {url}: {exc}") from None
     return report

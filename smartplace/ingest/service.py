@@ -20,6 +20,7 @@ from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileErro
 from smartplace.influx import InfluxClient
 from smartplace.ingest.checkpoint import load_checkpoint
 from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.device_health import DeviceHealth
 from smartplace.ingest.downsample import WindowAggregator
 from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
@@ -46,6 +47,10 @@ class IngestService:
         self.stats = stats or IngestStats()
         self.stats.session_expiry_configured_s = settings.mqtt.session_expiry_s
         self.pipeline = Pipeline(settings)
+        i = settings.ingest
+        self.device_health = DeviceHealth(
+            settings.mqtt.topic_prefix, i.device_health_interval_s, i.workers, i.worker_index
+        )
         self._quiet_after = 0.0
         """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
         self.drainer: Drainer | None = None
@@ -195,6 +200,9 @@ class IngestService:
             if now >= next_stats:
                 self._write_stats(influx, self._unwritten(spool))
                 next_stats = now + ingest.stats_interval_s
+            self.device_health.write_if_due(
+                influx, self.pipeline.directory.devices, self.settings.influx.raw_retention_policy
+            )
             if now >= next_log:
                 log.info(
                     "ingest stats %s backlog=%d", _kv(self.stats.snapshot()), self._unwritten(spool)
@@ -219,6 +227,7 @@ class IngestService:
                 continue
             ours = self._ours(batch)
             spool.append(ours)
+            self.device_health.heard(ours)
             subscriber.ack(batch)  # another worker spools the rest
             self.stats.record_spooled(len(ours))
 

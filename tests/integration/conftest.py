@@ -62,6 +62,7 @@ def simulated_town(
             require_registered_devices=False,
             http_port=0,
             stats_interval_s=0.5,
+            device_health_interval_s=0.5,
             max_age_s=(SIMULATED_DAYS + 1) * 86_400.0,
             spool_dir=tmp_path_factory.mktemp("town-spool"),
         ),

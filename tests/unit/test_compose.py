@@ -77,3 +77,26 @@ def test_grafana_gets_the_generated_provisioning_and_no_anonymous_access() -> No
 def test_the_broker_runs_the_generated_config() -> None:
     mounts = SERVICES["mosquitto"]["volumes"]
     assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in mounts
+
+
+def test_each_influx_client_has_its_own_account_and_only_ingest_writes() -> None:
+    env = {name: SERVICES[name]["environment"] for name in ("ingest", "feeds")}
+    assert env["ingest"]["SMARTPLACE_INFLUX__USERNAME"] == "ingest"
+    assert env["ingest"]["SMARTPLACE_INFLUX__PASSWORD"].startswith("${INFLUXDB_INGEST_PASSWORD")
+    assert env["feeds"]["SMARTPLACE_INFLUX__USERNAME"] == "feeds"
+    assert env["feeds"]["SMARTPLACE_INFLUX__PASSWORD"].startswith("${INFLUXDB_FEEDS_PASSWORD")
+    grafana = SERVICES["grafana"]["environment"]
+    assert grafana["INFLUXDB_GRAFANA_PASSWORD"].startswith("${INFLUXDB_GRAFANA_PASSWORD")
+    assert "TOKEN" not in (ROOT / "docker-compose.yml").read_text()  # no shared operator token
+    init = (ROOT / "deploy/influxdb/init.sh").read_text()
+    assert "ingest:WRITE:INFLUXDB_INGEST_PASSWORD" in init
+    assert "grafana:READ:INFLUXDB_GRAFANA_PASSWORD" in init
+    assert "feeds:READ:INFLUXDB_FEEDS_PASSWORD" in init
+    influxdb = SERVICES["influxdb"]
+    assert influxdb["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    for password in ("INGEST", "GRAFANA", "FEEDS"):
+        assert f"INFLUXDB_{password}_PASSWORD" in influxdb["environment"]  # init.sh reads them
+    assert (
+        "./deploy/influxdb/init.sh:/docker-entrypoint-initdb.d/smartplace.sh:ro"
+        in (influxdb["volumes"])
+    )

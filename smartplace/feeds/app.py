@@ -17,7 +17,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 
@@ -38,17 +38,19 @@ from smartplace.feeds.render import (
     json_stream,
 )
 from smartplace.feeds.store import (
+    MAX_RANGE_NS,
     NS,
     BadCursorError,
+    BadWindowError,
     Cursor,
     FeedStore,
+    check_window,
     query_digest,
     shape_row,
 )
 from smartplace.influx import InfluxClient
 
 SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-MAX_RANGE = timedelta(days=366)
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 10_000
 PROBLEM = "application/problem+json"
@@ -192,18 +194,22 @@ def create_app(settings: Settings) -> FastAPI:
         if dataset is None:
             raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
         chosen = output or negotiate(request.headers.get("accept", ""))
-        start_ns, end_ns = time_range(dataset, start, end)
         feed = store()
         sites = feed.sites(dataset)
         if site is not None:
             if site not in sites:
                 raise Problem(404, "No such site", f"{site!r} has no {name} data; see /sites")
             sites = [site]
-        digest = query_digest(name, site, start_ns, end_ns, limit)
+        # The request as written (an open end stays open): its cursors carry the fixed range.
+        digest = query_digest(name, site, given_ns(start), given_ns(end), limit)
         try:
             position = Cursor.decode(cursor, digest) if cursor else None
         except BadCursorError as exc:
             raise Problem(400, "Bad cursor", str(exc)) from None
+        if position is None:
+            start_ns, end_ns = time_range(dataset, start, end)
+        else:
+            start_ns, end_ns = position.start_ns, position.end_ns
         latest = feed.latest_ns(dataset, sites)
         # The newest period is complete (so last modified) at its end.
         modified = datetime.fromtimestamp(latest // NS + dataset.period_s if latest else 0, UTC)
@@ -348,23 +354,31 @@ def negotiate(accept: str) -> Format:
     )
 
 
-def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:
-    def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def given_ns(moment: datetime | None) -> int | None:
+    """A request's time as nanoseconds (UTC if it has no offset), or None when not given.
+    Any year Python parses (1 to 9999) converts: the range is checked afterwards."""
+    if moment is None:
+        return None
+    utc = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    delta = utc - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS
 
-    now = datetime.now(UTC)
-    end_at = utc(end) if end else now
-    start_at = utc(start) if start else end_at - timedelta(days=dataset.default_days)
-    if start_at >= end_at:
-        raise Problem(400, "Bad time range", "'from' must be before 'to'")
-    if end_at - start_at > MAX_RANGE:
-        raise Problem(
-            400, "Time range too long", "ask for at most 366 days at a time (and page through)"
-        )
+
+def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+    """The request's [from, to) in nanoseconds. No 'to' means now (or 366 days after 'from',
+    whichever is sooner); no 'from' means the dataset's default span before 'to'."""
+    start_ns, end_ns = given_ns(start), given_ns(end)
+    if end_ns is None:
+        now_ns = int(time.time()) * NS
+        end_ns = now_ns if start_ns is None else min(now_ns, start_ns + MAX_RANGE_NS)
+    if start_ns is None:
+        start_ns = end_ns - dataset.default_days * 86_400 * NS
     try:
-        return int(start_at.timestamp()) * NS, int(end_at.timestamp()) * NS
-    except (OverflowError, OSError, ValueError):
-        raise Problem(400, "Bad time range", "times must fall between 1970 and 2262") from None
+        check_window(start_ns, end_ns)
+    except BadWindowError as exc:
+        title = "Time range too long" if "366" in str(exc) else "Bad time range"
+        raise Problem(400, title, str(exc)) from None
+    return start_ns, end_ns
 
 
 def caching_headers(dataset: Dataset, etag: str, modified: datetime) -> dict[str, str]:

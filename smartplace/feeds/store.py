@@ -25,10 +25,29 @@ from smartplace.influx import InfluxClient
 NS = 1_000_000_000
 SLICE_NS = 31 * 86_400 * NS
 """Rows are read a month at a time: the most any one query holds."""
+EARLIEST_NS = 0
+LATEST_NS = int(datetime(2262, 1, 1, tzinfo=UTC).timestamp()) * NS
+"""InfluxDB keeps times from 1970 to April 2262 (signed 64-bit nanoseconds)."""
+MAX_RANGE_NS = 366 * 86_400 * NS
+"""The longest time range one request (and its pages) covers."""
 
 
 class BadCursorError(ValueError):
     pass
+
+
+class BadWindowError(ValueError):
+    pass
+
+
+def check_window(start_ns: int, end_ns: int) -> None:
+    """Refuse a time range InfluxDB cannot hold, a reversed one or one over 366 days."""
+    if not (EARLIEST_NS <= start_ns < LATEST_NS and EARLIEST_NS < end_ns <= LATEST_NS):
+        raise BadWindowError("times must fall between 1970-01-01 and 2262-01-01 (UTC)")
+    if start_ns >= end_ns:
+        raise BadWindowError("'from' must be before 'to'")
+    if end_ns - start_ns > MAX_RANGE_NS:
+        raise BadWindowError("ask for at most 366 days at a time (and page through)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,20 +56,39 @@ class Cursor:
     from_ns: int
     query: str
     """A digest of the request it belongs to: a cursor is only good for its own query."""
+    start_ns: int
+    end_ns: int
+    """The request's whole time range, fixed on its first page: an open end ("now") stays
+    where it was, so later pages join up with the earlier ones."""
 
     def encode(self) -> str:
-        raw = orjson.dumps({"s": self.site, "t": self.from_ns, "q": self.query})
+        raw = orjson.dumps(
+            {
+                "s": self.site,
+                "t": self.from_ns,
+                "q": self.query,
+                "a": self.start_ns,
+                "b": self.end_ns,
+            }
+        )
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str, query: str) -> Cursor:
+        """A cursor this service could have given out for ``query``; anything else is refused
+        (it is the client's text: its times are checked as a request's would be)."""
         try:
             data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            cursor = cls(str(data["s"]), int(data["t"]), str(data["q"]))
-        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            cursor = cls(
+                str(data["s"]), int(data["t"]), str(data["q"]), int(data["a"]), int(data["b"])
+            )
+            check_window(cursor.start_ns, cursor.end_ns)
+        except (binascii.Error, ValueError, KeyError, TypeError, OverflowError) as exc:
             raise BadCursorError("the cursor is not one this service gave out") from exc
         if cursor.query != query:
             raise BadCursorError("the cursor belongs to another query: keep the other parameters")
+        if not cursor.start_ns <= cursor.from_ns < cursor.end_ns:
+            raise BadCursorError("the cursor is not one this service gave out")
         return cursor
 
 
@@ -200,7 +238,7 @@ class FeedStore:
         for site in sites:
             begin = max(start_ns, cursor.from_ns) if cursor and site == cursor.site else start_ns
             if remaining == 0:
-                return Page(segments, Cursor(site, begin, query))
+                return Page(segments, Cursor(site, begin, query, start_ns, end_ns))
             if begin == start_ns and whole:
                 found = whole.get(site, 0)
             else:
@@ -211,7 +249,7 @@ class FeedStore:
                 continue
             cut = self.nth_time(dataset, site, begin, end_ns, remaining)
             segments.append(Segment(site, begin, cut))
-            return Page(segments, Cursor(site, cut, query))
+            return Page(segments, Cursor(site, cut, query, start_ns, end_ns))
         return Page(segments, None)
 
     def rows(self, dataset: Dataset, segment: Segment) -> Iterator[dict[str, Any]]:

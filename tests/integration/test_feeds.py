@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import threading
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
@@ -46,9 +48,10 @@ def feeds(simulated_town: SimulatedTown) -> Iterator[str]:
 
 
 def expected_footfall_hourly(
-    town: SimulatedTown, site: str, start: int, end: int
+    town: SimulatedTown, site: str, start: int, end: int, period: int = 3600
 ) -> list[dict[str, object]]:
-    """From the simulator's record alone: people in and out per hour at the site."""
+    """From the simulator's record alone: people in and out per period (an hour unless
+    told) at the site, for the periods starting in [start, end)."""
     site_of = town.site_of()
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for record in town.records:
@@ -56,16 +59,19 @@ def expected_footfall_hourly(
             continue
         if {"malformed", "out_of_range", "wrong_topic"} & set(record["faults"]):
             continue  # rejected by ingest, as they should be
-        if site_of[record["device_id"]] != site or not start <= record["ts"] < end:
+        if site_of[record["device_id"]] != site:
             continue
-        hour = hours[record["ts"] - record["ts"] % 3600]
+        begins = record["ts"] - record["ts"] % period
+        if not start <= begins < end:
+            continue
+        hour = hours[begins]
         hour[0] += record["values"]["count_in"]
         hour[1] += record["values"]["count_out"]
     return [
         {
             "site": site,
             "period_start": _iso(hour),
-            "period_end": _iso(hour + 3600),
+            "period_end": _iso(hour + period),
             "count_in": counts[0],
             "count_out": counts[1],
         }
@@ -135,6 +141,56 @@ def test_pages_join_up_to_the_whole_range(feeds: str, simulated_town: SimulatedT
     ]
     assert seen == expected
     assert pages == -(-len(expected) // 7)
+
+
+def test_a_harvest_of_the_catalogues_url_pages_to_the_end_with_no_gap_or_duplicate(
+    feeds: str, simulated_town: SimulatedTown
+) -> None:
+    """As a portal harvests: the catalogue's download URL (no from or to), a page at a time,
+    two seconds apart. The open end is fixed by the first page, so the pages join up."""
+    catalog = httpx.get(f"{feeds}/catalog.jsonld").json()
+    footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-15min")
+    download = next(
+        d["dcat:downloadURL"]["@id"]
+        for d in footfall["dcat:distribution"]
+        if d["dcat:downloadURL"]["@id"].endswith("format=csv")
+    )
+    url = f"{download}&limit=1200"
+    pages: list[list[dict[str, str]]] = []
+    windows: list[tuple[int, int]] = []
+    while url:
+        if pages:
+            time.sleep(2)  # a harvester's pause: "now" moves on between pages
+        response = httpx.get(url)
+        assert response.status_code == 200, response.text
+        pages.append(list(csv.DictReader(io.StringIO(response.text))))
+        url = response.links.get("next", {}).get("url", "")
+        if url:
+            text = url.split("cursor=")[1]
+            fixed = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            windows.append((fixed["a"] // 10**9, fixed["b"] // 10**9))
+    # Five footfall sites, a week of 15-minute periods (the newest may not have begun).
+    assert [len(page) for page in pages[:2]] == [1200, 1200]
+    assert 5 * 670 <= sum(map(len, pages)) <= 5 * 672 < 3 * 1200
+    # Every page's cursor carries the week the first page fixed, 4 s before the last.
+    assert len(windows) == 2
+    assert windows[0] == windows[1]
+    start, end = windows[0]
+    assert end - start == 7 * 86_400
+    seen = [
+        {**r, "count_in": int(r["count_in"]), "count_out": int(r["count_out"])}
+        for page in pages
+        for r in page
+    ]
+    keys = [(r["site"], r["period_start"]) for r in seen]
+    assert len(keys) == len(set(keys))  # no duplicate
+    sites = sorted({s.name for s in simulated_town.fleet.sites})
+    expected = [
+        row
+        for site in sites
+        for row in expected_footfall_hourly(simulated_town, site, start, end, period=900)
+    ]
+    assert seen == expected  # no gap: every period of the fixed week, once, in order
 
 
 def test_every_response_carries_the_licence(feeds: str) -> None:

@@ -13,23 +13,36 @@ rel="license" and an attribution header); errors are ``application/problem+json`
 
 from __future__ import annotations
 
-import hashlib
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Path, Query, Request, Response
+import orjson
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from smartplace import __version__
 from smartplace.config import Settings
 from smartplace.feeds.catalog import dcat_catalog
 from smartplace.feeds.datasets import ATTRIBUTION, DATASETS, LICENCE_URL, Dataset
+from smartplace.feeds.http import (
+    ModifiedBook,
+    NotAcceptableError,
+    accepted,
+    etag_of,
+    http_date,
+    not_modified,
+    repeated_parameters,
+    unknown_parameters,
+)
 from smartplace.feeds.render import (
     MEDIA_TYPES,
     Format,
@@ -54,6 +67,17 @@ SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 10_000
 PROBLEM = "application/problem+json"
+SPOOL_MEMORY_BYTES = 8 << 20
+"""A page's body is rendered (and hashed, for its ETag) before it is sent: up to this much
+in memory, the rest in a temporary file, so a page of any size costs bounded memory."""
+READ_BYTES = 64 << 10
+DATASET_PARAMETERS = ("site", "from", "to", "format", "cursor", "limit")
+OFFERED: dict[str, Format] = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/geo+json": "geojson",
+}
+"""What a dataset is served as, by media type, in the order preferred when Accept ties."""
 SITE_DATASETS = ("air-quality-index-hourly", "air-quality-hourly", "footfall-hourly", "bins-daily")
 """The datasets whose latest row /sites shows for each site."""
 
@@ -64,6 +88,7 @@ class Problem(Exception):  # noqa: N818 - it is an RFC 9457 problem, not an erro
         self.status, self.title, self.detail = status, title, detail
 
 
+NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the copy you have is this one"}
 PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
     status: {
         "description": description,
@@ -91,6 +116,8 @@ PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The service; run it with the server's own Date header off (uvicorn's
+    ``date_header=False``): each response sets Date itself."""
     app = FastAPI(
         title="smartplace open data",
         version=__version__,
@@ -101,6 +128,35 @@ def create_app(settings: Settings) -> FastAPI:
         license_info={"name": "Open Government Licence v3.0", "url": LICENCE_URL},
     )
     local = threading.local()
+    book = ModifiedBook()
+    base = settings.feeds.public_base_url.rstrip("/")
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Outermost, so a preflight is answered before anything else looks at it.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.feeds.cors_origins,
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since"],
+        expose_headers=["ETag", "Last-Modified", "Link", "X-Attribution"],
+        max_age=86_400,
+    )
+
+    def validated(
+        request: Request, body: bytes, media_type: str, max_age_s: int, vary: bool = False
+    ) -> Response:
+        """A whole body with its validators, or 304 when the client's copy is this one."""
+        etag = etag_of(body)
+        modified = book.modified(_request_key(request), etag)
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(modified),
+            "Cache-Control": f"public, max-age={max_age_s}",
+        }
+        if vary:
+            headers["Vary"] = "Accept"
+        if not_modified(request.headers, etag, modified):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=media_type, headers=headers)
 
     def store() -> FeedStore:
         if not hasattr(local, "store"):
@@ -111,6 +167,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.middleware("http")
     async def licence(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        # Our own Date, taken after Last-Modified was (the server's is cached a second).
+        response.headers["Date"] = http_date(datetime.now(UTC))
         response.headers.append("Link", f'<{LICENCE_URL}>; rel="license"')
         response.headers["X-Attribution"] = ATTRIBUTION.encode("latin-1", "replace").decode(
             "latin-1"
@@ -133,19 +191,28 @@ def create_app(settings: Settings) -> FastAPI:
             exc.status_code, "Not found" if exc.status_code == 404 else "Error", str(exc.detail)
         )
 
-    @app.get("/datasets", summary="The datasets and their columns", responses=PROBLEM_RESPONSE)
-    def list_datasets(request: Request) -> dict[str, Any]:
-        base = str(request.base_url).rstrip("/")
-        return {
+    @get_and_head(
+        app,
+        "/datasets",
+        summary="The datasets and their columns",
+        responses={**PROBLEM_RESPONSE, 304: NOT_MODIFIED},
+        response_class=JSONResponse,
+        dependencies=[Depends(only())],
+    )
+    def list_datasets(request: Request) -> Response:
+        body = {
             "licence": LICENCE_URL,
             "attribution": ATTRIBUTION,
             "datasets": [describe(dataset, base) for dataset in DATASETS.values()],
         }
+        return validated(request, orjson.dumps(body), "application/json", 3600)
 
-    @app.get(
+    @get_and_head(
+        app,
         "/datasets/{name}",
         summary="A dataset's rows, by site and time range",
         response_class=Response,
+        dependencies=[Depends(only(*DATASET_PARAMETERS))],
         responses={
             **PROBLEM_RESPONSE,
             200: {
@@ -156,7 +223,7 @@ def create_app(settings: Settings) -> FastAPI:
                     "application/geo+json": {"schema": {"type": "object"}},
                 },
             },
-            304: {"description": "Not modified since the copy you have"},
+            304: NOT_MODIFIED,
         },
     )
     def dataset_rows(
@@ -210,21 +277,13 @@ def create_app(settings: Settings) -> FastAPI:
             start_ns, end_ns = time_range(dataset, start, end)
         else:
             start_ns, end_ns = position.start_ns, position.end_ns
-        latest = feed.latest_ns(dataset, sites)
-        # The newest period is complete (so last modified) at its end.
-        modified = datetime.fromtimestamp(latest // NS + dataset.period_s if latest else 0, UTC)
-        etag = (
-            '"'
-            + hashlib.sha256(f"{digest}|{cursor}|{chosen}|{latest}".encode()).hexdigest()[:32]
-            + '"'
-        )
-        headers = caching_headers(dataset, etag, modified)
-        if not_modified(request, etag, modified):
-            return Response(status_code=304, headers=headers)
         page = feed.plan(dataset, sites, start_ns, end_ns, limit, position, digest)
+        headers = {"Cache-Control": f"public, max-age={fresh_s(dataset)}", "Vary": "Accept"}
         next_url = None
         if page.next is not None:
-            next_url = str(request.url.include_query_params(cursor=page.next.encode()))
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+            query = urlencode([*kept, ("cursor", page.next.encode())])
+            next_url = f"{base}{request.url.path}?{query}"
             headers["Link"] = f'<{next_url}>; rel="next"'
 
         def rows() -> Iterator[dict[str, Any]]:
@@ -237,13 +296,26 @@ def create_app(settings: Settings) -> FastAPI:
             body = geojson_stream(dataset, rows(), feed.places(), next_url)
         else:
             body = json_stream(dataset, rows(), next_url)
-        return StreamingResponse(body, media_type=MEDIA_TYPES[chosen], headers=headers)
+        spool, etag, size = spooled(body)
+        latest = feed.latest_ns(dataset, sites)
+        # The newest period could change until it ends; a body first seen is dated then.
+        newest_s = latest // NS + dataset.period_s if latest is not None else None
+        modified = book.modified(_request_key(request, chosen), etag, newest_s)
+        headers |= {"ETag": etag, "Last-Modified": http_date(modified)}
+        if not_modified(request.headers, etag, modified):
+            spool.close()
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(read_out(spool), media_type=MEDIA_TYPES[chosen], headers=headers)
 
-    @app.get(
+    @get_and_head(
+        app,
         "/sites",
         summary="Each site, where it is, what it measures, and its latest values",
+        dependencies=[Depends(only())],
         responses={
             **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
             200: {
                 "content": {"application/geo+json": {"schema": {"type": "object"}}},
                 "description": "Sites",
@@ -251,7 +323,7 @@ def create_app(settings: Settings) -> FastAPI:
         },
         response_class=JSONResponse,
     )
-    def sites() -> JSONResponse:
+    def sites(request: Request) -> Response:
         feed = store()
         features = []
         newest = {name: feed.latest_rows(DATASETS[name]) for name in SITE_DATASETS}
@@ -269,17 +341,16 @@ def create_app(settings: Settings) -> FastAPI:
                 }
             )
         body = {"type": "FeatureCollection", "attribution": ATTRIBUTION, "features": features}
-        return JSONResponse(
-            body,
-            media_type="application/geo+json",
-            headers={"Cache-Control": "public, max-age=300"},
-        )
+        return validated(request, orjson.dumps(body), "application/geo+json", 300)
 
-    @app.get(
+    @get_and_head(
+        app,
         "/catalog.jsonld",
         summary="A DCAT catalogue of the datasets (for CKAN's DCAT harvester)",
+        dependencies=[Depends(only())],
         responses={
             **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
             200: {
                 "content": {"application/ld+json": {"schema": {"type": "object"}}},
                 "description": "DCAT",
@@ -287,17 +358,26 @@ def create_app(settings: Settings) -> FastAPI:
         },
         response_class=JSONResponse,
     )
-    def catalog(request: Request) -> JSONResponse:
+    def catalog(request: Request) -> Response:
         feed = store()
-        base = str(request.base_url).rstrip("/")
         body = dcat_catalog(base, feed.places())
-        return JSONResponse(
-            body,
-            media_type="application/ld+json",
-            headers={"Cache-Control": "public, max-age=3600"},
-        )
+        return validated(request, orjson.dumps(body), "application/ld+json", 3600)
 
     return app
+
+
+Handler = Callable[..., Response]
+
+
+def get_and_head(app: FastAPI, path: str, **route: Any) -> Callable[[Handler], Handler]:
+    """One handler for GET and HEAD (the server sends HEAD no body), each its own operation."""
+
+    def register(handler: Handler) -> Handler:
+        app.get(path, operation_id=handler.__name__, **route)(handler)
+        app.head(path, operation_id=f"{handler.__name__}_head", **route)(handler)
+        return handler
+
+    return register
 
 
 def describe(dataset: Dataset, base: str) -> dict[str, Any]:
@@ -330,28 +410,16 @@ def describe(dataset: Dataset, base: str) -> dict[str, Any]:
 
 
 def negotiate(accept: str) -> Format:
-    """The first format the client accepts, in the order it lists them (q=0 means never)."""
-    offered: dict[str, Format] = {
-        "text/csv": "csv",
-        "text/*": "csv",
-        "application/geo+json": "geojson",
-        "application/json": "json",
-        "application/*": "json",
-        "*/*": "json",
-    }
-    if not accept.strip():
-        return "json"
-    for part in accept.split(","):
-        media, *params = [p.strip().lower() for p in part.split(";")]
-        if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
-            continue
-        if media in offered:
-            return offered[media]
-    raise Problem(
-        406,
-        "Not acceptable",
-        "this service sends text/csv, application/json or application/geo+json",
-    )
+    """The format the client prefers by its Accept header's q-values (JSON when it has none)."""
+    try:
+        chosen: Format = OFFERED[accepted(accept, {m: m for m in OFFERED}, "application/json")]
+        return chosen
+    except NotAcceptableError:
+        raise Problem(
+            406,
+            "Not acceptable",
+            "this service sends text/csv, application/json or application/geo+json",
+        ) from None
 
 
 def given_ns(moment: datetime | None) -> int | None:
@@ -381,31 +449,65 @@ def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -
     return start_ns, end_ns
 
 
-def caching_headers(dataset: Dataset, etag: str, modified: datetime) -> dict[str, str]:
+def fresh_s(dataset: Dataset) -> int:
     """Cacheable until the next period could have closed."""
-    now = time.time()
-    fresh_s = max(60, int(dataset.period_s - now % dataset.period_s))
-    return {
-        "ETag": etag,
-        "Last-Modified": format_datetime(modified, usegmt=True),
-        "Cache-Control": f"public, max-age={fresh_s}",
-    }
+    return max(60, int(dataset.period_s - time.time() % dataset.period_s))
 
 
-def not_modified(request: Request, etag: str, modified: datetime) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        return (
-            etag in [tag.strip() for tag in if_none_match.split(",")]
-            or if_none_match.strip() == "*"
-        )
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            return parsedate_to_datetime(since) >= modified.replace(microsecond=0)
-        except (TypeError, ValueError):
-            return False
-    return False
+def only(*names: str) -> Callable[[Request], None]:
+    """A dependency refusing query parameters the operation does not define, or gives twice:
+    a misspelt ``sit=`` must not quietly return every site."""
+
+    def check(request: Request) -> None:
+        given = [key for key, _ in request.query_params.multi_items()]
+        unknown = unknown_parameters(given, names)
+        if unknown:
+            takes = ", ".join(names) if names else "no parameters"
+            raise Problem(
+                400,
+                "Unknown parameter",
+                f"{', '.join(unknown)}: not a parameter here (takes {takes})",
+            )
+        twice = repeated_parameters(given)
+        if twice:
+            raise Problem(400, "Repeated parameter", f"{', '.join(twice)}: give each once")
+
+    return check
+
+
+def spooled(chunks: Iterator[bytes]) -> tuple[IO[bytes], str, int]:
+    """The body written out (memory, then disk past SPOOL_MEMORY_BYTES), its ETag, its size."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - read_out closes it
+    size = 0
+
+    def written() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in chunks:
+            spool.write(chunk)
+            size += len(chunk)
+            yield chunk
+
+    try:
+        etag = etag_of(written())
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, etag, size
+
+
+def read_out(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(READ_BYTES):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _request_key(request: Request, chosen: str = "") -> str:
+    """What a body belongs to: the path, the parameters in any order, and the format."""
+    query = sorted(request.query_params.multi_items())
+    return f"{request.url.path}?{query!r}#{chosen}"
 
 
 def problem_response(status: int, title: str, detail: str) -> JSONResponse:

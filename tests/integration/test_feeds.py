@@ -17,6 +17,7 @@ import orjson
 import pytest
 import uvicorn
 
+from smartplace.config import FeedsSettings
 from smartplace.feeds.app import create_app
 from smartplace.feeds.datasets import ATTRIBUTION, LICENCE_URL
 from smartplace.stack import free_port
@@ -31,9 +32,14 @@ SITE = "merseyway"
 def feeds(simulated_town: SimulatedTown) -> Iterator[str]:
     """The service on a free port (uvicorn on a thread), as a portal would reach it."""
     port = free_port()
+    public = FeedsSettings(public_base_url=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(simulated_town.settings), host="127.0.0.1", port=port, log_level="warning"
+            create_app(simulated_town.settings.model_copy(update={"feeds": public})),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            date_header=False,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -51,10 +51,46 @@ def test_a_cursor_round_trips_and_is_bound_to_its_query() -> None:
         ("text/csv;q=0, application/json", "json"),
         ("*/*", "json"),
         ("text/*", "csv"),
+        # q-values, not the order listed, decide
+        ("text/csv;q=0.5, application/json", "json"),
+        ("application/json;q=0.2, text/csv;q=0.9", "csv"),
+        ("application/json;q=0.3, */*;q=0.4", "csv"),  # */* covers csv and geojson
+        ("application/*;q=0.9, application/geo+json;q=0.1", "json"),
+        ("text/csv, application/json", "csv"),  # a tie goes to the one listed first
+        ("*/*;q=0.1, application/geo+json", "geojson"),
+        ("TEXT/CSV ; Q=0.8, application/json;q=0.7", "csv"),
+        ("text/csv;q=abc, application/json;q=0.1", "json"),  # unreadable q is no consent
+        ("text/csv;q=2, application/json;q=0.1", "json"),  # nor is one over 1
+        ("text/csv;level=1;q=0.9, application/json;q=0.8", "csv"),
     ],
 )
 def test_content_negotiation(accept: str, chosen: str) -> None:
     assert negotiate(accept) == chosen
+
+
+@pytest.mark.parametrize(
+    "accept", ["image/png", "text/csv;q=0, application/*;q=0", "*/*;q=0", "text/html"]
+)
+def test_nothing_acceptable_is_406(accept: str) -> None:
+    from smartplace.feeds.app import Problem
+
+    with pytest.raises(Problem) as refused:
+        negotiate(accept)
+    assert refused.value.status == 406
+
+
+@given(st.text(max_size=300))
+def test_any_accept_header_gets_a_format_or_a_406(accept: str) -> None:
+    from smartplace.feeds.app import Problem
+
+    try:
+        chosen = negotiate(accept)
+    except Problem as refused:
+        status = refused.status
+    else:
+        status = 200
+        assert chosen in ("csv", "json", "geojson")
+    assert status in (200, 406)
 
 
 @pytest.mark.parametrize(

@@ -179,6 +179,14 @@ class FeedsSettings(_Section):
     """The open data service's address as the public reaches it (scheme, host, any path
     prefix): every catalogue identifier, download URL and next link is made from it, never
     from a request's Host header."""
+    contact_email: str = Field(
+        default="opendata@example.org", pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+    )
+    """Where the catalogue says to write about the data (its vcard:hasEmail): set it to the
+    council's open data address."""
+    footfall_min_count: int = Field(default=5, ge=0)
+    """Footfall counts from 1 to one below this are published empty (suppressed), so no
+    period shows a handful of people; 0 publishes every count."""
     cors_origins: list[str] = ["*"]
     """Web origins allowed to call the open data service from a browser (CORS); "*" is any:
     the data is open, and no request carries credentials."""

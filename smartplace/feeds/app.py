@@ -5,7 +5,8 @@
   GeoJSON (``format=`` or the Accept header), a page at a time with a cursor,
   streamed;
 - ``GET /sites``: each site as GeoJSON, with its device kinds and latest values;
-- ``GET /catalog.jsonld``: a DCAT catalogue a CKAN harvester can read.
+- ``GET /catalog.jsonld`` and ``/catalog.ttl``: a DCAT-AP 3 catalogue a CKAN harvester
+  reads in full.
 
 Every response carries the Open Government Licence (a ``Link`` header with
 rel="license" and an attribution header); errors are ``application/problem+json``.
@@ -31,8 +32,17 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from smartplace import __version__
 from smartplace.config import Settings
-from smartplace.feeds.catalog import dcat_catalog
+from smartplace.feeds.catalog import Extent, dcat_catalog, turtle
 from smartplace.feeds.datasets import ATTRIBUTION, DATASETS, LICENCE_URL, Dataset
+from smartplace.feeds.dictionary import (
+    CATALOG,
+    DATASETS_LIST,
+    GEO_PAGE,
+    PAGE,
+    SITES,
+    TABLE_SCHEMA,
+    table_schema,
+)
 from smartplace.feeds.http import (
     ModifiedBook,
     NotAcceptableError,
@@ -160,7 +170,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     def store() -> FeedStore:
         if not hasattr(local, "store"):
-            local.store = FeedStore(InfluxClient(settings.influx))
+            local.store = FeedStore(
+                InfluxClient(settings.influx), settings.feeds.footfall_min_count
+            )
         found: FeedStore = local.store
         return found
 
@@ -195,7 +207,14 @@ def create_app(settings: Settings) -> FastAPI:
         app,
         "/datasets",
         summary="The datasets and their columns",
-        responses={**PROBLEM_RESPONSE, 304: NOT_MODIFIED},
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "description": "The datasets",
+                "content": {"application/json": {"schema": DATASETS_LIST}},
+            },
+        },
         response_class=JSONResponse,
         dependencies=[Depends(only())],
     )
@@ -219,8 +238,8 @@ def create_app(settings: Settings) -> FastAPI:
                 "description": "One page of rows (the next page's URL in the Link header)",
                 "content": {
                     "text/csv": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "object"}},
-                    "application/geo+json": {"schema": {"type": "object"}},
+                    "application/json": {"schema": PAGE},
+                    "application/geo+json": {"schema": GEO_PAGE},
                 },
             },
             304: NOT_MODIFIED,
@@ -310,6 +329,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     @get_and_head(
         app,
+        "/datasets/{name}/schema",
+        summary="A dataset's Table Schema: its columns, types, UCUM units and meaning",
+        dependencies=[Depends(only())],
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "description": "A Frictionless Table Schema",
+                "content": {"application/json": {"schema": TABLE_SCHEMA}},
+            },
+        },
+        response_class=JSONResponse,
+    )
+    def dataset_schema(
+        request: Request,
+        name: Annotated[str, Path(description="A dataset name from /datasets.", max_length=64)],
+    ) -> Response:
+        dataset = DATASETS.get(name)
+        if dataset is None:
+            raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
+        return validated(request, orjson.dumps(table_schema(dataset)), "application/json", 3600)
+
+    @get_and_head(
+        app,
         "/sites",
         summary="Each site, where it is, what it measures, and its latest values",
         dependencies=[Depends(only())],
@@ -317,7 +360,7 @@ def create_app(settings: Settings) -> FastAPI:
             **PROBLEM_RESPONSE,
             304: NOT_MODIFIED,
             200: {
-                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                "content": {"application/geo+json": {"schema": SITES}},
                 "description": "Sites",
             },
         },
@@ -329,7 +372,7 @@ def create_app(settings: Settings) -> FastAPI:
         newest = {name: feed.latest_rows(DATASETS[name]) for name in SITE_DATASETS}
         for site, place in sorted(feed.places().items()):
             latest = {
-                name: shape_row(DATASETS[name], site, rows[site])
+                name: shape_row(DATASETS[name], site, rows[site], min_people=feed.min_people)
                 for name, rows in newest.items()
                 if site in rows
             }
@@ -352,16 +395,46 @@ def create_app(settings: Settings) -> FastAPI:
             **PROBLEM_RESPONSE,
             304: NOT_MODIFIED,
             200: {
-                "content": {"application/ld+json": {"schema": {"type": "object"}}},
+                "content": {"application/ld+json": {"schema": CATALOG}},
                 "description": "DCAT",
             },
         },
         response_class=JSONResponse,
     )
     def catalog(request: Request) -> Response:
+        return validated(request, orjson.dumps(catalogue()), "application/ld+json", 3600)
+
+    @get_and_head(
+        app,
+        "/catalog.ttl",
+        summary="The same DCAT catalogue as Turtle",
+        dependencies=[Depends(only())],
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "content": {"text/turtle": {"schema": {"type": "string"}}},
+                "description": "DCAT",
+            },
+        },
+        response_class=Response,
+    )
+    def catalog_turtle(request: Request) -> Response:
+        return validated(request, turtle(catalogue()), "text/turtle; charset=utf-8", 3600)
+
+    def catalogue() -> dict[str, Any]:
         feed = store()
-        body = dcat_catalog(base, feed.places())
-        return validated(request, orjson.dumps(body), "application/ld+json", 3600)
+        extents = {}
+        for dataset in DATASETS.values():
+            found = feed.extent_ns(dataset)
+            if found is not None:
+                # While the newest period is open, the data is whole up to its start.
+                newest_s = found[1] // NS
+                end_s = newest_s + dataset.period_s
+                if end_s > time.time():
+                    end_s = newest_s
+                extents[dataset.name] = Extent(found[0] // NS, end_s)
+        return dcat_catalog(base, feed.places(), extents, settings.feeds.contact_email)
 
     return app
 
@@ -405,6 +478,7 @@ def describe(dataset: Dataset, base: str) -> dict[str, Any]:
                 for c in dataset.columns
             ),
         ],
+        "schema": f"{base}/datasets/{dataset.name}/schema",
         "links": {fmt: f"{base}/datasets/{dataset.name}?format={fmt}" for fmt in MEDIA_TYPES},
     }
 

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from smartplace.feeds.datasets import Dataset
+from smartplace.feeds.datasets import COMPLETE_COVERAGE, Dataset
 from smartplace.influx import InfluxClient
 
 NS = 1_000_000_000
@@ -117,8 +118,10 @@ class SitePlace:
 
 
 class FeedStore:
-    def __init__(self, influx: InfluxClient) -> None:
+    def __init__(self, influx: InfluxClient, min_people: int = 0) -> None:
         self.influx = influx
+        self.min_people = min_people
+        """Counts of people below this are suppressed in every row read."""
         self.agg = f'"{influx.settings.agg_retention_policy}"'
         self.raw = f'"{influx.settings.raw_retention_policy}"'
 
@@ -192,6 +195,20 @@ class FeedStore:
         times = [int(row["time"]) for row in rows if row.get("site") in wanted]
         return max(times) if times else None
 
+    def extent_ns(self, dataset: Dataset) -> tuple[int, int] | None:
+        """When the dataset's first period and its newest period started (every site)."""
+        field = re.search(r'"([^"]+)"', dataset.columns[0].select)
+        assert field is not None  # every column selects a quoted field
+        found = []
+        for selector in ("first", "last"):
+            rows = self.influx.query_rows(
+                f'SELECT {selector}("{field.group(1)}") FROM {self.agg}."{dataset.measurement}"'
+            )
+            if not rows:
+                return None
+            found.append(int(rows[0]["time"]))
+        return found[0], found[1]
+
     # -- paging and reading ------------------------------------------------------------
 
     def count(self, dataset: Dataset, site: str, start_ns: int, end_ns: int) -> int:
@@ -260,11 +277,11 @@ class FeedStore:
             for row in self.influx.query_rows(
                 statement, {"site": segment.site, "start": start, "end": end}
             ):
-                yield shape_row(dataset, segment.site, row)
+                yield shape_row(dataset, segment.site, row, min_people=self.min_people)
 
 
 def _selects(dataset: Dataset) -> str:
-    return ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+    return ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns if c.select)
 
 
 def _recent_windows(dataset: Dataset) -> tuple[str, str]:
@@ -272,20 +289,39 @@ def _recent_windows(dataset: Dataset) -> tuple[str, str]:
     return f"{max(2 * 86_400, 3 * dataset.period_s)}s", "31d"
 
 
-def shape_row(dataset: Dataset, site: str, row: dict[str, Any]) -> dict[str, Any]:
+def shape_row(
+    dataset: Dataset,
+    site: str,
+    row: dict[str, Any],
+    now_s: float | None = None,
+    min_people: int = 0,
+) -> dict[str, Any]:
+    """A row as published: ISO times, integers as integers, and how whole its period is
+    (``coverage`` from the seconds counted, ``complete`` once it has ended and, where the
+    dataset knows its coverage, enough of it was measured). A count of people from 1 to
+    ``min_people`` - 1 is suppressed (empty): zero is published, it names no one."""
     start_s = int(row["time"]) // NS
+    end_s = start_s + dataset.period_s
     out: dict[str, Any] = {
         "site": site,
         "period_start": iso(start_s),
-        "period_end": iso(start_s + dataset.period_s),
+        "period_end": iso(end_s),
     }
     for column in dataset.columns:
         value = row.get(column.name)
+        if column.name == "coverage" and value is not None:
+            value = float(value) / dataset.period_s  # mean seconds counted per counter
         if value is not None and column.type == "integer":
             value = int(value)
+            if column.people and 0 < value < min_people:
+                value = None
         elif isinstance(value, float):
             value = round(value, 3)
         out[column.name] = value
+    if "complete" in out:
+        ended = end_s <= (time.time() if now_s is None else now_s)
+        coverage = out.get("coverage", 1.0)
+        out["complete"] = ended and coverage is not None and coverage >= COMPLETE_COVERAGE
     return out
 
 

@@ -57,9 +57,11 @@ def expected_footfall_hourly(
     town: SimulatedTown, site: str, start: int, end: int, period: int = 3600
 ) -> list[dict[str, object]]:
     """From the simulator's record alone: people in and out per period (an hour unless
-    told) at the site, for the periods starting in [start, end)."""
+    told) at the site, for the periods starting in [start, end), and how much of each
+    period was counted (the mean over the site's counters of their seconds counted)."""
     site_of = town.site_of()
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    counted: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in town.records:
         if record["kind"] != "footfall" or not record["sent"]:
             continue
@@ -73,16 +75,40 @@ def expected_footfall_hourly(
         hour = hours[begins]
         hour[0] += record["values"]["count_in"]
         hour[1] += record["values"]["count_out"]
-    return [
-        {
-            "site": site,
-            "period_start": _iso(hour),
-            "period_end": _iso(hour + period),
-            "count_in": counts[0],
-            "count_out": counts[1],
-        }
-        for hour, counts in sorted(hours.items())
-    ]
+        counted[begins][record["device_id"]] += record["values"]["interval_s"]
+    rows: list[dict[str, object]] = []
+    for hour, counts in sorted(hours.items()):
+        per_counter = counted[hour].values()
+        coverage = round(sum(per_counter) / len(per_counter) / period, 3)
+        rows.append(
+            {
+                "site": site,
+                "period_start": _iso(hour),
+                "period_end": _iso(hour + period),
+                "count_in": floored(counts[0]),
+                "count_out": floored(counts[1]),
+                "coverage": coverage,
+                "complete": hour + period <= time.time() and coverage >= 0.95,
+            }
+        )
+    return rows
+
+
+def floored(count: int) -> int | None:
+    """The privacy floor (the default, 5): 1 to 4 people are published empty."""
+    return None if 0 < count < 5 else count
+
+
+def typed(row: dict[str, str]) -> dict[str, object]:
+    """A footfall CSV row with its numbers and flag as JSON has them."""
+    assert row["complete"] in ("true", "false")
+    return {
+        **row,
+        "count_in": int(row["count_in"]) if row["count_in"] else None,
+        "count_out": int(row["count_out"]) if row["count_out"] else None,
+        "coverage": float(row["coverage"]),
+        "complete": row["complete"] == "true",
+    }
 
 
 def _iso(seconds: int) -> str:
@@ -109,10 +135,16 @@ def test_csv_json_and_geojson_hold_exactly_the_expected_rows(
     assert as_csv.status_code == 200, as_csv.text
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert list(rows[0]) == ["site", "period_start", "period_end", "count_in", "count_out"]
-    assert [
-        {**r, "count_in": int(r["count_in"]), "count_out": int(r["count_out"])} for r in rows
-    ] == expected
+    assert list(rows[0]) == [
+        "site",
+        "period_start",
+        "period_end",
+        "count_in",
+        "count_out",
+        "coverage",
+        "complete",
+    ]
+    assert [typed(r) for r in rows] == expected
 
     as_json = httpx.get(url, params=params, headers={"Accept": "application/json"}).json()
     assert as_json["rows"] == expected
@@ -183,11 +215,7 @@ def test_a_harvest_of_the_catalogues_url_pages_to_the_end_with_no_gap_or_duplica
     assert windows[0] == windows[1]
     start, end = windows[0]
     assert end - start == 7 * 86_400
-    seen = [
-        {**r, "count_in": int(r["count_in"]), "count_out": int(r["count_out"])}
-        for page in pages
-        for r in page
-    ]
+    seen = [typed(r) for page in pages for r in page]
     keys = [(r["site"], r["period_start"]) for r in seen]
     assert len(keys) == len(set(keys))  # no duplicate
     sites = sorted({s.name for s in simulated_town.fleet.sites})
@@ -200,7 +228,7 @@ def test_a_harvest_of_the_catalogues_url_pages_to_the_end_with_no_gap_or_duplica
 
 
 def test_every_response_carries_the_licence(feeds: str) -> None:
-    for path in ("/datasets", "/sites", "/catalog.jsonld", "/datasets/nothing"):
+    for path in ("/datasets", "/sites", "/catalog.jsonld", "/catalog.ttl", "/datasets/nothing"):
         response = httpx.get(feeds + path)
         assert f'<{LICENCE_URL}>; rel="license"' in response.headers.get_list("link"), path
         assert response.headers["x-attribution"].startswith("Contains public sector information")
@@ -240,10 +268,10 @@ def test_sites_and_catalogue(feeds: str, simulated_town: SimulatedTown) -> None:
     footfall_intervals = {d["interval"] for d in listed if d["name"].startswith("footfall")}
     assert footfall_intervals == {"PT15M", "PT1H"}  # never finer: small counts identify people
     footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-hourly")
-    assert {d["dcat:mediaType"] for d in footfall["dcat:distribution"]} == {
-        "text/csv",
-        "application/json",
-        "application/geo+json",
+    assert {d["dcat:mediaType"]["@id"] for d in footfall["dcat:distribution"]} == {
+        "https://www.iana.org/assignments/media-types/text/csv",
+        "https://www.iana.org/assignments/media-types/application/json",
+        "https://www.iana.org/assignments/media-types/application/geo+json",
     }
     assert footfall["dct:accrualPeriodicity"]["@id"].endswith("HOURLY")
 

@@ -62,11 +62,11 @@ def serving(settings: Settings) -> Iterator[str]:
         thread.join(10)
 
 
-def footfall_line(site: str, hour: int, count_in: int) -> str:
+def footfall_line(site: str, hour: int, count_in: int, counted_s: int = 3600) -> str:
     ts = (START_S + hour * 3600) * 10**9
     return (
         f"footfall_1h,device_id=ff-{site},site={site} "
-        f"count_in_sum={count_in}i,count_out_sum={hour}i {ts}"
+        f"count_in_sum={count_in}i,count_out_sum={hour + 10}i,interval_s_sum={counted_s}i {ts}"
     )
 
 
@@ -74,6 +74,7 @@ def footfall_line(site: str, hour: int, count_in: int) -> str:
 class Town:
     base: str
     influx: InfluxClient
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,22 @@ def town(influxd: InfluxdServer) -> Iterator[Town]:
     with InfluxClient(influx_settings) as influx:
         influx.ensure_storage()
         influx.write(
-            [footfall_line(site, h, 100 + h) for site in SITES for h in range(HOURS)], "agg"
+            [footfall_line(site, h, 100 + h) for site in SITES for h in range(HOURS - 1)], "agg"
+        )
+        # The last hour: alpha-street's counter counted five minutes of it (stopped, say),
+        # beta-square's two counters all of it and half of it.
+        influx.write(
+            [
+                footfall_line("alpha-street", HOURS - 1, 20, counted_s=300),
+                footfall_line("beta-square", HOURS - 1, 60, counted_s=3600),
+                footfall_line("beta-square", HOURS - 1, 30, counted_s=1800).replace(
+                    "device_id=ff-beta-square", "device_id=ff-beta-square-2"
+                ),
+            ],
+            "agg",
         )
         with serving(settings) as base:
-            yield Town(base, influx)
+            yield Town(base, influx, settings)
 
 
 def test_a_preflight_and_a_cross_origin_get(town: Town) -> None:
@@ -131,7 +144,7 @@ def test_gzip_when_asked_and_the_same_content(town: Town) -> None:
     assert "content-encoding" not in plain.headers
     assert packed.headers["content-encoding"] == "gzip"
     assert gzip.decompress(wire) == plain.content
-    assert len(plain.content) == 6_029  # 96 rows
+    assert len(plain.content) == 6_935  # 96 rows
     assert len(wire) < len(plain.content) // 2
     assert packed.headers["vary"].split(", ") == ["Accept", "Accept-Encoding", "Origin"]
     assert plain.headers["etag"] == packed.headers["etag"]
@@ -139,7 +152,13 @@ def test_gzip_when_asked_and_the_same_content(town: Town) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/datasets", "/sites", "/catalog.jsonld", f"/datasets/footfall-hourly?{DAY}&format=csv"],
+    [
+        "/datasets",
+        "/sites",
+        "/catalog.jsonld",
+        "/catalog.ttl",
+        f"/datasets/footfall-hourly?{DAY}&format=csv",
+    ],
 )
 def test_head_and_validators_on_every_resource(town: Town, path: str) -> None:
     got = httpx.get(town.base + path)
@@ -265,3 +284,164 @@ def test_identity_follows_the_setting_never_the_host_header(town: Town) -> None:
     assert page.json()["next"].startswith(
         f"{PUBLIC}/datasets/footfall-hourly?from=2026-01-01T00%3A00%3A00Z&to=2026-01-03T00%3A00%3A00Z&limit=10&format=json&cursor="
     )
+
+
+def test_a_partial_period_is_marked_incomplete_and_says_how_much_was_counted(town: Town) -> None:
+    rows = httpx.get(f"{town.base}/datasets/footfall-hourly?{DAY}&format=json").json()["rows"]
+    last = {row["site"]: row for row in rows if row["period_start"] == "2026-01-02T23:00:00Z"}
+    assert last["alpha-street"] == {
+        "site": "alpha-street",
+        "period_start": "2026-01-02T23:00:00Z",
+        "period_end": "2026-01-03T00:00:00Z",
+        "count_in": 20,
+        "count_out": 57,
+        "coverage": 0.083,
+        "complete": False,
+    }
+    assert (last["beta-square"]["count_in"], last["beta-square"]["coverage"]) == (90, 0.75)
+    assert last["beta-square"]["complete"] is False
+    whole = [row for row in rows if row["period_start"] != "2026-01-02T23:00:00Z"]
+    assert len(whole) == 2 * (HOURS - 1)
+    assert {(row["coverage"], row["complete"]) for row in whole} == {(1.0, True)}
+    as_csv = httpx.get(f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv").text
+    assert "alpha-street,2026-01-02T23:00:00Z,2026-01-03T00:00:00Z,20,57,0.083,false" in as_csv
+
+
+def test_the_open_period_is_incomplete(town: Town) -> None:
+    now = int(time.time())
+    hour = now - now % 3600
+    line = footfall_line("alpha-street", (hour - START_S) // 3600, 5, counted_s=3600)
+    town.influx.write([line], "agg")
+    rows = httpx.get(
+        f"{town.base}/datasets/footfall-hourly",
+        params={"site": "alpha-street", "from": _iso(hour), "to": _iso(hour + 3600)},
+    ).json()["rows"]
+    assert [(row["period_start"], row["coverage"], row["complete"]) for row in rows] == [
+        (_iso(hour), 1.0, False)
+    ]
+
+
+def _iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def test_the_privacy_floor_suppresses_small_footfall_counts(town: Town) -> None:
+    """Eight quarter hours at a third site holding 0 to 7 people going in (and 7 to 0 out):
+    with the default floor of 5, the counts 1 to 4 are published empty; 0 is published."""
+    quarter_ns = 900 * 10**9
+    town.influx.write(
+        [
+            f"footfall_15m,device_id=ff-gamma,site=gamma-lane count_in_sum={n}i,"
+            f"count_out_sum={7 - n}i,interval_s_sum=900i {START_S * 10**9 + n * quarter_ns}"
+            for n in range(8)
+        ],
+        "agg",
+    )
+    url = (
+        "/datasets/footfall-15min?site=gamma-lane&from=2026-01-01T00:00:00Z&to=2026-01-01T02:00:00Z"
+    )
+
+    def counts(base: str) -> list[tuple[int | None, int | None]]:
+        rows = httpx.get(f"{base}{url}&format=json").json()["rows"]
+        return [(row["count_in"], row["count_out"]) for row in rows]
+
+    assert counts(town.base) == [
+        (0, 7),
+        (None, 6),
+        (None, 5),
+        (None, None),
+        (None, None),
+        (5, None),
+        (6, None),
+        (7, 0),
+    ]
+    as_csv = httpx.get(f"{town.base}{url}&format=csv").text.splitlines()
+    assert as_csv[4] == "gamma-lane,2026-01-01T00:45:00Z,2026-01-01T01:00:00Z,,,1.0,true"
+    for floor, expected in (
+        (0, [(n, 7 - n) for n in range(8)]),
+        (7, [(0, 7), *[(None, None)] * 6, (7, 0)]),
+    ):
+        feeds = town.settings.feeds.model_copy(update={"footfall_min_count": floor})
+        with serving(town.settings.model_copy(update={"feeds": feeds})) as base:
+            assert counts(base) == expected, floor
+
+
+def test_each_dataset_has_a_table_schema_with_ucum_units_linked_from_the_catalogue(
+    town: Town,
+) -> None:
+    catalog = httpx.get(f"{town.base}/catalog.jsonld").json()
+    listed = {d["name"]: d for d in httpx.get(f"{town.base}/datasets").json()["datasets"]}
+    units: set[str] = set()
+    for entry in catalog["dcat:dataset"]:
+        name = entry["dct:identifier"]
+        url = entry["dct:conformsTo"]["@id"]
+        assert url == f"{PUBLIC}/datasets/{name}/schema"
+        assert listed[name]["schema"] == url
+        assert {d["dct:conformsTo"]["@id"] for d in entry["dcat:distribution"]} == {url}
+        response = httpx.get(f"{town.base}/datasets/{name}/schema")
+        assert response.status_code == 200
+        assert response.headers["etag"].startswith('W/"')
+        schema = response.json()
+        names = [field["name"] for field in schema["fields"]]
+        assert names == [column["name"] for column in listed[name]["columns"]]
+        assert schema["primaryKey"] == ["site", "period_start"]
+        assert all(field["description"] for field in schema["fields"])
+        units |= {field["unit"] for field in schema["fields"] if "unit" in field}
+    assert units == {"ug/m3", "Cel", "%", "1", "{people}"}  # UCUM codes
+    footfall = httpx.get(f"{town.base}/datasets/footfall-hourly/schema").json()["fields"]
+    assert footfall[3:] == [
+        {
+            "name": "count_in",
+            "type": "integer",
+            "description": "People counted going in (empty if fewer than the privacy floor)",
+            "unit": "{people}",
+        },
+        {
+            "name": "count_out",
+            "type": "integer",
+            "description": "People counted going out (empty if fewer than the privacy floor)",
+            "unit": "{people}",
+        },
+        {
+            "name": "coverage",
+            "type": "number",
+            "description": (
+                "Share of the period the site's counters counted (their mean; 1 is all of it)"
+            ),
+            "unit": "1",
+        },
+        {
+            "name": "complete",
+            "type": "boolean",
+            "description": "Whether the period is whole: it has ended and coverage is at least 0.95",
+            "trueValues": ["true"],
+            "falseValues": ["false"],
+        },
+    ]
+    header = httpx.get(f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv").text
+    assert header.splitlines()[0].split(",") == [
+        f["name"]
+        for f in httpx.get(f"{town.base}/datasets/footfall-hourly/schema").json()["fields"]
+    ]
+    missing = httpx.get(f"{town.base}/datasets/nothing/schema")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_the_openapi_describes_every_body(town: Town) -> None:
+    spec = httpx.get(f"{town.base}/openapi.json").json()
+    rows = spec["paths"]["/datasets/{name}"]["get"]["responses"]["200"]["content"]
+    page = rows["application/json"]["schema"]
+    assert page["properties"]["rows"]["items"]["required"] == ["site", "period_start", "period_end"]
+    assert rows["application/geo+json"]["schema"]["properties"]["type"] == {
+        "const": "FeatureCollection"
+    }
+    for path, media in (
+        ("/datasets", "application/json"),
+        ("/sites", "application/geo+json"),
+        ("/catalog.jsonld", "application/ld+json"),
+        ("/datasets/{name}/schema", "application/json"),
+    ):
+        body = spec["paths"][path]["get"]["responses"]["200"]["content"][media]["schema"]
+        assert body["required"], path
+        assert body != {"type": "object"}, path

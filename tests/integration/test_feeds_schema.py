@@ -49,12 +49,16 @@ def test_every_operation_keeps_to_the_openapi(feeds: str) -> None:  # noqa: F811
         checked.append(operation.label)
     assert sorted(checked) == [
         "GET /catalog.jsonld",
+        "GET /catalog.ttl",
         "GET /datasets",
         "GET /datasets/{name}",
+        "GET /datasets/{name}/schema",
         "GET /sites",
         "HEAD /catalog.jsonld",
+        "HEAD /catalog.ttl",
         "HEAD /datasets",
         "HEAD /datasets/{name}",
+        "HEAD /datasets/{name}/schema",
         "HEAD /sites",
     ]
 

@@ -14,6 +14,7 @@ rel="license" and an attribution header); errors are ``application/problem+json`
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 import threading
 import time
@@ -32,6 +33,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from smartplace import __version__
 from smartplace.config import Settings
+from smartplace.feeds.archive import MONTH_PATTERN, BadMonthError, month_range_ns
 from smartplace.feeds.catalog import Extent, dcat_catalog, turtle
 from smartplace.feeds.datasets import ATTRIBUTION, DATASETS, LICENCE_URL, Dataset
 from smartplace.feeds.dictionary import (
@@ -67,6 +69,7 @@ from smartplace.feeds.store import (
     BadWindowError,
     Cursor,
     FeedStore,
+    Segment,
     check_window,
     query_digest,
     shape_row,
@@ -353,6 +356,58 @@ def create_app(settings: Settings) -> FastAPI:
 
     @get_and_head(
         app,
+        "/datasets/{name}/archive/{month}.csv.gz",
+        summary="A dataset's whole month, every site, as one gzip CSV (for bulk copies)",
+        dependencies=[Depends(only())],
+        response_class=Response,
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "description": "The month's rows, sites in order then time, gzip CSV",
+                "content": {"application/gzip": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+    def dataset_archive(
+        request: Request,
+        name: Annotated[str, Path(description="A dataset name from /datasets.", max_length=64)],
+        month: Annotated[str, Path(description="YYYY-MM (UTC).", pattern=MONTH_PATTERN)],
+    ) -> Response:
+        dataset = DATASETS.get(name)
+        if dataset is None:
+            raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
+        try:
+            start_ns, end_ns = month_range_ns(month)
+        except BadMonthError as exc:
+            raise Problem(400, "Bad month", str(exc)) from None
+        feed = store()
+        extent = feed.extent_ns(dataset)
+        if extent is None or not (extent[0] < end_ns and start_ns <= extent[1]):
+            raise Problem(
+                404, "No such archive", f"{name} has no data in {month}; see /catalog.jsonld"
+            )
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for site in feed.sites(dataset):
+                yield from feed.rows(dataset, Segment(site, start_ns, end_ns))
+
+        spool, etag, size = spooled_gzip(csv_stream(dataset, rows()))
+        modified = book.modified(_request_key(request), etag, min(end_ns // NS, time.time()))
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(modified),
+            "Cache-Control": f"public, max-age={fresh_s(dataset)}",
+            "Content-Disposition": f'attachment; filename="{name}-{month}.csv.gz"',
+        }
+        if not_modified(request.headers, etag, modified):
+            spool.close()
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(read_out(spool), media_type="application/gzip", headers=headers)
+
+    @get_and_head(
+        app,
         "/sites",
         summary="Each site, where it is, what it measures, and its latest values",
         dependencies=[Depends(only())],
@@ -563,6 +618,24 @@ def spooled(chunks: Iterator[bytes]) -> tuple[IO[bytes], str, int]:
 
     try:
         etag = etag_of(written())
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, etag, size
+
+
+def spooled_gzip(chunks: Iterator[bytes]) -> tuple[IO[bytes], str, int]:
+    """The body gzipped (no time or name in its header: the same rows, the same bytes) into
+    a spool as ``spooled`` does, its ETag and its size."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - read_out closes it
+    try:
+        with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0, filename="") as packed:
+            for chunk in chunks:
+                packed.write(chunk)
+        size = spool.tell()
+        spool.seek(0)
+        etag = etag_of(iter(lambda: spool.read(READ_BYTES), b""))
     except BaseException:
         spool.close()
         raise

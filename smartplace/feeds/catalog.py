@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import rdflib
 
+from smartplace.feeds.archive import month_range_ns, months_between
 from smartplace.feeds.datasets import (
     ATTRIBUTION,
     DATASETS,
@@ -25,7 +26,7 @@ from smartplace.feeds.datasets import (
     Dataset,
 )
 from smartplace.feeds.render import MEDIA_TYPES
-from smartplace.feeds.store import SitePlace, iso
+from smartplace.feeds.store import NS, SitePlace, iso
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -168,6 +169,10 @@ def _dataset(
             "dcat:bbox": {"@value": box, "@type": "gsp:wktLiteral"},
         }
     if extent is not None:
+        node["dcat:distribution"] += [
+            _archive(base, dataset, month, licence)
+            for month in months_between(extent.start_s, extent.end_s)
+        ]
         node["dct:temporal"] = {
             "@type": "dct:PeriodOfTime",
             "dcat:startDate": {"@value": iso(extent.start_s), "@type": "xsd:dateTime"},
@@ -192,6 +197,29 @@ def _distribution(
         "dct:format": {"@id": FILE_TYPE + FILE_TYPES[fmt], "@type": "dct:MediaTypeOrExtent"},
         "dct:license": licence,
         "dcat:accessService": {"@id": f"{base}/#api"},
+        "dct:conformsTo": {"@id": f"{base}/datasets/{dataset.name}/schema"},
+    }
+
+
+def _archive(base: str, dataset: Dataset, month: str, licence: dict[str, Any]) -> dict[str, Any]:
+    """A month's bulk file: CSV, gzip-compressed (dcat:compressFormat), every site."""
+    url = f"{base}/datasets/{dataset.name}/archive/{month}.csv.gz"
+    start_ns, end_ns = month_range_ns(month)
+    return {
+        "@id": url,
+        "@type": "dcat:Distribution",
+        "dct:title": f"{dataset.title}, {month} (gzip CSV, every site)",
+        "dcat:accessURL": {"@id": url},
+        "dcat:downloadURL": {"@id": url},
+        "dcat:mediaType": {"@id": IANA + "text/csv", "@type": "dct:MediaType"},
+        "dcat:compressFormat": {"@id": IANA + "application/gzip", "@type": "dct:MediaType"},
+        "dct:format": {"@id": FILE_TYPE + "CSV", "@type": "dct:MediaTypeOrExtent"},
+        "dct:license": licence,
+        "dct:temporal": {
+            "@type": "dct:PeriodOfTime",
+            "dcat:startDate": {"@value": iso(start_ns // NS), "@type": "xsd:dateTime"},
+            "dcat:endDate": {"@value": iso(end_ns // NS), "@type": "xsd:dateTime"},
+        },
         "dct:conformsTo": {"@id": f"{base}/datasets/{dataset.name}/schema"},
     }
 

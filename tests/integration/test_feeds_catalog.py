@@ -107,15 +107,23 @@ def test_every_dataset_has_each_property_a_harvester_reads(
     assert (one(g, node, DCT.publisher), FOAF.name, Literal(PUBLISHER)) in g
     # Distributions: formats and media types as IRIs, the licence, the API that serves them.
     distributions = list(g.objects(node, DCAT.distribution))
-    media = {str(one(g, d, DCAT.mediaType)) for d in distributions}
+    media = {str(one(g, d, DCAT.mediaType)) for d in distributions}  # archives: text/csv
     formats = {str(one(g, d, DCT["format"])) for d in distributions}
     assert media == {IANA + "text/csv", IANA + "application/json", IANA + "application/geo+json"}
     assert formats == {FILE_TYPE + "CSV", FILE_TYPE + "JSON", FILE_TYPE + "GEOJSON"}
     api = URIRef(f"{feeds}/#api")
+    archives = [d for d in distributions if (d, DCAT.compressFormat, None) in g]
+    assert len(archives) >= 1  # a month's gzip CSV for each month with data
     for distribution in distributions:
         assert one(g, distribution, DCT.license) == OGL
-        assert str(one(g, distribution, DCAT.downloadURL)).startswith(f"{feeds}/datasets/{name}?")
-        assert one(g, distribution, DCAT.accessService) == api
+        download = str(one(g, distribution, DCAT.downloadURL))
+        if distribution in archives:
+            assert download.startswith(f"{feeds}/datasets/{name}/archive/")
+            assert download.endswith(".csv.gz")
+            assert one(g, distribution, DCAT.compressFormat) == URIRef(IANA + "application/gzip")
+        else:
+            assert download.startswith(f"{feeds}/datasets/{name}?")
+            assert one(g, distribution, DCAT.accessService) == api
     assert (api, RDF.type, DCAT.DataService) in g
     assert (api, DCAT.servesDataset, node) in g
     assert one(g, api, DCAT.endpointURL) == URIRef(feeds)

@@ -278,7 +278,7 @@ def test_identity_follows_the_setting_never_the_host_header(town: Town) -> None:
         page.json()["next"],
         page.links["next"]["url"],
     ]
-    assert len(urls) == 1 + 6 + 6 * 3 * 2 + 6 * 3 + 2
+    assert len(urls) >= 1 + 6 + 6 * 3 * 2 + 6 * 3 + 2  # and any monthly archives
     assert [u for u in urls if not u.startswith(PUBLIC + "/")] == []
     assert "evil" not in httpx.get(f"{town.base}/catalog.jsonld", headers=evil).text
     assert page.json()["next"].startswith(
@@ -445,3 +445,48 @@ def test_the_openapi_describes_every_body(town: Town) -> None:
         body = spec["paths"][path]["get"]["responses"]["200"]["content"][media]["schema"]
         assert body["required"], path
         assert body != {"type": "object"}, path
+
+
+def test_a_months_bulk_file_is_the_whole_month_gzip_csv_listed_in_the_catalogue(
+    town: Town,
+) -> None:
+    url = f"{town.base}/datasets/footfall-hourly/archive/2026-01.csv.gz"
+    first, again = httpx.get(url), httpx.get(url)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/gzip"
+    assert first.headers["content-disposition"] == (
+        'attachment; filename="footfall-hourly-2026-01.csv.gz"'
+    )
+    assert (first.content, first.headers["etag"]) == (again.content, again.headers["etag"])
+    whole_month = httpx.get(
+        f"{town.base}/datasets/footfall-hourly",
+        params={
+            "from": "2026-01-01T00:00:00Z",
+            "to": "2026-02-01T00:00:00Z",
+            "format": "csv",
+            "limit": 100_000,
+        },
+    )
+    assert gzip.decompress(first.content) == whole_month.content
+    assert len(whole_month.text.splitlines()) == 1 + 2 * HOURS
+    assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    head = httpx.head(url)
+    assert (head.status_code, head.content) == (200, b"")
+
+    catalog = httpx.get(f"{town.base}/catalog.jsonld").json()
+    footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-hourly")
+    archives = {
+        d["dcat:downloadURL"]["@id"]: d
+        for d in footfall["dcat:distribution"]
+        if "dcat:compressFormat" in d
+    }
+    listed = archives[f"{PUBLIC}/datasets/footfall-hourly/archive/2026-01.csv.gz"]
+    assert listed["dcat:compressFormat"]["@id"].endswith("/application/gzip")
+    assert listed["dcat:mediaType"]["@id"].endswith("/text/csv")
+    assert listed["dct:temporal"]["dcat:startDate"]["@value"] == "2026-01-01T00:00:00Z"
+    assert listed["dct:temporal"]["dcat:endDate"]["@value"] == "2026-02-01T00:00:00Z"
+
+    for month, status in (("1999-01", 404), ("2025-12", 404), ("2026-13", 400), ("26-01", 400)):
+        response = httpx.get(f"{town.base}/datasets/footfall-hourly/archive/{month}.csv.gz")
+        assert response.status_code == status, month
+        assert response.headers["content-type"] == "application/problem+json"

@@ -190,6 +190,26 @@ class IngestSettings(_Section):
     """Which worker this process is; 'smartplace ingest' sets it for each worker it starts."""
 
 
+class FeedsSettings(_Section):
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*[^\s?#/])?/?$"
+    )
+    """The open data service's address as the public reaches it (scheme, host, any path
+    prefix): every catalogue identifier, download URL and next link is made from it, never
+    from a request's Host header."""
+    contact_email: str = Field(
+        default="opendata@example.org", pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+    )
+    """Where the catalogue says to write about the data (its vcard:hasEmail): set it to the
+    council's open data address."""
+    footfall_min_count: int = Field(default=5, ge=0)
+    """Footfall counts from 1 to one below this are published empty (suppressed), so no
+    period shows a handful of people; 0 publishes every count."""
+    cors_origins: list[str] = ["*"]
+    """Web origins allowed to call the open data service from a browser (CORS); "*" is any:
+    the data is open, and no request carries credentials."""
+
+
 class Settings(BaseSettings):
     """All of smartplace's settings."""
 
@@ -206,6 +226,8 @@ class Settings(BaseSettings):
     """InfluxDB connection and storage layout."""
     ingest: IngestSettings = IngestSettings()
     """Ingest service tuning and validation limits."""
+    feeds: FeedsSettings = FeedsSettings()
+    """The open data service (smartplace feeds serve)."""
     registry_file: Path = DEFAULT_STACK_DIR / "registry.db"
     """The device registry (SQLite), written by 'smartplace devices'; ingest never reads it."""
     stack_dir: Path = DEFAULT_STACK_DIR

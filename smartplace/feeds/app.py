@@ -5,7 +5,8 @@
   GeoJSON (``format=`` or the Accept header), a page at a time with a cursor,
   streamed;
 - ``GET /sites``: each site as GeoJSON, with its device kinds and latest values;
-- ``GET /catalog.jsonld``: a DCAT catalogue a CKAN harvester can read.
+- ``GET /catalog.jsonld`` and ``/catalog.ttl``: a DCAT-AP 3 catalogue a CKAN harvester
+  reads in full.
 
 Every response carries the Open Government Licence (a ``Link`` header with
 rel="license" and an attribution header); errors are ``application/problem+json``.
@@ -13,23 +14,47 @@ rel="license" and an attribution header); errors are ``application/problem+json`
 
 from __future__ import annotations
 
-import hashlib
+import gzip
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import IO, Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Path, Query, Request, Response
+import orjson
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from smartplace import __version__
 from smartplace.config import Settings
-from smartplace.feeds.catalog import dcat_catalog
+from smartplace.feeds.archive import MONTH_PATTERN, BadMonthError, month_range_ns
+from smartplace.feeds.catalog import Extent, dcat_catalog, turtle
 from smartplace.feeds.datasets import ATTRIBUTION, DATASETS, LICENCE_URL, Dataset
+from smartplace.feeds.dictionary import (
+    CATALOG,
+    DATASETS_LIST,
+    GEO_PAGE,
+    PAGE,
+    SITES,
+    TABLE_SCHEMA,
+    table_schema,
+)
+from smartplace.feeds.http import (
+    ModifiedBook,
+    NotAcceptableError,
+    accepted,
+    etag_of,
+    http_date,
+    not_modified,
+    repeated_parameters,
+    unknown_parameters,
+)
 from smartplace.feeds.render import (
     MEDIA_TYPES,
     Format,
@@ -38,20 +63,34 @@ from smartplace.feeds.render import (
     json_stream,
 )
 from smartplace.feeds.store import (
+    MAX_RANGE_NS,
     NS,
     BadCursorError,
+    BadWindowError,
     Cursor,
     FeedStore,
+    Segment,
+    check_window,
     query_digest,
     shape_row,
 )
 from smartplace.influx import InfluxClient
 
 SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-MAX_RANGE = timedelta(days=366)
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 10_000
 PROBLEM = "application/problem+json"
+SPOOL_MEMORY_BYTES = 8 << 20
+"""A page's body is rendered (and hashed, for its ETag) before it is sent: up to this much
+in memory, the rest in a temporary file, so a page of any size costs bounded memory."""
+READ_BYTES = 64 << 10
+DATASET_PARAMETERS = ("site", "from", "to", "format", "cursor", "limit")
+OFFERED: dict[str, Format] = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/geo+json": "geojson",
+}
+"""What a dataset is served as, by media type, in the order preferred when Accept ties."""
 SITE_DATASETS = ("air-quality-index-hourly", "air-quality-hourly", "footfall-hourly", "bins-daily")
 """The datasets whose latest row /sites shows for each site."""
 
@@ -62,6 +101,7 @@ class Problem(Exception):  # noqa: N818 - it is an RFC 9457 problem, not an erro
         self.status, self.title, self.detail = status, title, detail
 
 
+NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the copy you have is this one"}
 PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
     status: {
         "description": description,
@@ -89,6 +129,8 @@ PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The service; run it with the server's own Date header off (uvicorn's
+    ``date_header=False``): each response sets Date itself."""
     app = FastAPI(
         title="smartplace open data",
         version=__version__,
@@ -99,16 +141,49 @@ def create_app(settings: Settings) -> FastAPI:
         license_info={"name": "Open Government Licence v3.0", "url": LICENCE_URL},
     )
     local = threading.local()
+    book = ModifiedBook()
+    base = settings.feeds.public_base_url.rstrip("/")
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Outermost, so a preflight is answered before anything else looks at it.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.feeds.cors_origins,
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since"],
+        expose_headers=["ETag", "Last-Modified", "Link", "X-Attribution"],
+        max_age=86_400,
+    )
+
+    def validated(
+        request: Request, body: bytes, media_type: str, max_age_s: int, vary: bool = False
+    ) -> Response:
+        """A whole body with its validators, or 304 when the client's copy is this one."""
+        etag = etag_of(body)
+        modified = book.modified(_request_key(request), etag)
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(modified),
+            "Cache-Control": f"public, max-age={max_age_s}",
+        }
+        if vary:
+            headers["Vary"] = "Accept"
+        if not_modified(request.headers, etag, modified):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=media_type, headers=headers)
 
     def store() -> FeedStore:
         if not hasattr(local, "store"):
-            local.store = FeedStore(InfluxClient(settings.influx.for_reading()))
+            local.store = FeedStore(
+                InfluxClient(settings.influx.for_reading()), settings.feeds.footfall_min_count
+            )
         found: FeedStore = local.store
         return found
 
     @app.middleware("http")
     async def licence(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        # Our own Date, taken after Last-Modified was (the server's is cached a second).
+        response.headers["Date"] = http_date(datetime.now(UTC))
         response.headers.append("Link", f'<{LICENCE_URL}>; rel="license"')
         response.headers["X-Attribution"] = ATTRIBUTION.encode("latin-1", "replace").decode(
             "latin-1"
@@ -131,30 +206,46 @@ def create_app(settings: Settings) -> FastAPI:
             exc.status_code, "Not found" if exc.status_code == 404 else "Error", str(exc.detail)
         )
 
-    @app.get("/datasets", summary="The datasets and their columns", responses=PROBLEM_RESPONSE)
-    def list_datasets(request: Request) -> dict[str, Any]:
-        base = str(request.base_url).rstrip("/")
-        return {
+    @get_and_head(
+        app,
+        "/datasets",
+        summary="The datasets and their columns",
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "description": "The datasets",
+                "content": {"application/json": {"schema": DATASETS_LIST}},
+            },
+        },
+        response_class=JSONResponse,
+        dependencies=[Depends(only())],
+    )
+    def list_datasets(request: Request) -> Response:
+        body = {
             "licence": LICENCE_URL,
             "attribution": ATTRIBUTION,
             "datasets": [describe(dataset, base) for dataset in DATASETS.values()],
         }
+        return validated(request, orjson.dumps(body), "application/json", 3600)
 
-    @app.get(
+    @get_and_head(
+        app,
         "/datasets/{name}",
         summary="A dataset's rows, by site and time range",
         response_class=Response,
+        dependencies=[Depends(only(*DATASET_PARAMETERS))],
         responses={
             **PROBLEM_RESPONSE,
             200: {
                 "description": "One page of rows (the next page's URL in the Link header)",
                 "content": {
                     "text/csv": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "object"}},
-                    "application/geo+json": {"schema": {"type": "object"}},
+                    "application/json": {"schema": PAGE},
+                    "application/geo+json": {"schema": GEO_PAGE},
                 },
             },
-            304: {"description": "Not modified since the copy you have"},
+            304: NOT_MODIFIED,
         },
     )
     def dataset_rows(
@@ -192,33 +283,29 @@ def create_app(settings: Settings) -> FastAPI:
         if dataset is None:
             raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
         chosen = output or negotiate(request.headers.get("accept", ""))
-        start_ns, end_ns = time_range(dataset, start, end)
         feed = store()
         sites = feed.sites(dataset)
         if site is not None:
             if site not in sites:
                 raise Problem(404, "No such site", f"{site!r} has no {name} data; see /sites")
             sites = [site]
-        digest = query_digest(name, site, start_ns, end_ns, limit)
+        # The request as written (an open end stays open): its cursors carry the fixed range.
+        digest = query_digest(name, site, given_ns(start), given_ns(end), limit)
         try:
             position = Cursor.decode(cursor, digest) if cursor else None
         except BadCursorError as exc:
             raise Problem(400, "Bad cursor", str(exc)) from None
-        latest = feed.latest_ns(dataset, sites)
-        # The newest period is complete (so last modified) at its end.
-        modified = datetime.fromtimestamp(latest // NS + dataset.period_s if latest else 0, UTC)
-        etag = (
-            '"'
-            + hashlib.sha256(f"{digest}|{cursor}|{chosen}|{latest}".encode()).hexdigest()[:32]
-            + '"'
-        )
-        headers = caching_headers(dataset, etag, modified)
-        if not_modified(request, etag, modified):
-            return Response(status_code=304, headers=headers)
+        if position is None:
+            start_ns, end_ns = time_range(dataset, start, end)
+        else:
+            start_ns, end_ns = position.start_ns, position.end_ns
         page = feed.plan(dataset, sites, start_ns, end_ns, limit, position, digest)
+        headers = {"Cache-Control": f"public, max-age={fresh_s(dataset)}", "Vary": "Accept"}
         next_url = None
         if page.next is not None:
-            next_url = str(request.url.include_query_params(cursor=page.next.encode()))
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+            query = urlencode([*kept, ("cursor", page.next.encode())])
+            next_url = f"{base}{request.url.path}?{query}"
             headers["Link"] = f'<{next_url}>; rel="next"'
 
         def rows() -> Iterator[dict[str, Any]]:
@@ -231,27 +318,116 @@ def create_app(settings: Settings) -> FastAPI:
             body = geojson_stream(dataset, rows(), feed.places(), next_url)
         else:
             body = json_stream(dataset, rows(), next_url)
-        return StreamingResponse(body, media_type=MEDIA_TYPES[chosen], headers=headers)
+        spool, etag, size = spooled(body)
+        latest = feed.latest_ns(dataset, sites)
+        # The newest period could change until it ends; a body first seen is dated then.
+        newest_s = latest // NS + dataset.period_s if latest is not None else None
+        modified = book.modified(_request_key(request, chosen), etag, newest_s)
+        headers |= {"ETag": etag, "Last-Modified": http_date(modified)}
+        if not_modified(request.headers, etag, modified):
+            spool.close()
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(read_out(spool), media_type=MEDIA_TYPES[chosen], headers=headers)
 
-    @app.get(
-        "/sites",
-        summary="Each site, where it is, what it measures, and its latest values",
+    @get_and_head(
+        app,
+        "/datasets/{name}/schema",
+        summary="A dataset's Table Schema: its columns, types, UCUM units and meaning",
+        dependencies=[Depends(only())],
         responses={
             **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
             200: {
-                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                "description": "A Frictionless Table Schema",
+                "content": {"application/json": {"schema": TABLE_SCHEMA}},
+            },
+        },
+        response_class=JSONResponse,
+    )
+    def dataset_schema(
+        request: Request,
+        name: Annotated[str, Path(description="A dataset name from /datasets.", max_length=64)],
+    ) -> Response:
+        dataset = DATASETS.get(name)
+        if dataset is None:
+            raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
+        return validated(request, orjson.dumps(table_schema(dataset)), "application/json", 3600)
+
+    @get_and_head(
+        app,
+        "/datasets/{name}/archive/{month}.csv.gz",
+        summary="A dataset's whole month, every site, as one gzip CSV (for bulk copies)",
+        dependencies=[Depends(only())],
+        response_class=Response,
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "description": "The month's rows, sites in order then time, gzip CSV",
+                "content": {"application/gzip": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+    def dataset_archive(
+        request: Request,
+        name: Annotated[str, Path(description="A dataset name from /datasets.", max_length=64)],
+        month: Annotated[str, Path(description="YYYY-MM (UTC).", pattern=MONTH_PATTERN)],
+    ) -> Response:
+        dataset = DATASETS.get(name)
+        if dataset is None:
+            raise Problem(404, "No such dataset", f"{name!r} is not a dataset; see /datasets")
+        try:
+            start_ns, end_ns = month_range_ns(month)
+        except BadMonthError as exc:
+            raise Problem(400, "Bad month", str(exc)) from None
+        feed = store()
+        extent = feed.extent_ns(dataset)
+        if extent is None or not (extent[0] < end_ns and start_ns <= extent[1]):
+            raise Problem(
+                404, "No such archive", f"{name} has no data in {month}; see /catalog.jsonld"
+            )
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for site in feed.sites(dataset):
+                yield from feed.rows(dataset, Segment(site, start_ns, end_ns))
+
+        spool, etag, size = spooled_gzip(csv_stream(dataset, rows()))
+        modified = book.modified(_request_key(request), etag, min(end_ns // NS, time.time()))
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(modified),
+            "Cache-Control": f"public, max-age={fresh_s(dataset)}",
+            "Content-Disposition": f'attachment; filename="{name}-{month}.csv.gz"',
+        }
+        if not_modified(request.headers, etag, modified):
+            spool.close()
+            return Response(status_code=304, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(read_out(spool), media_type="application/gzip", headers=headers)
+
+    @get_and_head(
+        app,
+        "/sites",
+        summary="Each site, where it is, what it measures, and its latest values",
+        dependencies=[Depends(only())],
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "content": {"application/geo+json": {"schema": SITES}},
                 "description": "Sites",
             },
         },
         response_class=JSONResponse,
     )
-    def sites() -> JSONResponse:
+    def sites(request: Request) -> Response:
         feed = store()
         features = []
         newest = {name: feed.latest_rows(DATASETS[name]) for name in SITE_DATASETS}
         for site, place in sorted(feed.places().items()):
             latest = {
-                name: shape_row(DATASETS[name], site, rows[site])
+                name: shape_row(DATASETS[name], site, rows[site], min_people=feed.min_people)
                 for name, rows in newest.items()
                 if site in rows
             }
@@ -263,35 +439,73 @@ def create_app(settings: Settings) -> FastAPI:
                 }
             )
         body = {"type": "FeatureCollection", "attribution": ATTRIBUTION, "features": features}
-        return JSONResponse(
-            body,
-            media_type="application/geo+json",
-            headers={"Cache-Control": "public, max-age=300"},
-        )
+        return validated(request, orjson.dumps(body), "application/geo+json", 300)
 
-    @app.get(
+    @get_and_head(
+        app,
         "/catalog.jsonld",
         summary="A DCAT catalogue of the datasets (for CKAN's DCAT harvester)",
+        dependencies=[Depends(only())],
         responses={
             **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
             200: {
-                "content": {"application/ld+json": {"schema": {"type": "object"}}},
+                "content": {"application/ld+json": {"schema": CATALOG}},
                 "description": "DCAT",
             },
         },
         response_class=JSONResponse,
     )
-    def catalog(request: Request) -> JSONResponse:
+    def catalog(request: Request) -> Response:
+        return validated(request, orjson.dumps(catalogue()), "application/ld+json", 3600)
+
+    @get_and_head(
+        app,
+        "/catalog.ttl",
+        summary="The same DCAT catalogue as Turtle",
+        dependencies=[Depends(only())],
+        responses={
+            **PROBLEM_RESPONSE,
+            304: NOT_MODIFIED,
+            200: {
+                "content": {"text/turtle": {"schema": {"type": "string"}}},
+                "description": "DCAT",
+            },
+        },
+        response_class=Response,
+    )
+    def catalog_turtle(request: Request) -> Response:
+        return validated(request, turtle(catalogue()), "text/turtle; charset=utf-8", 3600)
+
+    def catalogue() -> dict[str, Any]:
         feed = store()
-        base = str(request.base_url).rstrip("/")
-        body = dcat_catalog(base, feed.places())
-        return JSONResponse(
-            body,
-            media_type="application/ld+json",
-            headers={"Cache-Control": "public, max-age=3600"},
-        )
+        extents = {}
+        for dataset in DATASETS.values():
+            found = feed.extent_ns(dataset)
+            if found is not None:
+                # While the newest period is open, the data is whole up to its start.
+                newest_s = found[1] // NS
+                end_s = newest_s + dataset.period_s
+                if end_s > time.time():
+                    end_s = newest_s
+                extents[dataset.name] = Extent(found[0] // NS, end_s)
+        return dcat_catalog(base, feed.places(), extents, settings.feeds.contact_email)
 
     return app
+
+
+Handler = Callable[..., Response]
+
+
+def get_and_head(app: FastAPI, path: str, **route: Any) -> Callable[[Handler], Handler]:
+    """One handler for GET and HEAD (the server sends HEAD no body), each its own operation."""
+
+    def register(handler: Handler) -> Handler:
+        app.get(path, operation_id=handler.__name__, **route)(handler)
+        app.head(path, operation_id=f"{handler.__name__}_head", **route)(handler)
+        return handler
+
+    return register
 
 
 def describe(dataset: Dataset, base: str) -> dict[str, Any]:
@@ -319,79 +533,128 @@ def describe(dataset: Dataset, base: str) -> dict[str, Any]:
                 for c in dataset.columns
             ),
         ],
+        "schema": f"{base}/datasets/{dataset.name}/schema",
         "links": {fmt: f"{base}/datasets/{dataset.name}?format={fmt}" for fmt in MEDIA_TYPES},
     }
 
 
 def negotiate(accept: str) -> Format:
-    """The first format the client accepts, in the order it lists them (q=0 means never)."""
-    offered: dict[str, Format] = {
-        "text/csv": "csv",
-        "text/*": "csv",
-        "application/geo+json": "geojson",
-        "application/json": "json",
-        "application/*": "json",
-        "*/*": "json",
-    }
-    if not accept.strip():
-        return "json"
-    for part in accept.split(","):
-        media, *params = [p.strip().lower() for p in part.split(";")]
-        if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
-            continue
-        if media in offered:
-            return offered[media]
-    raise Problem(
-        406,
-        "Not acceptable",
-        "this service sends text/csv, application/json or application/geo+json",
-    )
+    """The format the client prefers by its Accept header's q-values (JSON when it has none)."""
+    try:
+        chosen: Format = OFFERED[accepted(accept, {m: m for m in OFFERED}, "application/json")]
+        return chosen
+    except NotAcceptableError:
+        raise Problem(
+            406,
+            "Not acceptable",
+            "this service sends text/csv, application/json or application/geo+json",
+        ) from None
+
+
+def given_ns(moment: datetime | None) -> int | None:
+    """A request's time as nanoseconds (UTC if it has no offset), or None when not given.
+    Any year Python parses (1 to 9999) converts: the range is checked afterwards."""
+    if moment is None:
+        return None
+    utc = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    delta = utc - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS
 
 
 def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:
-    def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-    now = datetime.now(UTC)
-    end_at = utc(end) if end else now
-    start_at = utc(start) if start else end_at - timedelta(days=dataset.default_days)
-    if start_at >= end_at:
-        raise Problem(400, "Bad time range", "'from' must be before 'to'")
-    if end_at - start_at > MAX_RANGE:
-        raise Problem(
-            400, "Time range too long", "ask for at most 366 days at a time (and page through)"
-        )
+    """The request's [from, to) in nanoseconds. No 'to' means now (or 366 days after 'from',
+    whichever is sooner); no 'from' means the dataset's default span before 'to'."""
+    start_ns, end_ns = given_ns(start), given_ns(end)
+    if end_ns is None:
+        now_ns = int(time.time()) * NS
+        end_ns = now_ns if start_ns is None else min(now_ns, start_ns + MAX_RANGE_NS)
+    if start_ns is None:
+        start_ns = end_ns - dataset.default_days * 86_400 * NS
     try:
-        return int(start_at.timestamp()) * NS, int(end_at.timestamp()) * NS
-    except (OverflowError, OSError, ValueError):
-        raise Problem(400, "Bad time range", "times must fall between 1970 and 2262") from None
+        check_window(start_ns, end_ns)
+    except BadWindowError as exc:
+        title = "Time range too long" if "366" in str(exc) else "Bad time range"
+        raise Problem(400, title, str(exc)) from None
+    return start_ns, end_ns
 
 
-def caching_headers(dataset: Dataset, etag: str, modified: datetime) -> dict[str, str]:
+def fresh_s(dataset: Dataset) -> int:
     """Cacheable until the next period could have closed."""
-    now = time.time()
-    fresh_s = max(60, int(dataset.period_s - now % dataset.period_s))
-    return {
-        "ETag": etag,
-        "Last-Modified": format_datetime(modified, usegmt=True),
-        "Cache-Control": f"public, max-age={fresh_s}",
-    }
+    return max(60, int(dataset.period_s - time.time() % dataset.period_s))
 
 
-def not_modified(request: Request, etag: str, modified: datetime) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        return (
-            etag in [tag.strip() for tag in if_none_match.split(",")]
-            or if_none_match.strip() == "*"
-        )
-    since = request.headers.get("if-modified-since")
-    if since:
-        try:
-            return parsedate_to_datetime(since) >= modified.replace(microsecond=0)
-        except (TypeError, ValueError):
-            return False
-    return False
+def only(*names: str) -> Callable[[Request], None]:
+    """A dependency refusing query parameters the operation does not define, or gives twice:
+    a misspelt ``sit=`` must not quietly return every site."""
+
+    def check(request: Request) -> None:
+        given = [key for key, _ in request.query_params.multi_items()]
+        unknown = unknown_parameters(given, names)
+        if unknown:
+            takes = ", ".join(names) if names else "no parameters"
+            raise Problem(
+                400,
+                "Unknown parameter",
+                f"{', '.join(unknown)}: not a parameter here (takes {takes})",
+            )
+        twice = repeated_parameters(given)
+        if twice:
+            raise Problem(400, "Repeated parameter", f"{', '.join(twice)}: give each once")
+
+    return check
+
+
+def spooled(chunks: Iterator[bytes]) -> tuple[IO[bytes], str, int]:
+    """The body written out (memory, then disk past SPOOL_MEMORY_BYTES), its ETag, its size."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - read_out closes it
+    size = 0
+
+    def written() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in chunks:
+            spool.write(chunk)
+            size += len(chunk)
+            yield chunk
+
+    try:
+        etag = etag_of(written())
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, etag, size
+
+
+def spooled_gzip(chunks: Iterator[bytes]) -> tuple[IO[bytes], str, int]:
+    """The body gzipped (no time or name in its header: the same rows, the same bytes) into
+    a spool as ``spooled`` does, its ETag and its size."""
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - read_out closes it
+    try:
+        with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0, filename="") as packed:
+            for chunk in chunks:
+                packed.write(chunk)
+        size = spool.tell()
+        spool.seek(0)
+        etag = etag_of(iter(lambda: spool.read(READ_BYTES), b""))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, etag, size
+
+
+def read_out(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(READ_BYTES):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _request_key(request: Request, chosen: str = "") -> str:
+    """What a body belongs to: the path, the parameters in any order, and the format."""
+    query = sorted(request.query_params.multi_items())
+    return f"{request.url.path}?{query!r}#{chosen}"
 
 
 def problem_response(status: int, title: str, detail: str) -> JSONResponse:

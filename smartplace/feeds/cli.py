@@ -20,4 +20,7 @@ def serve(
     from smartplace.config import load_settings
     from smartplace.feeds.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    # The app sets Date itself, after Last-Modified (uvicorn's is cached for a second).
+    uvicorn.run(
+        create_app(load_settings()), host=host, port=port, log_level="info", date_header=False
+    )

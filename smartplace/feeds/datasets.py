@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-LICENCE_URL = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
+LICENCE_URL = "http://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
+"""The OGL's URI as CKAN's licence list (and so ckanext-dcat, which matches it exactly) has it."""
 LICENCE_NAME = "Open Government Licence v3.0"
 ATTRIBUTION = (
     "Contains public sector information licensed under the Open Government Licence v3.0."
@@ -20,7 +21,9 @@ ATTRIBUTION = (
 )
 PUBLISHER = "Stockport Metropolitan Borough Council"
 
-ColumnType = Literal["number", "integer", "string"]
+ColumnType = Literal["number", "integer", "string", "boolean"]
+COMPLETE_COVERAGE = 0.95
+"""A footfall row is complete when its counters counted at least this share of the period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +31,13 @@ class Column:
     name: str
     type: ColumnType
     unit: str
+    """A UCUM code ("" for text and flags)."""
     description: str
     select: str
-    """The InfluxQL aggregate that gives it, per site and period."""
+    """The InfluxQL aggregate that gives it, per site and period ("" when it is worked out
+    from the other columns: see store.shape_row)."""
+    people: bool = False
+    """A count of people: small values are suppressed (FeedsSettings.footfall_min_count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ def _pollutants(window: str) -> tuple[Column, ...]:
         mean("pm10_ugm3", "pm10_ugm3", "ug/m3", "PM10"),
         mean("no2_ugm3", "no2_ugm3", "ug/m3", "Nitrogen dioxide"),
         mean("temperature_c", "temperature_c", "Cel", "Air temperature"),
-        mean("humidity_pct", "humidity_pct", "%RH", "Relative humidity"),
+        mean("humidity_pct", "humidity_pct", "%", "Relative humidity"),
         Column(
             "readings",
             "integer",
@@ -86,15 +93,40 @@ def _pollutants(window: str) -> tuple[Column, ...]:
             "PM2.5 readings behind the means (low-cost sensors: indicative, not reference-grade)",
             'sum("pm25_ugm3_count")',
         ),
+        _complete("it has ended (how many readings a site should send is not known here)"),
     )
+
+
+def _complete(how: str) -> Column:
+    return Column("complete", "boolean", "", f"Whether the period is whole: {how}", "")
 
 
 def _footfall() -> tuple[Column, ...]:
     return (
-        Column("count_in", "integer", "people", "People counted going in", 'sum("count_in_sum")'),
         Column(
-            "count_out", "integer", "people", "People counted going out", 'sum("count_out_sum")'
+            "count_in",
+            "integer",
+            "{people}",
+            "People counted going in (empty if fewer than the privacy floor)",
+            'sum("count_in_sum")',
+            people=True,
         ),
+        Column(
+            "count_out",
+            "integer",
+            "{people}",
+            "People counted going out (empty if fewer than the privacy floor)",
+            'sum("count_out_sum")',
+            people=True,
+        ),
+        Column(
+            "coverage",
+            "number",
+            "1",
+            "Share of the period the site's counters counted (their mean; 1 is all of it)",
+            'mean("interval_s_sum")',
+        ),
+        _complete(f"it has ended and coverage is at least {COMPLETE_COVERAGE}"),
     )
 
 
@@ -143,6 +175,7 @@ DATASETS: dict[str, Dataset] = {
                     "The pollutant that set the index",
                     'last("pollutant")',
                 ),
+                _complete("it has ended"),
             ),
             7,
         ),
@@ -179,6 +212,7 @@ DATASETS: dict[str, Dataset] = {
                     'max("fill_pct_max")',
                 ),
                 Column("collections", "integer", "1", "Bins emptied", 'sum("collections")'),
+                _complete("it has ended"),
             ),
             90,
         ),

@@ -27,7 +27,8 @@ def csv_stream(dataset: Dataset, rows: Iterable[dict[str, Any]]) -> Iterator[byt
     writer = csv.DictWriter(buffer, fieldnames=dataset.column_names, lineterminator="\r\n")
     writer.writeheader()
     for count, row in enumerate(rows, 1):
-        writer.writerow(row)
+        # true/false as in JSON and Table Schema, not Python's True/False
+        writer.writerow({k: str(v).lower() if isinstance(v, bool) else v for k, v in row.items()})
         if count % CHUNK_ROWS == 0:
             yield _drain(buffer)
     yield _drain(buffer)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,16 +20,35 @@ from typing import Any
 
 import orjson
 
-from smartplace.feeds.datasets import Dataset
+from smartplace.feeds.datasets import COMPLETE_COVERAGE, Dataset
 from smartplace.influx import InfluxClient
 
 NS = 1_000_000_000
 SLICE_NS = 31 * 86_400 * NS
 """Rows are read a month at a time: the most any one query holds."""
+EARLIEST_NS = 0
+LATEST_NS = int(datetime(2262, 1, 1, tzinfo=UTC).timestamp()) * NS
+"""InfluxDB keeps times from 1970 to April 2262 (signed 64-bit nanoseconds)."""
+MAX_RANGE_NS = 366 * 86_400 * NS
+"""The longest time range one request (and its pages) covers."""
 
 
 class BadCursorError(ValueError):
     pass
+
+
+class BadWindowError(ValueError):
+    pass
+
+
+def check_window(start_ns: int, end_ns: int) -> None:
+    """Refuse a time range InfluxDB cannot hold, a reversed one or one over 366 days."""
+    if not (EARLIEST_NS <= start_ns < LATEST_NS and EARLIEST_NS < end_ns <= LATEST_NS):
+        raise BadWindowError("times must fall between 1970-01-01 and 2262-01-01 (UTC)")
+    if start_ns >= end_ns:
+        raise BadWindowError("'from' must be before 'to'")
+    if end_ns - start_ns > MAX_RANGE_NS:
+        raise BadWindowError("ask for at most 366 days at a time (and page through)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,20 +57,39 @@ class Cursor:
     from_ns: int
     query: str
     """A digest of the request it belongs to: a cursor is only good for its own query."""
+    start_ns: int
+    end_ns: int
+    """The request's whole time range, fixed on its first page: an open end ("now") stays
+    where it was, so later pages join up with the earlier ones."""
 
     def encode(self) -> str:
-        raw = orjson.dumps({"s": self.site, "t": self.from_ns, "q": self.query})
+        raw = orjson.dumps(
+            {
+                "s": self.site,
+                "t": self.from_ns,
+                "q": self.query,
+                "a": self.start_ns,
+                "b": self.end_ns,
+            }
+        )
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str, query: str) -> Cursor:
+        """A cursor this service could have given out for ``query``; anything else is refused
+        (it is the client's text: its times are checked as a request's would be)."""
         try:
             data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            cursor = cls(str(data["s"]), int(data["t"]), str(data["q"]))
-        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            cursor = cls(
+                str(data["s"]), int(data["t"]), str(data["q"]), int(data["a"]), int(data["b"])
+            )
+            check_window(cursor.start_ns, cursor.end_ns)
+        except (binascii.Error, ValueError, KeyError, TypeError, OverflowError) as exc:
             raise BadCursorError("the cursor is not one this service gave out") from exc
         if cursor.query != query:
             raise BadCursorError("the cursor belongs to another query: keep the other parameters")
+        if not cursor.start_ns <= cursor.from_ns < cursor.end_ns:
+            raise BadCursorError("the cursor is not one this service gave out")
         return cursor
 
 
@@ -79,8 +118,10 @@ class SitePlace:
 
 
 class FeedStore:
-    def __init__(self, influx: InfluxClient) -> None:
+    def __init__(self, influx: InfluxClient, min_people: int = 0) -> None:
         self.influx = influx
+        self.min_people = min_people
+        """Counts of people below this are suppressed in every row read."""
         self.agg = f'"{influx.settings.agg_retention_policy}"'
         self.raw = f'"{influx.settings.raw_retention_policy}"'
 
@@ -154,6 +195,20 @@ class FeedStore:
         times = [int(row["time"]) for row in rows if row.get("site") in wanted]
         return max(times) if times else None
 
+    def extent_ns(self, dataset: Dataset) -> tuple[int, int] | None:
+        """When the dataset's first period and its newest period started (every site)."""
+        field = re.search(r'"([^"]+)"', dataset.columns[0].select)
+        assert field is not None  # every column selects a quoted field
+        found = []
+        for selector in ("first", "last"):
+            rows = self.influx.query_rows(
+                f'SELECT {selector}("{field.group(1)}") FROM {self.agg}."{dataset.measurement}"'
+            )
+            if not rows:
+                return None
+            found.append(int(rows[0]["time"]))
+        return found[0], found[1]
+
     # -- paging and reading ------------------------------------------------------------
 
     def count(self, dataset: Dataset, site: str, start_ns: int, end_ns: int) -> int:
@@ -200,7 +255,7 @@ class FeedStore:
         for site in sites:
             begin = max(start_ns, cursor.from_ns) if cursor and site == cursor.site else start_ns
             if remaining == 0:
-                return Page(segments, Cursor(site, begin, query))
+                return Page(segments, Cursor(site, begin, query, start_ns, end_ns))
             if begin == start_ns and whole:
                 found = whole.get(site, 0)
             else:
@@ -211,7 +266,7 @@ class FeedStore:
                 continue
             cut = self.nth_time(dataset, site, begin, end_ns, remaining)
             segments.append(Segment(site, begin, cut))
-            return Page(segments, Cursor(site, cut, query))
+            return Page(segments, Cursor(site, cut, query, start_ns, end_ns))
         return Page(segments, None)
 
     def rows(self, dataset: Dataset, segment: Segment) -> Iterator[dict[str, Any]]:
@@ -222,11 +277,11 @@ class FeedStore:
             for row in self.influx.query_rows(
                 statement, {"site": segment.site, "start": start, "end": end}
             ):
-                yield shape_row(dataset, segment.site, row)
+                yield shape_row(dataset, segment.site, row, min_people=self.min_people)
 
 
 def _selects(dataset: Dataset) -> str:
-    return ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns)
+    return ", ".join(f'{c.select} AS "{c.name}"' for c in dataset.columns if c.select)
 
 
 def _recent_windows(dataset: Dataset) -> tuple[str, str]:
@@ -234,20 +289,39 @@ def _recent_windows(dataset: Dataset) -> tuple[str, str]:
     return f"{max(2 * 86_400, 3 * dataset.period_s)}s", "31d"
 
 
-def shape_row(dataset: Dataset, site: str, row: dict[str, Any]) -> dict[str, Any]:
+def shape_row(
+    dataset: Dataset,
+    site: str,
+    row: dict[str, Any],
+    now_s: float | None = None,
+    min_people: int = 0,
+) -> dict[str, Any]:
+    """A row as published: ISO times, integers as integers, and how whole its period is
+    (``coverage`` from the seconds counted, ``complete`` once it has ended and, where the
+    dataset knows its coverage, enough of it was measured). A count of people from 1 to
+    ``min_people`` - 1 is suppressed (empty): zero is published, it names no one."""
     start_s = int(row["time"]) // NS
+    end_s = start_s + dataset.period_s
     out: dict[str, Any] = {
         "site": site,
         "period_start": iso(start_s),
-        "period_end": iso(start_s + dataset.period_s),
+        "period_end": iso(end_s),
     }
     for column in dataset.columns:
         value = row.get(column.name)
+        if column.name == "coverage" and value is not None:
+            value = float(value) / dataset.period_s  # mean seconds counted per counter
         if value is not None and column.type == "integer":
             value = int(value)
+            if column.people and 0 < value < min_people:
+                value = None
         elif isinstance(value, float):
             value = round(value, 3)
         out[column.name] = value
+    if "complete" in out:
+        ended = end_s <= (time.time() if now_s is None else now_s)
+        coverage = out.get("coverage", 1.0)
+        out["complete"] = ended and coverage is not None and coverage >= COMPLETE_COVERAGE
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import threading
@@ -12,9 +13,11 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
+from smartplace.config import FeedsSettings
 from smartplace.feeds.app import create_app
 from smartplace.feeds.datasets import ATTRIBUTION, LICENCE_URL
 from smartplace.stack import free_port
@@ -29,9 +32,14 @@ SITE = "merseyway"
 def feeds(simulated_town: SimulatedTown) -> Iterator[str]:
     """The service on a free port (uvicorn on a thread), as a portal would reach it."""
     port = free_port()
+    public = FeedsSettings(public_base_url=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(simulated_town.settings), host="127.0.0.1", port=port, log_level="warning"
+            create_app(simulated_town.settings.model_copy(update={"feeds": public})),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            date_header=False,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -46,31 +54,61 @@ def feeds(simulated_town: SimulatedTown) -> Iterator[str]:
 
 
 def expected_footfall_hourly(
-    town: SimulatedTown, site: str, start: int, end: int
+    town: SimulatedTown, site: str, start: int, end: int, period: int = 3600
 ) -> list[dict[str, object]]:
-    """From the simulator's record alone: people in and out per hour at the site."""
+    """From the simulator's record alone: people in and out per period (an hour unless
+    told) at the site, for the periods starting in [start, end), and how much of each
+    period was counted (the mean over the site's counters of their seconds counted)."""
     site_of = town.site_of()
     hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    counted: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in town.records:
         if record["kind"] != "footfall" or not record["sent"]:
             continue
         if {"malformed", "out_of_range", "wrong_topic"} & set(record["faults"]):
             continue  # rejected by ingest, as they should be
-        if site_of[record["device_id"]] != site or not start <= record["ts"] < end:
+        if site_of[record["device_id"]] != site:
             continue
-        hour = hours[record["ts"] - record["ts"] % 3600]
+        begins = record["ts"] - record["ts"] % period
+        if not start <= begins < end:
+            continue
+        hour = hours[begins]
         hour[0] += record["values"]["count_in"]
         hour[1] += record["values"]["count_out"]
-    return [
-        {
-            "site": site,
-            "period_start": _iso(hour),
-            "period_end": _iso(hour + 3600),
-            "count_in": counts[0],
-            "count_out": counts[1],
-        }
-        for hour, counts in sorted(hours.items())
-    ]
+        counted[begins][record["device_id"]] += record["values"]["interval_s"]
+    rows: list[dict[str, object]] = []
+    for hour, counts in sorted(hours.items()):
+        per_counter = counted[hour].values()
+        coverage = round(sum(per_counter) / len(per_counter) / period, 3)
+        rows.append(
+            {
+                "site": site,
+                "period_start": _iso(hour),
+                "period_end": _iso(hour + period),
+                "count_in": floored(counts[0]),
+                "count_out": floored(counts[1]),
+                "coverage": coverage,
+                "complete": hour + period <= time.time() and coverage >= 0.95,
+            }
+        )
+    return rows
+
+
+def floored(count: int) -> int | None:
+    """The privacy floor (the default, 5): 1 to 4 people are published empty."""
+    return None if 0 < count < 5 else count
+
+
+def typed(row: dict[str, str]) -> dict[str, object]:
+    """A footfall CSV row with its numbers and flag as JSON has them."""
+    assert row["complete"] in ("true", "false")
+    return {
+        **row,
+        "count_in": int(row["count_in"]) if row["count_in"] else None,
+        "count_out": int(row["count_out"]) if row["count_out"] else None,
+        "coverage": float(row["coverage"]),
+        "complete": row["complete"] == "true",
+    }
 
 
 def _iso(seconds: int) -> str:
@@ -97,10 +135,16 @@ def test_csv_json_and_geojson_hold_exactly_the_expected_rows(
     assert as_csv.status_code == 200, as_csv.text
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert list(rows[0]) == ["site", "period_start", "period_end", "count_in", "count_out"]
-    assert [
-        {**r, "count_in": int(r["count_in"]), "count_out": int(r["count_out"])} for r in rows
-    ] == expected
+    assert list(rows[0]) == [
+        "site",
+        "period_start",
+        "period_end",
+        "count_in",
+        "count_out",
+        "coverage",
+        "complete",
+    ]
+    assert [typed(r) for r in rows] == expected
 
     as_json = httpx.get(url, params=params, headers={"Accept": "application/json"}).json()
     assert as_json["rows"] == expected
@@ -137,8 +181,54 @@ def test_pages_join_up_to_the_whole_range(feeds: str, simulated_town: SimulatedT
     assert pages == -(-len(expected) // 7)
 
 
+def test_a_harvest_of_the_catalogues_url_pages_to_the_end_with_no_gap_or_duplicate(
+    feeds: str, simulated_town: SimulatedTown
+) -> None:
+    """As a portal harvests: the catalogue's download URL (no from or to), a page at a time,
+    two seconds apart. The open end is fixed by the first page, so the pages join up."""
+    catalog = httpx.get(f"{feeds}/catalog.jsonld").json()
+    footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-15min")
+    download = next(
+        d["dcat:downloadURL"]["@id"]
+        for d in footfall["dcat:distribution"]
+        if d["dcat:downloadURL"]["@id"].endswith("format=csv")
+    )
+    url = f"{download}&limit=1200"
+    pages: list[list[dict[str, str]]] = []
+    windows: list[tuple[int, int]] = []
+    while url:
+        if pages:
+            time.sleep(2)  # a harvester's pause: "now" moves on between pages
+        response = httpx.get(url)
+        assert response.status_code == 200, response.text
+        pages.append(list(csv.DictReader(io.StringIO(response.text))))
+        url = response.links.get("next", {}).get("url", "")
+        if url:
+            text = url.split("cursor=")[1]
+            fixed = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            windows.append((fixed["a"] // 10**9, fixed["b"] // 10**9))
+    # Five footfall sites, a week of 15-minute periods (the newest may not have begun).
+    assert [len(page) for page in pages[:2]] == [1200, 1200]
+    assert 5 * 670 <= sum(map(len, pages)) <= 5 * 672 < 3 * 1200
+    # Every page's cursor carries the week the first page fixed, 4 s before the last.
+    assert len(windows) == 2
+    assert windows[0] == windows[1]
+    start, end = windows[0]
+    assert end - start == 7 * 86_400
+    seen = [typed(r) for page in pages for r in page]
+    keys = [(r["site"], r["period_start"]) for r in seen]
+    assert len(keys) == len(set(keys))  # no duplicate
+    sites = sorted({s.name for s in simulated_town.fleet.sites})
+    expected = [
+        row
+        for site in sites
+        for row in expected_footfall_hourly(simulated_town, site, start, end, period=900)
+    ]
+    assert seen == expected  # no gap: every period of the fixed week, once, in order
+
+
 def test_every_response_carries_the_licence(feeds: str) -> None:
-    for path in ("/datasets", "/sites", "/catalog.jsonld", "/datasets/nothing"):
+    for path in ("/datasets", "/sites", "/catalog.jsonld", "/catalog.ttl", "/datasets/nothing"):
         response = httpx.get(feeds + path)
         assert f'<{LICENCE_URL}>; rel="license"' in response.headers.get_list("link"), path
         assert response.headers["x-attribution"].startswith("Contains public sector information")
@@ -178,10 +268,10 @@ def test_sites_and_catalogue(feeds: str, simulated_town: SimulatedTown) -> None:
     footfall_intervals = {d["interval"] for d in listed if d["name"].startswith("footfall")}
     assert footfall_intervals == {"PT15M", "PT1H"}  # never finer: small counts identify people
     footfall = next(d for d in catalog["dcat:dataset"] if d["dct:identifier"] == "footfall-hourly")
-    assert {d["dcat:mediaType"] for d in footfall["dcat:distribution"]} == {
-        "text/csv",
-        "application/json",
-        "application/geo+json",
+    assert {d["dcat:mediaType"]["@id"] for d in footfall["dcat:distribution"]} == {
+        "https://www.iana.org/assignments/media-types/text/csv",
+        "https://www.iana.org/assignments/media-types/application/json",
+        "https://www.iana.org/assignments/media-types/application/geo+json",
     }
     assert footfall["dct:accrualPeriodicity"]["@id"].endswith("HOURLY")
 

@@ -56,6 +56,8 @@ def test_a_years_export_for_fifty_sites_streams_in_bounded_memory(
         **os.environ,
         "SMARTPLACE_INFLUX__URL": settings.url,
         "SMARTPLACE_INFLUX__DATABASE": settings.database,
+        # Next links are made from the public address, never the Host header.
+        "SMARTPLACE_FEEDS__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
     log = (tmp_path / "feeds.log").open("wb")
     server = subprocess.Popen(

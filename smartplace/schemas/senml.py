@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from smartplace.schemas.candidate import Candidate, Decoded, Refusal
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal, source_text
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.reading import Reading
 from smartplace.schemas.reasons import RejectReason
 
 SENML_VERSION = 10
 RELATIVE_TIME_LIMIT_S = 2**28  # RFC 8428 section 4.5.3
+MAX_TIME_S = 9e9
+"""Times beyond this (either side of 1970) are refused: nanoseconds past it overflow int64."""
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:./_-]*$")  # section 4.5.1
 _VALUE_FIELDS = ("v", "vs", "vb", "vd")
 
@@ -58,9 +58,15 @@ UNIT_ONLY_FIELDS = {
 
 
 class SenmlError(ValueError):
-    def __init__(self, message: str, index: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        index: int | None = None,
+        reason: RejectReason = RejectReason.WRONG_SHAPE,
+    ) -> None:
         super().__init__(message)
         self.index = index
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,12 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
         time_s = base_time + (_number(record, "t", index) if "t" in record else 0.0)
         if time_s < RELATIVE_TIME_LIMIT_S:
             time_s += now_s
+        if not -MAX_TIME_S <= time_s <= MAX_TIME_S:  # NaN fails too
+            raise SenmlError(
+                f"resolved time {time_s:g} s is beyond what a timestamp can hold",
+                index,
+                RejectReason.BAD_TIMESTAMP,
+            )
         unit = _text(record, "u", index) if "u" in record else base_unit
         present = [key for key in _VALUE_FIELDS if key in record]
         if len(present) > 1:
@@ -147,13 +159,13 @@ def senml_candidates(
         records = resolve(document, now_ns / 1e9)
     except SenmlError as exc:
         path = f"[{exc.index}]" if exc.index is not None else ""
-        return [Refusal(RejectReason.WRONG_SHAPE, f"SenML: {exc}", payload, path)]
+        return [Refusal(exc.reason, f"SenML: {exc}", payload, path)]
     kind_fields = set(model.measurement_fields())
     status_fields = set(DeviceStatusReading.measurement_fields())
     groups: dict[int, dict[type[Reading], tuple[dict[str, Any], list[Any]]]] = {}
     refusals: Decoded = []
     for record in records:
-        source = orjson.dumps(document[record.index])
+        source = source_text(document[record.index])
         path = f"[{record.index}]"
         field, value = _map(record)
         if field in kind_fields:
@@ -190,7 +202,7 @@ def senml_candidates(
         for target, (values, sources) in by_model.items():
             candidates.append(
                 Candidate(
-                    target, kind, values, orjson.dumps(sources), path="", envelope_ts_ns=time_ns
+                    target, kind, values, source_text(sources), path="", envelope_ts_ns=time_ns
                 )
             )
     return candidates + refusals

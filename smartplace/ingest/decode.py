@@ -424,7 +424,14 @@ def _decode_message(
         )
         _route(decoded, origin, groups, rejects)
     else:  # senml
-        decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
+        decoded = senml_candidates(
+            document,
+            payload,
+            model,
+            topic.kind,
+            message.received_ns,
+            limits.max_readings_per_payload,
+        )
         _route(_bounded(decoded, payload, limits.max_readings_per_payload), origin, groups, rejects)
 
 

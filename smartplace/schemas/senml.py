@@ -153,8 +153,15 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
 
 
 def senml_candidates(
-    document: Any, payload: bytes, model: type[Reading], kind: str, now_ns: int
+    document: Any,
+    payload: bytes,
+    model: type[Reading],
+    kind: str,
+    now_ns: int,
+    max_readings: int = 1_000,
 ) -> Decoded:
+    """The pack's readings (records grouped by time), or one batch_too_long refusal as soon as
+    it makes more than ``max_readings`` readings and refused records together."""
     try:
         records = resolve(document, now_ns / 1e9)
     except SenmlError as exc:
@@ -164,8 +171,11 @@ def senml_candidates(
     status_fields = set(DeviceStatusReading.measurement_fields())
     groups: dict[int, dict[type[Reading], tuple[dict[str, Any], list[Any]]]] = {}
     refusals: Decoded = []
+    readings = 0
+    too_many = [Refusal(RejectReason.BATCH_TOO_LONG, f"more than {max_readings} readings", payload)]
     for record in records:
-        source = source_text(document[record.index])
+        if readings + len(refusals) > max_readings:  # stop early: a pack can hold 20,000
+            return too_many
         path = f"[{record.index}]"
         field, value = _map(record)
         if field in kind_fields:
@@ -178,25 +188,30 @@ def senml_candidates(
                     RejectReason.UNKNOWN_MEASUREMENT,
                     f"SenML record {record.name!r} ({record.unit or 'no unit'}) maps onto no field of "
                     f"{kind} or device_status",
-                    source,
+                    source_text(document[record.index]),
                     path,
                 )
             )
             continue
         time_ns = round(record.time_s * 1e6) * 1000  # float seconds hold about 0.2 us today
-        values, sources = groups.setdefault(time_ns, {}).setdefault(target, ({}, []))
+        by_model = groups.setdefault(time_ns, {})
+        if target not in by_model:
+            readings += 1
+        values, sources = by_model.setdefault(target, ({}, []))
         if field in values:
             refusals.append(
                 Refusal(
                     RejectReason.INVALID,
                     f"two SenML records give {field} at the same time",
-                    source,
+                    source_text(document[record.index]),
                     path,
                 )
             )
             continue
         values[field] = _as_declared(target, field, value)
         sources.append(document[record.index])
+    if readings + len(refusals) > max_readings:
+        return too_many
     candidates: Decoded = []
     for time_ns, by_model in groups.items():
         for target, (values, sources) in by_model.items():

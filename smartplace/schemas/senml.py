@@ -172,7 +172,9 @@ def senml_candidates(
     groups: dict[int, dict[type[Reading], tuple[dict[str, Any], list[Any]]]] = {}
     refusals: Decoded = []
     readings = 0
-    too_many = [Refusal(RejectReason.BATCH_TOO_LONG, f"more than {max_readings} readings", payload)]
+    too_many: Decoded = [
+        Refusal(RejectReason.BATCH_TOO_LONG, f"more than {max_readings} readings", payload)
+    ]
     for record in records:
         if readings + len(refusals) > max_readings:  # stop early: a pack can hold 20,000
             return too_many

@@ -11,6 +11,7 @@ unit onto a field.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +87,15 @@ class ResolvedRecord:
 
 def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
     """Resolve a SenML pack; raises SenmlError saying which record breaks which rule."""
+    return list(resolving(document, now_s))
+
+
+def resolving(document: Any, now_s: float) -> Iterator[ResolvedRecord]:
+    """resolve, a record at a time: a caller that has seen enough stops early (a 256 KiB
+    pack can hold 10,000 records). Raises SenmlError at the first record that breaks a rule."""
     if not isinstance(document, list) or not document:
         raise SenmlError("a SenML pack is a non-empty JSON array of records")
     base_name, base_time, base_unit, base_value, base_sum = "", 0.0, None, None, None
-    resolved = []
     for index, record in enumerate(document):
         if not isinstance(record, dict):
             raise SenmlError("a SenML record must be a JSON object", index)
@@ -148,8 +154,7 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
             value, value_field = base_value, "v"
         else:
             raise SenmlError("a record needs a value (v, vs, vb, vd) or a sum (s)", index)
-        resolved.append(ResolvedRecord(name, time_s, unit, value, value_field, local, index))
-    return resolved
+        yield ResolvedRecord(name, time_s, unit, value, value_field, local, index)
 
 
 def senml_candidates(
@@ -163,10 +168,20 @@ def senml_candidates(
     """The pack's readings (records grouped by time), or one batch_too_long refusal as soon as
     it makes more than ``max_readings`` readings and refused records together."""
     try:
-        records = resolve(document, now_ns / 1e9)
+        return _candidates(document, payload, model, kind, now_ns, max_readings)
     except SenmlError as exc:
         path = f"[{exc.index}]" if exc.index is not None else ""
         return [Refusal(exc.reason, f"SenML: {exc}", payload, path)]
+
+
+def _candidates(
+    document: Any,
+    payload: bytes,
+    model: type[Reading],
+    kind: str,
+    now_ns: int,
+    max_readings: int,
+) -> Decoded:
     kind_fields = set(model.measurement_fields())
     status_fields = set(DeviceStatusReading.measurement_fields())
     groups: dict[int, dict[type[Reading], tuple[dict[str, Any], list[Any]]]] = {}
@@ -175,7 +190,7 @@ def senml_candidates(
     too_many: Decoded = [
         Refusal(RejectReason.BATCH_TOO_LONG, f"more than {max_readings} readings", payload)
     ]
-    for record in records:
+    for record in resolving(document, now_ns / 1e9):
         if readings + len(refusals) > max_readings:  # stop early: a pack can hold 20,000
             return too_many
         path = f"[{record.index}]"

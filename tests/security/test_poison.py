@@ -200,15 +200,35 @@ def maximal_payloads(settings: Settings, start_s: int) -> tuple[list[tuple[str, 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "backlog",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 15: 320 MiB here. Until its SUBACK the subscriber holds every"
+                " message the broker sends (ingest/subscriber.py, _read into _held with no"
+                " limit), and a resumed session's backlog comes first, up to Receive Maximum",
+            ),
+        ),
+    ],
+    ids=["live", "backlog"],
+)
 def test_peak_memory_stays_under_the_bound_with_maximal_payloads_at_the_receive_maximum(
-    settings: Settings, influx: InfluxClient, ingest: IngestProcess
+    settings: Settings, influx: InfluxClient, ingest: IngestProcess, backlog: bool
 ) -> None:
-    # A backlog of maximal payloads waits in ingest's session; when it comes back the
-    # broker sends up to the Receive Maximum (10,000 by default) at once.
-    assert ingest.terminate() == 0
+    # live: published while ingest runs, as fast as the broker takes them. backlog: they
+    # wait in ingest's session, and when it comes back the broker sends up to the Receive
+    # Maximum (10,000 by default) at once.
     messages, readings, rejects = maximal_payloads(settings, int(time.time()) - 3600)
-    publish(settings, messages)
-    ingest.start()
+    if backlog:
+        assert ingest.terminate() == 0
+        publish(settings, messages)
+        ingest.start()
+    else:
+        publish(settings, messages)
 
     def landed() -> tuple[int, int]:
         counts = []

@@ -80,9 +80,8 @@ def stored_rejects(influx: InfluxClient) -> list[dict[str, Any]]:
 def wait_for(what: str, condition: Callable[[], bool], ingest: IngestProcess) -> None:
     deadline = time.monotonic() + 60
     while not condition():
-        assert ingest.process is not None and ingest.process.poll() is None, (
-            f"ingest exited\n{ingest.log_tail()}"
-        )
+        assert ingest.process is not None
+        assert ingest.process.poll() is None, f"ingest exited\n{ingest.log_tail()}"
         assert time.monotonic() < deadline, f"not {what} within 60 s\n{ingest.log_tail()}"
         time.sleep(0.1)
 
@@ -124,7 +123,8 @@ def test_each_poison_is_a_reject_and_ingest_keeps_running_through_restarts(
     wait_for("20 readings", lambda: stored_readings(influx) == 20, ingest)
     wait_for("the rejects", lambda: all(poison_rejects().values()), ingest)
     assert poison_rejects() == expected
-    assert ingest.process is not None and ingest.process.poll() is None
+    assert ingest.process is not None
+    assert ingest.process.poll() is None
 
     # Killed before it may have committed: the restart replays the poisons from the spool.
     ingest.kill()
@@ -242,7 +242,8 @@ def test_peak_memory_stays_under_the_bound_with_maximal_payloads_at_the_receive_
 
     deadline = time.monotonic() + 300
     while landed() != (readings, rejects):
-        assert ingest.process is not None and ingest.process.poll() is None, ingest.log_tail()
+        assert ingest.process is not None
+        assert ingest.process.poll() is None, ingest.log_tail()
         assert time.monotonic() < deadline, f"{landed()} landed\n{ingest.log_tail()}"
         time.sleep(0.5)
     assert ingest.terminate() == 0, ingest.log_tail()

@@ -163,6 +163,8 @@ class Drainer:
         try:
             return self.pipeline.process(messages, poisoned)
         except Exception as exc:
+            if not messages:
+                raise  # the settled rejects alone broke it: replaying would loop for ever
             if len(messages) == 1:
                 record = next(r for r in records if r.seq not in self.poisoned)
                 message = record.message

@@ -145,7 +145,8 @@ class IngestSettings(_Section):
         return max(4 * self.max_payload_bytes, 1 << 20)
 
     max_readings_per_payload: int = Field(default=1_000, ge=1)
-    """Longest JSON array a device may send in one message (batch_too_long)."""
+    """Most readings one payload may make (batch_too_long): a native array's items, a SenML
+    pack's readings and refused records, a TTS uplink's readings."""
     max_future_s: float = Field(default=300.0, ge=0)
     """Readings timestamped further ahead of the arrival time are rejected (future_timestamp)."""
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)

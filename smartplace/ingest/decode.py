@@ -7,11 +7,14 @@ whatever its format. Native readings first pass the screen
 accept, as columns, without building a candidate each. No I/O and no clocks
 (arrival times come with the messages). A bad message, or a bad part of one,
 becomes a Reject: decoding never raises and never spoils the rest of the
-batch.
+batch. A message that makes decoding itself fail (a bug) becomes an
+``internal_error`` reject of its own (ingest/failures.py), whichever pass
+it fails in.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,6 +30,7 @@ from smartplace.config import IngestSettings
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.columns import FloatArray, ReadingColumns
+from smartplace.ingest.failures import internal_error
 from smartplace.ingest.quality import QcFlag
 from smartplace.ingest.screen import screen_for, screen_rows
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
@@ -39,6 +43,8 @@ from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
 from smartplace.schemas.topics import LORAWAN_LEAVES, parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
+
+log = logging.getLogger(__name__)
 
 _NS_PER_S = 1_000_000_000
 _TIMESTAMP_MISSING = int(QcFlag.TIMESTAMP_MISSING)
@@ -184,16 +190,127 @@ def decode_messages(
     groups: dict[tuple[type[Reading], str], _Group] = {}
     queues: dict[tuple[type[Reading], str], _Queue] = {}
     for message in messages:
-        _decode_message(message, limits, ttn, directory, groups, queues, rejects, batch)
+        mark = len(rejects.tagged)
+        try:
+            _decode_message(message, limits, ttn, directory, groups, queues, rejects, batch)
+        except Exception as exc:
+            # Groups and queues are touched only by a message's last statements, once all that
+            # can raise has run: only its own rejects can be there to take back.
+            del rejects.tagged[mark:]
+            rejects.add(rejects.next_place(), _internal_error(message, limits, exc))
+    batch.columns = _settle_isolating(queues, groups, limits, rejects)
+    batch.rejects = rejects.in_order()
+    return batch
+
+
+def _settle(
+    queues: dict[tuple[type[Reading], str], _Queue],
+    groups: dict[tuple[type[Reading], str], _Group],
+    limits: DecodeLimits,
+    rejects: _Rejects,
+) -> list[ReadingColumns]:
+    """The batch-wide passes: screen each model's queue, validate and accept each group."""
     for key, queue in queues.items():
         _screen_queue(key, queue, limits, groups, rejects)
+    batch_columns = []
     for (model, kind), group in groups.items():
         outcomes = _validate_group(model, [c.values for c in group.candidates])
         columns = _accept_group(model, kind, group, outcomes, limits, rejects)
         if columns is not None:
-            batch.columns.append(columns)
-    batch.rejects = rejects.in_order()
-    return batch
+            batch_columns.append(columns)
+    return batch_columns
+
+
+def _settle_isolating(
+    queues: dict[tuple[type[Reading], str], _Queue],
+    groups: dict[tuple[type[Reading], str], _Group],
+    limits: DecodeLimits,
+    rejects: _Rejects,
+) -> list[ReadingColumns]:
+    """_settle, and should it raise, _settle again a message at a time, so the one that
+    makes it raise becomes an internal_error reject and the rest are decoded as usual.
+
+    The passes touch nothing but the batch's own groups and rejects, so taking back
+    what a failed pass added to them undoes it: nothing outside the batch has changed.
+    """
+    lengths = {key: len(group.candidates) for key, group in groups.items()}
+    mark = len(rejects.tagged)
+    try:
+        return _settle(queues, groups, limits, rejects)
+    except Exception:
+        log.warning("a batch-wide decode pass failed: settling the batch a message at a time")
+    del rejects.tagged[mark:]
+    for key in list(groups):
+        if key not in lengths:
+            del groups[key]
+    columns: list[ReadingColumns] = []
+    for alone in _by_message(queues, groups, lengths):
+        mark = len(rejects.tagged)
+        try:
+            columns.extend(_settle(alone.queues, alone.groups, limits, rejects))
+        except Exception as exc:
+            del rejects.tagged[mark:]
+            rejects.add(alone.place, _internal_error(alone.origin.message, limits, exc))
+    return columns
+
+
+@dataclass(slots=True)
+class _Alone:
+    """One message's share of the batch's queues and groups, to settle on its own."""
+
+    place: int
+    origin: _Origin
+    queues: dict[tuple[type[Reading], str], _Queue] = field(default_factory=dict)
+    groups: dict[tuple[type[Reading], str], _Group] = field(default_factory=dict)
+
+
+def _by_message(
+    queues: dict[tuple[type[Reading], str], _Queue],
+    groups: dict[tuple[type[Reading], str], _Group],
+    lengths: dict[tuple[type[Reading], str], int],
+) -> list[_Alone]:
+    """The batch's queues and groups (as they were before the passes: each group's first
+    ``lengths`` candidates) split by the message each entry came from, in arrival order."""
+    parts: dict[int, _Alone] = {}  # by the origin's identity: one _Origin per message
+
+    def part(origin: _Origin, place: int) -> _Alone:
+        alone = parts.setdefault(id(origin), _Alone(place, origin))
+        alone.place = min(alone.place, place)
+        return alone
+
+    for key, queue in queues.items():
+        start = 0
+        for origin, count, first, array in zip(
+            queue.origins, queue.counts, queue.first_places, queue.arrays, strict=True
+        ):
+            items = queue.items[start : start + count]
+            part(origin, first).queues[key] = _Queue(items, [origin], [count], [first], [array])
+            start += count
+    for key, group in groups.items():
+        kept = lengths[key]
+        for candidate, origin, place in zip(
+            group.candidates[:kept], group.origins[:kept], group.order[:kept], strict=True
+        ):
+            alone = part(origin, place).groups.setdefault(key, _Group())
+            alone.candidates.append(candidate)
+            alone.origins.append(origin)
+            alone.order.append(place)
+    return sorted(parts.values(), key=lambda alone: alone.place)
+
+
+def _internal_error(message: RawMessage, limits: DecodeLimits, exc: Exception) -> Reject:
+    return internal_error(
+        message.topic, message.payload, message.received_ns, limits.topic_prefix, exc
+    )
+
+
+def _bounded(decoded: Decoded, payload: bytes, limit: int) -> Decoded:
+    """A format's verdict, or one refusal when a payload makes more readings (and refusals)
+    than a payload may: a 256 KiB SenML pack can hold 20,000 records."""
+    if len(decoded) <= limit:
+        return decoded
+    detail = f"{len(decoded)} readings, limit {limit}"
+    return [Refusal(RejectReason.BATCH_TOO_LONG, detail, payload)]
 
 
 def _decode_message(
@@ -278,12 +395,12 @@ def _decode_message(
     origin = _Origin(message, device_id, site)
     if topic.leaf == "ttn":
         decoded = ttn_candidates(document, payload, topic.application, ttn, device_id)
-        _route(decoded, origin, groups, rejects)
+        _route(_bounded(decoded, payload, limits.max_readings_per_payload), origin, groups, rejects)
     elif topic.leaf == "chirpstack":
         decoded = chirpstack_candidates(
             document, payload, topic.application, topic.device_id, device_id, ttn
         )
-        _route(decoded, origin, groups, rejects)
+        _route(_bounded(decoded, payload, limits.max_readings_per_payload), origin, groups, rejects)
     elif model is None:  # only LoRaWAN topics name no kind
         return
     elif topic.leaf == "reading" and (
@@ -320,8 +437,15 @@ def _decode_message(
         )
         _route(decoded, origin, groups, rejects)
     else:  # senml
-        decoded = senml_candidates(document, payload, model, topic.kind, message.received_ns)
-        _route(decoded, origin, groups, rejects)
+        decoded = senml_candidates(
+            document,
+            payload,
+            model,
+            topic.kind,
+            message.received_ns,
+            limits.max_readings_per_payload,
+        )
+        _route(_bounded(decoded, payload, limits.max_readings_per_payload), origin, groups, rejects)
 
 
 def _route(

@@ -8,6 +8,13 @@ checkpoints the offset together with the open windows. A batch whose write
 has not succeeded is never committed: after a crash it is processed again.
 One batch's write is in flight while the next is processed; writes land in
 order, and nothing is committed while a write is in flight.
+
+A message that makes the pipeline raise after decoding (where decoding's own
+isolation cannot reach: quality, windows, ledger) may have left the
+pipeline's state half-updated. The state is then rolled back to the last
+checkpoint and the records after it replayed (exactly what a restart would
+do), the failed batch a record at a time; the record that raises alone is
+stored as an internal_error reject and left out of every later replay.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from smartplace.config import Settings
-from smartplace.errors import InfluxError, InfluxUnavailableError
+from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.checkpoint import save_checkpoint
+from smartplace.ingest.checkpoint import load_checkpoint, save_checkpoint
+from smartplace.ingest.failures import internal_error
 from smartplace.ingest.lineprotocol import with_precision
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
-from smartplace.ingest.spool import Spool
-from smartplace.ingest.state import export_pipeline
+from smartplace.ingest.spool import Spool, SpooledMessage
+from smartplace.ingest.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.writer import write_isolating_refusals
 from smartplace.schemas.reasons import Reject, RejectReason
@@ -69,6 +77,12 @@ class Drainer:
         """Set when the drain timeout passes: stop retrying and leave the rest for the next start."""
         self.error: BaseException | None = None
         self.drained = False
+        self.poisoned: dict[int, Reject] = {}
+        """Spool records that made the pipeline raise, by seq: each stored as this reject."""
+        self._isolate_through = -1
+        """Records up to this seq go through the pipeline one at a time (a batch raised)."""
+        self._replay_through = -1
+        """Records up to this seq were counted before a roll-back: not counted again."""
         self.thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
     def start(self) -> None:
@@ -102,7 +116,7 @@ class Drainer:
                     if not self._rebuild(influx):
                         return
                 records = self.spool.read(
-                    read_seq, ingest.batch_max_messages, ingest.batch_max_bytes
+                    read_seq, self._batch_limit(read_seq), ingest.batch_max_bytes
                 )
                 if not records:
                     if in_flight is not None:
@@ -114,15 +128,25 @@ class Drainer:
                         self._finish(influx)
                         return
                     if time.monotonic() >= next_tick and self.may_tick():
-                        self._write(influx, self.pipeline.tick(time.time_ns()), batch=False)
+                        ticked = self._tick()
+                        if ticked is not None:
+                            self._write(influx, ticked, batch=False)
                         next_tick = time.monotonic() + TICK_INTERVAL_S
                     if self.next_seq > self.committed_seq and time.monotonic() >= next_commit:
                         self._commit()
                         next_commit = time.monotonic() + ingest.commit_interval_s
                     self.spool.wait_for(read_seq, min(TICK_INTERVAL_S, ingest.batch_max_wait_s))
                     continue
-                out = self.pipeline.process([record.message for record in records])
-                self._count(len(records), out)
+                out = self._process(records)
+                if out is None:  # rolled back to the last checkpoint: replay from there
+                    if in_flight is not None and not self._land(influx, in_flight):
+                        return
+                    in_flight = None
+                    self._roll_back()
+                    read_seq = self.next_seq
+                    continue
+                if records[0].seq > self._replay_through:
+                    self._count(len(records), out)
                 if in_flight is not None and not self._land(influx, in_flight, overtaken_by=out):
                     return
                 read_seq = records[-1].seq + 1
@@ -134,6 +158,75 @@ class Drainer:
                     in_flight = None
                     self._commit()
                     next_commit = time.monotonic() + ingest.commit_interval_s
+
+    def _batch_limit(self, read_seq: int) -> int:
+        """A record at a time while finding the one that raised; batches that end where the
+        replay does (so what was counted once is not counted again); else the usual."""
+        if read_seq <= self._isolate_through:
+            return 1
+        if read_seq <= self._replay_through:
+            return min(self.settings.ingest.batch_max_messages, self._replay_through - read_seq + 1)
+        return self.settings.ingest.batch_max_messages
+
+    def _process(self, records: list[SpooledMessage]) -> PipelineOutput | None:
+        """The batch through the pipeline; None when it raised (the state must be rolled back).
+
+        A record alone that raises is poisoned: from then on it is its reject."""
+        poisoned = [self.poisoned[r.seq] for r in records if r.seq in self.poisoned]
+        messages = [r.message for r in records if r.seq not in self.poisoned]
+        try:
+            return self.pipeline.process(messages, poisoned)
+        except Exception as exc:
+            if not messages:
+                raise  # the settled rejects alone broke it: replaying would loop for ever
+            if len(messages) == 1:
+                record = next(r for r in records if r.seq not in self.poisoned)
+                message = record.message
+                self.poisoned[record.seq] = internal_error(
+                    message.topic,
+                    message.payload,
+                    message.received_ns,
+                    self.settings.mqtt.topic_prefix,
+                    exc,
+                )
+            else:
+                log.error(
+                    "a batch made the pipeline fail (%s): rolling back to spool record %d and"
+                    " replaying, this batch a record at a time",
+                    type(exc).__name__,
+                    self.committed_seq,
+                    exc_info=exc,
+                )
+                self._isolate_through = max(self._isolate_through, records[-1].seq)
+            self._replay_through = max(self._replay_through, records[0].seq - 1)
+            return None
+
+    def _roll_back(self) -> None:
+        """The pipeline as the last checkpoint holds it (a fresh one if none was saved)."""
+        checkpoint = load_checkpoint(self.spool.directory)
+        pipeline = Pipeline(self.settings)
+        if (
+            checkpoint is not None
+            and checkpoint.state is not None
+            and checkpoint.committed_seq == self.committed_seq
+        ):
+            try:
+                restore_pipeline(pipeline, checkpoint.state)
+            except StateFileError as exc:
+                log.error(
+                    "rolling back: the checkpoint's state is refused (%s); starting empty", exc
+                )
+                pipeline = Pipeline(self.settings)
+        self.pipeline = pipeline
+        self.next_seq = self.committed_seq
+
+    def _tick(self) -> PipelineOutput | None:
+        """What the clock makes due; None (and nothing written) should ticking fail."""
+        try:
+            return self.pipeline.tick(time.time_ns())
+        except Exception:
+            log.exception("closing quiet windows failed; they close with the next reading")
+            return None
 
     def _land(
         self, influx: InfluxClient, in_flight: _InFlight, overtaken_by: PipelineOutput | None = None

@@ -76,10 +76,16 @@ class Pipeline:
         self.ledger = DeliveryLedger()
         self._latest_arrival_ns = 0
 
-    def process(self, messages: Sequence[RawMessage]) -> PipelineOutput:
+    def process(
+        self, messages: Sequence[RawMessage], known_rejects: Sequence[Reject] = ()
+    ) -> PipelineOutput:
+        """A batch in, its lines out. ``known_rejects``: rejects of the batch's messages that
+        are settled already (ones that made the pipeline fail before), stored with the rest."""
         now_ns = max((m.received_ns for m in messages), default=None)
         messages, redelivered = self._recent.drop_redelivered(messages)
         decoded = decode_messages(messages, self.limits, self.ttn, self.directory)
+        if known_rejects:
+            decoded.rejects = [*decoded.rejects, *known_rejects]
         out = PipelineOutput(
             accepted=decoded.accepted, rejects=decoded.rejects, redelivered=redelivered
         )

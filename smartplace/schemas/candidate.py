@@ -33,7 +33,7 @@ class Candidate:
     """A time the envelope vouches for (TTN received_at), used when the reading has no ts."""
 
     def source_bytes(self) -> bytes:
-        return self.source if self.source is not None else orjson.dumps(self.values)
+        return self.source if self.source is not None else source_text(self.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,23 @@ class Refusal:
 
 Decoded = list[Candidate | Refusal]
 """A format's verdict on one payload, in payload order."""
+
+
+TOO_DEEP_TO_SHOW = b"(nested too deeply to show)"
+"""An excerpt's stand-in for a part orjson will not write back (deeper than 255 levels)."""
+
+
+def source_text(value: Any) -> bytes:
+    """A parsed part of a payload as JSON again, for a reject's excerpt.
+
+    orjson reads 1,024 levels of nesting but writes only 255, so a part a
+    device may legally send can fail to be written back: the excerpt then
+    says so rather than the reject being lost.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return TOO_DEEP_TO_SHOW
 
 
 def join_path(prefix: str, path: str) -> str:

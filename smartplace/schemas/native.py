@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from smartplace.schemas.candidate import Candidate, Decoded, Refusal
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal, source_text
 from smartplace.schemas.reading import Reading
 from smartplace.schemas.reasons import RejectReason
 from smartplace.schemas.sensorcommunity import is_sensorcommunity, sensorcommunity_candidates
@@ -53,7 +51,7 @@ def native_item(item: Any, index: int, model: type[Reading], kind: str) -> Decod
         Refusal(
             RejectReason.WRONG_SHAPE,
             "each reading must be a JSON object",
-            orjson.dumps(item),
+            source_text(item),
             f"[{index}]",
         )
     ]
@@ -63,5 +61,5 @@ def _one(
     item: dict[str, Any], source: bytes | None, model: type[Reading], kind: str, path: str
 ) -> Decoded:
     if kind == "air_quality" and is_sensorcommunity(item):
-        return sensorcommunity_candidates(item, source or orjson.dumps(item), path)
+        return sensorcommunity_candidates(item, source or source_text(item), path)
     return [Candidate(model, kind, item, source, path=path)]

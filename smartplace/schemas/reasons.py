@@ -25,7 +25,7 @@ class RejectReason(StrEnum):
     WRONG_SHAPE = "wrong_shape"
     """JSON, but not the shape its format needs (an object or array of objects; a SenML pack; a TTS uplink)."""
     BATCH_TOO_LONG = "batch_too_long"
-    """An array payload with more readings than ingest.max_readings_per_payload."""
+    """A payload with more readings than ingest.max_readings_per_payload (an array, a SenML pack), or a Sensor.Community record with more values than any firmware sends."""
     UNKNOWN_TOPIC = "unknown_topic"
     """The topic follows none of smartplace's topic schemes."""
     UNKNOWN_KIND = "unknown_kind"
@@ -70,6 +70,8 @@ class RejectReason(StrEnum):
     """A device the registry has retired."""
     INVALID = "invalid"
     """Any other validation failure; the detail says which."""
+    INTERNAL_ERROR = "internal_error"
+    """A message that made ingest itself fail; the detail names the exception and where it was raised (a bug to report)."""
 
 
 @dataclass(frozen=True, slots=True)

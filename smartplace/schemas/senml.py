@@ -11,18 +11,19 @@ unit onto a field.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from smartplace.schemas.candidate import Candidate, Decoded, Refusal
+from smartplace.schemas.candidate import Candidate, Decoded, Refusal, source_text
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.reading import Reading
 from smartplace.schemas.reasons import RejectReason
 
 SENML_VERSION = 10
 RELATIVE_TIME_LIMIT_S = 2**28  # RFC 8428 section 4.5.3
+MAX_TIME_S = 9e9
+"""Times beyond this (either side of 1970) are refused: nanoseconds past it overflow int64."""
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:./_-]*$")  # section 4.5.1
 _VALUE_FIELDS = ("v", "vs", "vb", "vd")
 
@@ -58,9 +59,15 @@ UNIT_ONLY_FIELDS = {
 
 
 class SenmlError(ValueError):
-    def __init__(self, message: str, index: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        index: int | None = None,
+        reason: RejectReason = RejectReason.WRONG_SHAPE,
+    ) -> None:
         super().__init__(message)
         self.index = index
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +87,15 @@ class ResolvedRecord:
 
 def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
     """Resolve a SenML pack; raises SenmlError saying which record breaks which rule."""
+    return list(resolving(document, now_s))
+
+
+def resolving(document: Any, now_s: float) -> Iterator[ResolvedRecord]:
+    """resolve, a record at a time: a caller that has seen enough stops early (a 256 KiB
+    pack can hold 10,000 records). Raises SenmlError at the first record that breaks a rule."""
     if not isinstance(document, list) or not document:
         raise SenmlError("a SenML pack is a non-empty JSON array of records")
     base_name, base_time, base_unit, base_value, base_sum = "", 0.0, None, None, None
-    resolved = []
     for index, record in enumerate(document):
         if not isinstance(record, dict):
             raise SenmlError("a SenML record must be a JSON object", index)
@@ -115,6 +127,12 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
         time_s = base_time + (_number(record, "t", index) if "t" in record else 0.0)
         if time_s < RELATIVE_TIME_LIMIT_S:
             time_s += now_s
+        if not -MAX_TIME_S <= time_s <= MAX_TIME_S:  # NaN fails too
+            raise SenmlError(
+                f"resolved time {time_s:g} s is beyond what a timestamp can hold",
+                index,
+                RejectReason.BAD_TIMESTAMP,
+            )
         unit = _text(record, "u", index) if "u" in record else base_unit
         present = [key for key in _VALUE_FIELDS if key in record]
         if len(present) > 1:
@@ -136,24 +154,45 @@ def resolve(document: Any, now_s: float) -> list[ResolvedRecord]:
             value, value_field = base_value, "v"
         else:
             raise SenmlError("a record needs a value (v, vs, vb, vd) or a sum (s)", index)
-        resolved.append(ResolvedRecord(name, time_s, unit, value, value_field, local, index))
-    return resolved
+        yield ResolvedRecord(name, time_s, unit, value, value_field, local, index)
 
 
 def senml_candidates(
-    document: Any, payload: bytes, model: type[Reading], kind: str, now_ns: int
+    document: Any,
+    payload: bytes,
+    model: type[Reading],
+    kind: str,
+    now_ns: int,
+    max_readings: int = 1_000,
 ) -> Decoded:
+    """The pack's readings (records grouped by time), or one batch_too_long refusal as soon as
+    it makes more than ``max_readings`` readings and refused records together."""
     try:
-        records = resolve(document, now_ns / 1e9)
+        return _candidates(document, payload, model, kind, now_ns, max_readings)
     except SenmlError as exc:
         path = f"[{exc.index}]" if exc.index is not None else ""
-        return [Refusal(RejectReason.WRONG_SHAPE, f"SenML: {exc}", payload, path)]
+        return [Refusal(exc.reason, f"SenML: {exc}", payload, path)]
+
+
+def _candidates(
+    document: Any,
+    payload: bytes,
+    model: type[Reading],
+    kind: str,
+    now_ns: int,
+    max_readings: int,
+) -> Decoded:
     kind_fields = set(model.measurement_fields())
     status_fields = set(DeviceStatusReading.measurement_fields())
     groups: dict[int, dict[type[Reading], tuple[dict[str, Any], list[Any]]]] = {}
     refusals: Decoded = []
-    for record in records:
-        source = orjson.dumps(document[record.index])
+    readings = 0
+    too_many: Decoded = [
+        Refusal(RejectReason.BATCH_TOO_LONG, f"more than {max_readings} readings", payload)
+    ]
+    for record in resolving(document, now_ns / 1e9):
+        if readings + len(refusals) > max_readings:  # stop early: a pack can hold 20,000
+            return too_many
         path = f"[{record.index}]"
         field, value = _map(record)
         if field in kind_fields:
@@ -166,31 +205,36 @@ def senml_candidates(
                     RejectReason.UNKNOWN_MEASUREMENT,
                     f"SenML record {record.name!r} ({record.unit or 'no unit'}) maps onto no field of "
                     f"{kind} or device_status",
-                    source,
+                    source_text(document[record.index]),
                     path,
                 )
             )
             continue
         time_ns = round(record.time_s * 1e6) * 1000  # float seconds hold about 0.2 us today
-        values, sources = groups.setdefault(time_ns, {}).setdefault(target, ({}, []))
+        by_model = groups.setdefault(time_ns, {})
+        if target not in by_model:
+            readings += 1
+        values, sources = by_model.setdefault(target, ({}, []))
         if field in values:
             refusals.append(
                 Refusal(
                     RejectReason.INVALID,
                     f"two SenML records give {field} at the same time",
-                    source,
+                    source_text(document[record.index]),
                     path,
                 )
             )
             continue
         values[field] = _as_declared(target, field, value)
         sources.append(document[record.index])
+    if readings + len(refusals) > max_readings:
+        return too_many
     candidates: Decoded = []
     for time_ns, by_model in groups.items():
         for target, (values, sources) in by_model.items():
             candidates.append(
                 Candidate(
-                    target, kind, values, orjson.dumps(sources), path="", envelope_ts_ns=time_ns
+                    target, kind, values, source_text(sources), path="", envelope_ts_ns=time_ns
                 )
             )
     return candidates + refusals

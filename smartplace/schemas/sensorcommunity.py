@@ -28,6 +28,9 @@ VALUE_TYPES: dict[str, tuple[str, float]] = {
     "signal": ("rssi_dbm", 1.0),
 }
 _PREFIXES = ("SDS_", "PMS_", "HPM_", "SPS30_", "BME280_", "BMP_", "BMP280_", "DHT22_", "SHT3X_")
+MAX_VALUES = 64
+"""More sensordatavalues than any firmware sends (it sends under 20): refused whole, so one
+record cannot become thousands of rejects."""
 # Firmware diagnostics: counted samples and loop timings, not measurements.
 _DIAGNOSTICS = {"samples", "min_micro", "max_micro", "interval"}
 
@@ -40,6 +43,9 @@ def sensorcommunity_candidates(document: dict[str, Any], source: bytes, path: st
     values = document.get("sensordatavalues")
     if not isinstance(values, list):
         return [Refusal(RejectReason.WRONG_SHAPE, "sensordatavalues must be a list", source, path)]
+    if len(values) > MAX_VALUES:
+        detail = f"{len(values)} sensordatavalues, limit {MAX_VALUES}"
+        return [Refusal(RejectReason.BATCH_TOO_LONG, detail, source, path)]
     reading: dict[str, Any] = {}
     status: dict[str, Any] = {}
     decoded: Decoded = []

@@ -141,3 +141,21 @@ def test_validate_looks_devices_up_in_the_local_registry(
     assert code == 1
     assert unknown["rejects"][0]["reason"] == "unknown_device"  # type: ignore[index]
     assert unknown["registry"] == f"devices checked against {registry_file}"
+
+
+DEEP = "[" * 300 + "]" * 300
+
+
+def test_the_known_poison_messages_are_clean_rejects_not_tracebacks() -> None:
+    cases = [
+        ("senml", b'[{"bt":1e303,"n":"pm25","u":"ug/m3","v":5}]', "bad_timestamp"),
+        ("reading", f"[{DEEP}]".encode(), "wrong_shape"),
+        ("reading", f'[{{"pm25_ugm3":"x","zz":{DEEP}}}]'.encode(), "wrong_type"),
+    ]
+    for leaf, payload, reason in cases:
+        code, out = validate(
+            "--topic", f"smartplace/air_quality/aq-0001/{leaf}", "-", stdin=payload
+        )
+        assert code == 1, out
+        assert out["verdict"] == "rejected"
+        assert [r["reason"] for r in out["rejects"]] == [reason]  # type: ignore[index, union-attr]

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
+from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
@@ -57,7 +58,7 @@ def good(settings: Settings, start_s: int, count: int) -> list[tuple[str, bytes]
 
 def publish(settings: Settings, messages: list[tuple[str, bytes]], retain: bool = False) -> None:
     with Publisher(
-        settings.mqtt, f"poisoner-{settings.mqtt.client_id}", settings.mqtt.simulator_account()
+        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     ) as publisher:
         for topic, payload in messages:
             publisher.publish(topic, payload, retain=retain)

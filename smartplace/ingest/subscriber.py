@@ -108,6 +108,8 @@ class MqttSubscriber:
         self._unanswered_ping_at: float | None = None
         self._retry_at = 0.0
         self._subscribed = False
+        self._resumed = False
+        """CONNACK said the broker kept our session (and so our subscriptions)."""
         self._unanswered_subscribes: dict[int, list[Subscription]] = {}
         """SUBSCRIBE packet id -> its filters, until its SUBACK."""
         self.connected = False
@@ -130,7 +132,10 @@ class MqttSubscriber:
                 f"cannot reach the MQTT broker at {describe(self.settings)} ({exc}); is it"
                 " running? ('smartplace up' starts a local one)"
             ) from exc
-        while not self._subscribed:
+        # A resumed session's backlog comes between CONNACK and SUBACK, up to Receive Maximum
+        # messages: hold none of it past the first read, but let the service spool it, and
+        # take the SUBACK as it comes (the broker kept our subscriptions with the session).
+        while not self._subscribed and not (self._resumed and self._held):
             if time.monotonic() >= deadline:
                 self.stop()
                 raise MqttError(
@@ -379,6 +384,7 @@ class MqttSubscriber:
                 " published for ingest while it was away is lost"
             )
         self.session_expiry_granted_s = granted
+        self._resumed = control.session_present
         self._connection += 1
         self.connected, self.connected_at = True, time.monotonic()
         log.info(

@@ -203,18 +203,7 @@ def maximal_payloads(settings: Settings, start_s: int) -> tuple[list[tuple[str, 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backlog",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 15: 320 MiB here. Until its SUBACK the subscriber holds every"
-                " message the broker sends (ingest/subscriber.py, _read into _held with no"
-                " limit), and a resumed session's backlog comes first, up to Receive Maximum",
-            ),
-        ),
-    ],
+    [False, True],
     ids=["live", "backlog"],
 )
 def test_peak_memory_stays_under_the_bound_with_maximal_payloads_at_the_receive_maximum(

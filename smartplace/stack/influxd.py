@@ -130,7 +130,8 @@ def secure_storage(
 
     The admin (ALL PRIVILEGES) is created first, unauthenticated, which influxd allows
     only while it has no admin; with it the database and retention policies; then
-    ingest's writer (WRITE on the database) and a read-only reader (READ). Passwords go
+    ingest's account (ALL on the database: it writes, and reads raw points back to rebuild
+    open windows when its saved state is lost; never an admin) and a read-only reader (READ). Passwords go
     in the POST body, never in a URL or on a command line. Idempotent: known users get
     their password set again.
     """
@@ -149,7 +150,7 @@ def secure_storage(
         client.ensure_storage()
         users = {row["user"] for row in client.query_rows("SHOW USERS", database=False)}
         db = quote_identifier(settings.database)
-        for (username, password), privilege in ((writer, "WRITE"), (reader, "READ")):
+        for (username, password), privilege in ((writer, "ALL"), (reader, "READ")):
             user = quote_identifier(username)
             if username in users:
                 client.query(f"SET PASSWORD FOR {user} = {quote_string(password)}", database=False)

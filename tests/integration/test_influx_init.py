@@ -95,9 +95,11 @@ def test_it_creates_the_two_retention_policies_raw_the_default(initialised: str)
     assert policies["agg"] == ("0s", False)
 
 
-def test_ingest_may_write_and_not_read(initialised: str) -> None:
+def test_ingest_may_write_and_read_its_database_and_is_no_admin(initialised: str) -> None:
     assert _write(initialised, "ingest", "probe,site=a v=1").status_code == 204
-    refused = _query(initialised, "ingest", 'SELECT * FROM "raw"."probe"')
+    read = _query(initialised, "ingest", 'SELECT * FROM "raw"."probe"')
+    assert '"a"' in read.text  # it reads raw points back to rebuild open windows
+    refused = _query(initialised, "ingest", "CREATE USER \"mallory\" WITH PASSWORD 'x'")
     assert "not authorized" in refused.text
 
 

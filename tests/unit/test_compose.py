@@ -89,7 +89,7 @@ def test_each_influx_client_has_its_own_account_and_only_ingest_writes() -> None
     assert grafana["INFLUXDB_GRAFANA_PASSWORD"].startswith("${INFLUXDB_GRAFANA_PASSWORD")
     assert "TOKEN" not in (ROOT / "docker-compose.yml").read_text()  # no shared operator token
     init = (ROOT / "deploy/influxdb/init.sh").read_text()
-    assert "ingest:WRITE:INFLUXDB_INGEST_PASSWORD" in init
+    assert "ingest:ALL:INFLUXDB_INGEST_PASSWORD" in init
     assert "grafana:READ:INFLUXDB_GRAFANA_PASSWORD" in init
     assert "feeds:READ:INFLUXDB_FEEDS_PASSWORD" in init
     influxdb = SERVICES["influxdb"]

@@ -17,6 +17,8 @@ from smartplace.lorawan.bridge import (
     render_tts_bridge,
     write_bridge_file,
 )
+from smartplace.private_files import private_dir
+from smartplace.stack.local import BRIDGES_DIR_NAME
 
 app = typer.Typer(
     help="Connect The Things Stack or ChirpStack to smartplace.", no_args_is_help=True
@@ -25,9 +27,6 @@ app = typer.Typer(
 
 @app.command()
 def bridge(
-    output: Annotated[
-        Path, typer.Option(help="The mosquitto.conf file to write (0600: it holds the key).")
-    ],
     address: Annotated[str, typer.Option(help="host:port of the network server's MQTT server.")],
     api_key_file: Annotated[
         Path, typer.Option(help="File holding the API key (TTS) or password (ChirpStack broker).")
@@ -41,14 +40,27 @@ def bridge(
     ca_file: Annotated[
         Path | None, typer.Option(help="CA of the server's certificate; default: the system's.")
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="The mosquitto.conf file to write (0600: it holds the key); default: "
+            "bridges/{server}-{application}.conf in the local stack's directory."
+        ),
+    ] = None,
 ) -> None:
     """Write the mosquitto bridge connections that bring a network server's uplinks in.
 
-    Include the file from the project's broker configuration (mosquitto's
-    include_dir, or append it) and restart the broker.
+    By default into the local stack's bridges/, which 'smartplace up' includes in
+    its broker's configuration; for docker compose, write it into
+    deploy/mosquitto/bridges/. Restart the broker to use it.
     """
     if server not in ("tts", "chirpstack"):
         raise typer.BadParameter("use tts or chirpstack", param_hint="--server")
+    if output is None:
+        # Named after the first application, as its connection is, so a run for another
+        # application adds a file. The name is checked (rendering below) before anything is written.
+        name = application[0].split("@", 1)[0] if server == "tts" else application[0].split("-")[0]
+        output = private_dir(load_settings().stack_dir / BRIDGES_DIR_NAME) / f"{server}-{name}.conf"
     parts = []
     for app_id in application:
         if server == "tts":
@@ -60,7 +72,10 @@ def bridge(
                 )
             )
     write_bridge_file("\n".join(parts), output)
-    typer.echo(f"wrote {len(parts)} bridge connection(s) to {output}")
+    typer.echo(
+        f"wrote {len(parts)} bridge connection(s) to {output}; restart the broker to use them "
+        "('smartplace up --stop', then 'smartplace up', for the local stack)"
+    )
 
 
 @app.command("backfill")

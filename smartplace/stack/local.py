@@ -2,7 +2,9 @@
 
 The servers run detached, so they outlive the command; their pids and ports
 are kept in ``state.json``, and ``stack.toml`` tells every other smartplace
-command where they listen. Data stays between runs.
+command where they listen. Data stays between runs. Every bridge file in
+``bridges/`` (``smartplace lorawan bridge`` writes there by default) is part
+of the broker's configuration from the next start.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from smartplace.stack.process import free_port, pid_is_running, port_is_free, te
 
 HOST = "127.0.0.1"
 STATE_FILE_NAME = "state.json"
+BRIDGES_DIR_NAME = "bridges"
+"""Under the stack dir: the bridge files ('smartplace lorawan bridge') the local broker includes."""
 
 
 @dataclass
@@ -67,6 +71,7 @@ class LocalStack:
         self.dir = settings.stack_dir
         self.state_path = self.dir / STATE_FILE_NAME
         self.settings_path = self.dir / STACK_FILE_NAME
+        self.bridges_dir = self.dir / BRIDGES_DIR_NAME
 
     def read_state(self) -> StackState | None:
         try:
@@ -93,7 +98,13 @@ class LocalStack:
         accounts = self.accounts()
         plugin = find_dynsec_plugin(self.settings.mosquitto_dynsec_plugin)
         mosquitto = MosquittoServer(
-            mosquitto_bin, self.dir / "mosquitto", mqtt_port, accounts["admin"], plugin, HOST
+            mosquitto_bin,
+            self.dir / "mosquitto",
+            mqtt_port,
+            accounts["admin"],
+            plugin,
+            HOST,
+            bridges_dir=self.bridges_dir,
         )
         # Auth on, as in production: an admin, ingest's writer and a read-only reader.
         influxd = InfluxdServer(

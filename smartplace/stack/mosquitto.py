@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smartplace.config import MqttSettings
 from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ServerNotFoundError, ServerStartError
+from smartplace.private_files import private_dir
 from smartplace.stack.process import ServerProcess, server_environment
 
 INSTALL_HINT = "install it with 'sudo apt-get install mosquitto' or set SMARTPLACE_MOSQUITTO_BIN"
@@ -155,7 +156,19 @@ user {getpass.getuser()}
     )
 
 
+def _include_bridges(bridges_dir: Path | str) -> str:
+    # mosquitto reads include_dir's *.conf files in name order, and asks for it last
+    # (src/conf.c: only in the main file; src/conf_includedir.c: config__get_dir_files).
+    return f"""
+# Bridges to LoRaWAN network servers, one file each ('smartplace lorawan bridge'). Read as the
+# broker starts, before it drops privileges: the files (they hold API keys) may be 0600.
+include_dir {bridges_dir}
+"""
+
+
 DEPLOY_CONFIG = Path("deploy/mosquitto/mosquitto.conf")
+DEPLOY_BRIDGES_DIR = "/mosquitto/config/bridges"
+"""Where docker-compose mounts deploy/mosquitto/bridges/ in the broker's container."""
 
 
 def render_deploy_config() -> str:
@@ -183,6 +196,7 @@ log_type warning
 log_type notice
 log_type information
 """
+        + _include_bridges(DEPLOY_BRIDGES_DIR)
     )
 
 
@@ -218,10 +232,13 @@ class MosquittoServer(ServerProcess):
         plugin: Path,
         host: str = "127.0.0.1",
         extra_config: str = "",
+        bridges_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.extra_config = extra_config
         """mosquitto.conf lines after ours: bridges (smartplace lorawan bridge)."""
+        self.bridges_dir = bridges_dir
+        """A directory of bridge files the broker includes (created, 0700: they hold keys)."""
         self.binary = binary
         self.base_dir = base_dir
         self.host = host
@@ -240,11 +257,15 @@ class MosquittoServer(ServerProcess):
         if not self.dynsec_file.is_file():  # kept between runs: it holds every device's account
             init_dynsec(self.dynsec_file, self.admin)
         bind_admin_client_id(self.dynsec_file, self.admin[0])
+        if self.bridges_dir is not None:
+            private_dir(self.bridges_dir)  # mosquitto refuses to start on a missing include_dir
+        # extra_config before the include: its lines belong to our listener, not a bridge
         self.config_path.write_text(
             render_local_config(
                 self.host, self.port, self.data_dir, self.log_path, self.plugin, self.dynsec_file
             )
             + self.extra_config
+            + (_include_bridges(self.bridges_dir) if self.bridges_dir is not None else "")
         )
 
     def argv(self) -> list[str]:

@@ -11,20 +11,14 @@ lands in InfluxDB, once.
 
 from __future__ import annotations
 
-import base64
-import getpass
 import re
 import secrets
 import ssl
-import struct
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import paho.mqtt.client as paho
 import pytest
 
@@ -36,114 +30,12 @@ from smartplace.stack.mosquitto import provisioned_mqtt
 
 from ..conftest import RunningIngest
 from .helpers import points, run_smartplace
+from .tts_standin import APPLICATION, StandInServer, tts_publisher, uplink, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-APPLICATION = "town-bins@council"
 UPLINKS = 1000
 DEVICES = 10
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca(directory: Path) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate for 127.0.0.1 signed by it."""
-    ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca_cert),
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-    )
-    extensions = directory / "san.cnf"
-    extensions.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca_cert),
-        "-CAkey",
-        str(ca_key),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        str(extensions),
-        "-out",
-        str(cert),
-    )
-    return ca_cert, cert, key
-
-
-class StandInServer:
-    """A mosquitto with TLS and a password file: the network server's MQTT server."""
-
-    def __init__(self, binary: Path, directory: Path, api_key: str) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.ca, cert, key = make_ca(directory)
-        passwords = directory / "passwords"
-        subprocess.run(
-            ["mosquitto_passwd", "-b", "-c", str(passwords), APPLICATION, api_key],
-            check=True,
-            capture_output=True,
-        )
-        self.log = directory / "standin.log"
-        config = directory / "standin.conf"
-        config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
-            f"allow_anonymous false\npassword_file {passwords}\n"
-            "max_queued_messages 0\n"
-            f"log_dest file {self.log}\nlog_type all\n"
-            # started as root mosquitto drops to 'mosquitto', who cannot read our temp dir
-            f"user {getpass.getuser()}\n"
-        )
-        self.process = subprocess.Popen(
-            [str(binary), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def log_text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
-def wait_for(predicate: object, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout_s} s")
 
 
 @pytest.fixture
@@ -199,27 +91,6 @@ def bridged(
     finally:
         broker.stop()
         standin.stop()
-
-
-def uplink(device: str, f_cnt: int, moment: datetime) -> bytes:
-    frm = struct.pack("<BBBBBH", 0x01, 0x75, 80, 0x03, 0x82, 300 + f_cnt)
-    return orjson.dumps(
-        {
-            "end_device_ids": {
-                "device_id": device,
-                "application_ids": {"application_id": "town-bins"},
-            },
-            "received_at": moment.isoformat().replace("+00:00", "Z"),
-            "uplink_message": {
-                "session_key_id": "AXA50tHUGUucuzS/bCGMNw==",
-                "f_port": 85,
-                "f_cnt": f_cnt,
-                "frm_payload": base64.b64encode(frm).decode(),
-                "rx_metadata": [{"gateway_ids": {"gateway_id": "gw-1"}, "rssi": -100, "snr": 5.5}],
-                "version_ids": {"brand_id": "milesight-iot", "model_id": "em310-udl"},
-            },
-        }
-    )
 
 
 def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_twice(
@@ -292,3 +163,80 @@ def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_t
     assert sorted((p["device_id"], p["distance_mm"]) for p in stored) == sorted(
         (devices[i % DEVICES], float(300 + i // DEVICES + 1)) for i in range(UPLINKS)
     )
+
+
+def test_smartplace_up_includes_the_bridge_the_command_wrote_into_its_stack(
+    mosquitto: MosquittoServer, influxd: InfluxdServer, tmp_path: Path
+) -> None:
+    """`smartplace lorawan bridge` with no --output writes into the stack's bridges/, and the
+    broker `smartplace up` starts carries that application's uplinks to ingest."""
+    api_key = "NNSXS." + secrets.token_hex(20)
+    (tmp_path / "tts").mkdir()
+    standin = StandInServer(mosquitto.binary, tmp_path / "tts", api_key)
+    key_file = tmp_path / "api-key"
+    key_file.write_text(api_key + "\n")
+    stack_dir = tmp_path / ".smartplace"
+    env = {"SMARTPLACE_STACK_DIR": str(stack_dir)}
+    try:
+        wrote = run_smartplace(
+            env,
+            "lorawan",
+            "bridge",
+            "--address",
+            f"127.0.0.1:{standin.port}",
+            "--api-key-file",
+            str(key_file),
+            "--application",
+            APPLICATION,
+            "--ca-file",
+            str(standin.ca),
+        )
+        assert wrote.returncode == 0, wrote.stderr
+        bridge_file = stack_dir / "bridges" / "tts-town-bins.conf"
+        assert bridge_file.stat().st_mode & 0o777 == 0o600
+        assert (stack_dir / "bridges").stat().st_mode & 0o777 == 0o700
+        assert bridge_file.read_text() == render_tts_bridge(
+            TtsBridge(f"127.0.0.1:{standin.port}", APPLICATION, key_file, standin.ca)
+        )
+        started = run_smartplace(env, "up")
+        assert started.returncode == 0, started.stderr
+        wait_for(
+            lambda: "Received SUBSCRIBE from smartplace-bridge-town-bins" in standin.log_text(),
+            "the stack's broker bridged to the stand-in",
+        )
+        # ingest as a person would run it beside the stack: its settings from stack.toml
+        import tomllib
+
+        from smartplace.config import STACK_FILE_NAME
+
+        stack = tomllib.loads((stack_dir / STACK_FILE_NAME).read_text())
+        settings = Settings(
+            mqtt=stack["mqtt"],
+            influx=stack["influx"],
+            ingest=IngestSettings(
+                batch_max_wait_s=0.05, require_registered_devices=False, http_port=0
+            ),
+            registry_file=stack_dir / "registry.db",
+            stack_dir=stack_dir,
+        )
+        device = f"bin-up{secrets.token_hex(3)}"
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        tts = tts_publisher(standin, api_key)
+        ingest = RunningIngest(settings)
+        ingest.start()
+        try:
+            for f_cnt in range(1, 21):
+                moment = start + timedelta(minutes=f_cnt)
+                topic = f"v3/{APPLICATION}/devices/{device}/up"
+                tts.publish(topic, uplink(device, f_cnt, moment), qos=0).wait_for_publish(10)
+            ingest.wait_for_received(20)
+        finally:
+            ingest.close()
+            tts.loop_stop()
+            tts.disconnect()
+        with InfluxClient(settings.influx) as influx:
+            stored = [p for p in points(influx, "raw", "bin") if p["device_id"] == device]
+        assert sorted(p["distance_mm"] for p in stored) == [300.0 + f for f in range(1, 21)]
+    finally:
+        run_smartplace(env, "up", "--stop")
+        standin.stop()

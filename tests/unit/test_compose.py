@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from smartplace.stack.mosquitto import DEPLOY_BRIDGES_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -77,6 +79,15 @@ def test_grafana_gets_the_generated_provisioning_and_no_anonymous_access() -> No
 def test_the_broker_runs_the_generated_config() -> None:
     mounts = SERVICES["mosquitto"]["volumes"]
     assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in mounts
+
+
+def test_the_broker_includes_the_bridges_directory_it_mounts() -> None:
+    mounts = SERVICES["mosquitto"]["volumes"]
+    assert f"./deploy/mosquitto/bridges:{DEPLOY_BRIDGES_DIR}:ro" in mounts
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
+    assert config[-1] == f"include_dir {DEPLOY_BRIDGES_DIR}"  # last, as mosquitto asks
+    # bridge files hold API keys: the directory is in the repository, its files never are
+    assert (ROOT / "deploy/mosquitto/bridges/.gitignore").read_text().splitlines()[-1] == "*.conf"
 
 
 def test_each_influx_client_has_its_own_account_and_only_ingest_writes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from smartplace.lorawan.bridge import (
     BridgeConfigError,
@@ -14,6 +15,8 @@ from smartplace.lorawan.bridge import (
     render_tts_bridge,
     write_bridge_file,
 )
+from smartplace.lorawan.cli import app as lorawan_app
+from smartplace.stack.local import BRIDGES_DIR_NAME
 
 
 def settings_of(text: str) -> dict[str, str]:
@@ -94,3 +97,42 @@ def test_the_file_is_the_owners_alone_even_when_it_existed(tmp_path: Path) -> No
     path.chmod(0o644)
     write_bridge_file("connection x\n", path)
     assert (path.read_text(), path.stat().st_mode & 0o777) == ("connection x\n", 0o600)
+
+
+def test_by_default_the_bridge_goes_where_smartplace_up_includes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack_dir = tmp_path / ".smartplace"
+    monkeypatch.setenv("SMARTPLACE_STACK_DIR", str(stack_dir))
+    key = tmp_path / "key"
+    key.write_text("NNSXS.ABC.DEF\n")
+    args = ["bridge", "--address", "eu1.cloud.thethings.network:8883", "--api-key-file", str(key)]
+    result = CliRunner().invoke(lorawan_app, [*args, "--application", "bins@ttn"])
+    assert result.exit_code == 0, result.output
+    written = stack_dir / BRIDGES_DIR_NAME / "tts-bins.conf"
+    assert written.read_text() == render_tts_bridge(
+        TtsBridge("eu1.cloud.thethings.network:8883", "bins@ttn", key)
+    )
+    assert (written.stat().st_mode & 0o777, written.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    # another application, another file: the first is kept
+    again = CliRunner().invoke(lorawan_app, [*args, "--application", "people@ttn"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in written.parent.iterdir()) == ["tts-bins.conf", "tts-people.conf"]
+
+
+def test_an_application_name_that_walks_out_of_the_directory_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack_dir = tmp_path / "a" / ".smartplace"
+    monkeypatch.setenv("SMARTPLACE_STACK_DIR", str(stack_dir))
+    key = tmp_path / "key"
+    key.write_text("NNSXS.ABC.DEF\n")
+    args = ["bridge", "--address", "h:8883", "--api-key-file", str(key)]
+    result = CliRunner().invoke(lorawan_app, [*args, "--application", "../../../evil@ttn"])
+    assert isinstance(result.exception, BridgeConfigError)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "a",
+        "a/.smartplace",
+        "a/.smartplace/bridges",
+        "key",
+    ]

@@ -61,6 +61,24 @@ def test_up_status_and_stop_manage_a_detached_local_stack(
     assert (stack_dir / "influxdb" / "meta").is_dir()  # data stays for the next 'up'
 
 
+def test_up_refuses_a_bridge_file_mosquitto_refuses_and_names_it(
+    tmp_path: Path, mosquitto: MosquittoServer, influxd: InfluxdServer
+) -> None:
+    stack_dir = tmp_path / ".smartplace"
+    (stack_dir / "bridges").mkdir(parents=True)
+    (stack_dir / "bridges" / "typo.conf").write_text("connection tts-bins\nadress h:8883\n")
+    try:
+        result = smartplace(stack_dir, "up")
+    finally:
+        smartplace(stack_dir, "up", "--stop")
+    stderr = " ".join(result.stderr.split())  # as one line, however the terminal wrapped it
+    assert result.returncode == 1
+    assert stderr.startswith("error: mosquitto exited with code 3 while starting")
+    assert 'Unknown configuration variable "adress"' in stderr
+    assert f"Error found at {stack_dir}/bridges/typo.conf:2." in stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_demo_runs_the_whole_loop_and_reports_what_landed(
     tmp_path: Path, mosquitto: MosquittoServer, influxd: InfluxdServer

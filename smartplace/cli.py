@@ -66,7 +66,10 @@ def up(
         bool, typer.Option("--stop", help="Stop the stack (its data is kept).")
     ] = False,
 ) -> None:
-    """Start a local broker and InfluxDB under ./.smartplace/ (the demo stack)."""
+    """Start a local broker and InfluxDB under ./.smartplace/ (the demo stack).
+
+    The broker includes every bridge file in ./.smartplace/bridges/ (smartplace lorawan bridge).
+    """
     from smartplace.stack.local import LocalStack
 
     stack = LocalStack(load_settings())

@@ -24,8 +24,11 @@ from smartplace.config import IngestSettings, Settings
 from smartplace.influx import InfluxClient
 from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.spool import Spool
+from smartplace.stack import free_port
+from tests.chaos.harness import IngestProcess
 
-from .test_poison import stored_rejects
+from .test_poison import good, publish, stored_readings, stored_rejects, wait_for
 
 pytestmark = [pytest.mark.security]
 
@@ -47,6 +50,31 @@ def test_a_topic_that_is_not_utf8_is_stored_as_its_reject(
     influx.write(out.raw_lines, settings.influx.raw_retention_policy)
     stored = [(r["reason"], r["topic"]) for r in stored_rejects(influx)]
     assert stored == [("unknown_topic", "smartplace/air_quality/aq-0001/reading?")]
+
+
+@pytest.mark.integration
+def test_ingest_keeps_writing_after_a_spooled_topic_that_is_not_utf8(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    # Spooled as the subscriber spools what such a broker sends; mosquitto would refuse it.
+    topic = f"{settings.mqtt.topic_prefix}/air_quality/aq-0001/reading".encode() + b"\xff"
+    bad = RawMessage(topic.decode("utf-8", "surrogateescape"), b'{"pm25_ugm3": 5}', time.time_ns())
+    spool = Spool(tmp_path / "spool", settings.ingest.spool_max_bytes)
+    spool.append([bad])
+    spool.close()
+    ingest = IngestProcess(settings, tmp_path, free_port())
+    ingest.start()
+    try:
+        publish(settings, good(settings, int(time.time()) - 600, 10))
+        wait_for("10 readings", lambda: stored_readings(influx) == 10, ingest)
+        wait_for("the reject", lambda: bool(stored_rejects(influx)), ingest)
+        assert [(r["reason"], r["topic"]) for r in stored_rejects(influx)] == [
+            ("unknown_topic", bad.topic.encode("utf-8", "replace").decode())
+        ]
+        assert ingest.terminate() == 0, ingest.log_tail()
+    finally:
+        if ingest.process is not None and ingest.process.poll() is None:
+            ingest.kill()
 
 
 def _validate(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

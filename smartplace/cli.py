@@ -363,6 +363,8 @@ def validate(
         received_ns = timestamp_to_ns(received_at) if received_at else time.time_ns()
     except ValueError:
         raise SmartplaceError(f"--received-at {received_at!r} is not ISO 8601") from None
+    if not 0 <= received_ns < 1 << 63:  # arrival times are int64 nanoseconds from 1970
+        raise SmartplaceError(f"--received-at {received_at!r} is outside 1970-2262")
     result = verdict(settings, topic, payload, received_ns, chosen, parameters)
     typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     if result["verdict"] != "accepted":

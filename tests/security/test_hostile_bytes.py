@@ -120,3 +120,15 @@ def test_validate_refuses_a_topic_that_is_not_utf8_in_one_line(tmp_path: Path) -
     assert (
         done.stderr.decode().strip() == "error: --topic is not valid UTF-8, as every MQTT topic is"
     )
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_validate_refuses_an_arrival_time_no_timestamp_holds(tmp_path: Path, when: str) -> None:
+    # It used to judge the payload an internal_error (OverflowError in the decoder's screen).
+    payload = tmp_path / "reading.json"
+    payload.write_bytes(b'{"pm25_ugm3": 5}')
+    topic = "smartplace/air_quality/aq-0001/reading"
+    done = _validate("--topic", topic, "--received-at", when, str(payload))
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert done.stderr.decode().strip() == f"error: --received-at '{when}' is outside 1970-2262"

@@ -342,7 +342,15 @@ def validate(
     from smartplace.schemas.profiles import UnknownProfileError, profile_named
     from smartplace.schemas.reading import timestamp_to_ns
 
-    payload = sys.stdin.buffer.read() if source == "-" else _read_file(Path(source))
+    settings = load_settings()
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SmartplaceError("--topic is not valid UTF-8, as every MQTT topic is") from None
+    # One byte past the limit is enough to be refused as payload_too_large, as ingest
+    # refuses it; reading more (an endless stdin, /dev/zero) would only exhaust memory.
+    limit = settings.ingest.max_payload_bytes + 1
+    payload = sys.stdin.buffer.read(limit) if source == "-" else _read_file(Path(source), limit)
     try:
         chosen = profile_named(profile) if profile else None
     except UnknownProfileError as exc:
@@ -358,15 +366,19 @@ def validate(
         received_ns = timestamp_to_ns(received_at) if received_at else time.time_ns()
     except ValueError:
         raise SmartplaceError(f"--received-at {received_at!r} is not ISO 8601") from None
-    result = verdict(load_settings(), topic, payload, received_ns, chosen, parameters)
+    if not 0 <= received_ns < 1 << 63:  # arrival times are int64 nanoseconds from 1970
+        raise SmartplaceError(f"--received-at {received_at!r} is outside 1970-2262")
+    result = verdict(settings, topic, payload, received_ns, chosen, parameters)
     typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     if result["verdict"] != "accepted":
         raise typer.Exit(1)
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the file."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            return handle.read(limit)
     except OSError as exc:
         raise SmartplaceError(f"cannot read {path}: {exc.strerror}") from None
 

@@ -353,10 +353,23 @@ def _read_rows(source: Path) -> tuple[list[DeviceRecord], list[str]]:
         ]
     else:
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "device_id" not in reader.fieldnames:
-            raise SmartplaceError(f"{source} needs a header row naming at least device_id and kind")
-        for line_number, row in enumerate(reader, start=2):
-            rows.append((f"line {line_number}", _csv_row(row)))
+        try:
+            header = reader.fieldnames
+            if not header or "device_id" not in header:
+                raise SmartplaceError(
+                    f"{source} needs a header row naming at least device_id and kind"
+                )
+            # A column named twice would be read as its last copy, not the one a reviewer
+            # reads first (a device id in the first, a service's name in the second).
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:
+                raise SmartplaceError(
+                    f"{source}: the header row names {', '.join(twice)} more than once"
+                )
+            for line_number, row in enumerate(reader, start=2):
+                rows.append((f"line {line_number}", _csv_row(row)))
+        except csv.Error as exc:  # a cell over the csv module's limit, a NUL byte
+            raise SmartplaceError(f"{source} cannot be read as CSV: {exc}") from None
     records, errors, seen = [], [], set()
     for where, data in rows:
         try:

@@ -42,8 +42,13 @@ def escape_tag(text: str) -> str:
 
 
 def string_field(text: str, max_chars: int = MAX_STRING_FIELD_CHARS) -> str:
-    """A quoted string field value: control characters blanked, quotes and backslashes escaped."""
-    return '"' + text[:max_chars].translate(_CONTROL).translate(_STRING_ESCAPES) + '"'
+    """A quoted string field value: control characters blanked, quotes and backslashes escaped.
+
+    A topic from a broker that does not check UTF-8 reaches us with its bad bytes as lone
+    surrogates (the wire decodes with surrogateescape, so the spool keeps them exactly);
+    each is written as '?', or the whole batch's body could not be encoded."""
+    safe = text[:max_chars].encode("utf-8", "replace").decode("utf-8")
+    return '"' + safe.translate(_CONTROL).translate(_STRING_ESCAPES) + '"'
 
 
 def raw_lines(columns: ReadingColumns) -> list[str]:

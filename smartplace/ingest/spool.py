@@ -61,6 +61,17 @@ def check_spool_directory(directory: Path) -> None:
             f"the spool directory {directory} is writable by others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}): 'chmod 700 {directory}' or choose another"
         )
+    # A directory that was writable by others once may still hold what they left there,
+    # after a 'chmod 700' (which the message above suggests): a segment replayed as our own
+    # readings from any device, or a state file. Everything in it must be ours.
+    for entry in directory.iterdir():
+        owner = entry.lstat().st_uid
+        if owner != os.geteuid():
+            raise SpoolError(
+                f"the spool directory {directory} holds {entry.name}, which belongs to uid "
+                f"{owner}, not to this user ({os.geteuid()}): another user may have written "
+                f"it; remove it, or choose another SMARTPLACE_INGEST__SPOOL_DIR"
+            )
 
 
 def encode_record(message: RawMessage) -> bytes:

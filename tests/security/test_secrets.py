@@ -119,6 +119,29 @@ def test_a_spool_directory_another_user_owns_is_refused(tmp_path: Path) -> None:
         Spool(spool_dir, 1 << 20)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="writing as another user needs root")
+@pytest.mark.parametrize("name", ["00000000000000000000.seg", "checkpoint.state"])
+def test_a_file_another_user_left_in_a_spool_directory_since_made_0700_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    # Writable by all once; another user leaves a file; the operator runs the 'chmod 700'
+    # the refusal suggests. What that user wrote must still not be replayed as ours.
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    spool_dir.chmod(0o777)
+    planted = spool_dir / name
+    planted.write_bytes(b"")
+    os.chown(planted, 65534, 65534)
+    spool_dir.chmod(0o700)
+    with pytest.raises(SpoolError) as refused:
+        Spool(spool_dir, 1 << 20)
+    assert str(refused.value) == (
+        f"the spool directory {spool_dir} holds {name}, which belongs to uid 65534, not to "
+        f"this user (0): another user may have written it; remove it, or choose another "
+        f"SMARTPLACE_INGEST__SPOOL_DIR"
+    )
+
+
 def test_ingest_refuses_such_a_spool_in_one_line(stack: Stack, tmp_path: Path) -> None:
     spool_dir = tmp_path / "shared-spool"
     spool_dir.mkdir()

@@ -275,3 +275,33 @@ def test_an_import_with_one_bad_row_changes_nothing_and_names_the_row(
     assert "nothing was changed" in result.stderr
     listed = cli(settings, "devices", "list", "--json")
     assert orjson.loads(listed.stdout) == []
+
+
+def test_a_device_publishes_only_on_its_three_leaves_and_a_new_kind_moves_them(
+    registered_settings: Settings, tmp_path: Path
+) -> None:
+    """A device may retain one message per topic it may publish on: its three leaves, no more."""
+    settings = registered_settings
+    device_id = unique("aq")
+    secret = add_device(settings, tmp_path, device_id, "--kind", "air_quality")
+    prefix = settings.mqtt.topic_prefix
+    device = Device(settings, device_id, secret)
+    assert not device.connect().is_failure
+    for leaf, refused in (
+        ("reading", False),
+        ("status", False),
+        ("senml", False),
+        ("junk/0", True),
+    ):
+        device.client.publish(f"{prefix}/air_quality/{device_id}/{leaf}", b"{}", qos=1)
+        assert device.wait("puback").is_failure is refused, leaf
+    device.close()
+
+    changed = cli(settings, "devices", "update", device_id, "--kind", "bin")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    device = Device(settings, device_id, secret)
+    assert not device.connect().is_failure
+    for kind, refused in (("bin", False), ("air_quality", True)):
+        device.client.publish(f"{prefix}/{kind}/{device_id}/reading", b"{}", qos=1)
+        assert device.wait("puback").is_failure is refused, kind
+    device.close()

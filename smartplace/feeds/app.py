@@ -139,6 +139,9 @@ def create_app(settings: Settings) -> FastAPI:
             f" litter bins. {ATTRIBUTION} ({LICENCE_URL})."
         ),
         license_info={"name": "Open Government Licence v3.0", "url": LICENCE_URL},
+        # Starlette's slash redirect takes its Location from the Host header: an open
+        # redirect to any host a client names. A trailing slash is simply not found.
+        redirect_slashes=False,
     )
     local = threading.local()
     book = ModifiedBook()

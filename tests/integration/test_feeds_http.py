@@ -490,3 +490,12 @@ def test_a_months_bulk_file_is_the_whole_month_gzip_csv_listed_in_the_catalogue(
         response = httpx.get(f"{town.base}/datasets/footfall-hourly/archive/{month}.csv.gz")
         assert response.status_code == status, month
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/datasets/", "/sites/", "/datasets/footfall-hourly/"])
+def test_a_trailing_slash_never_redirects_to_the_host_header(town: Town, path: str) -> None:
+    """Starlette's slash redirect builds its Location from Host: an open redirect to
+    whoever the client names. A path with a trailing slash is not found, as a problem."""
+    response = httpx.get(f"{town.base}{path}", headers={"Host": "evil.example"})
+    assert (response.status_code, response.headers.get("location")) == (404, None)
+    assert response.headers["content-type"] == "application/problem+json"

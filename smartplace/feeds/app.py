@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Match
 
 from smartplace import __version__
 from smartplace.config import Settings
@@ -204,10 +205,16 @@ def create_app(settings: Settings) -> FastAPI:
         return problem_response(400, "Bad parameter", f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem_response(
             exc.status_code, "Not found" if exc.status_code == 404 else "Error", str(exc.detail)
         )
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method of every route at this path (GET and HEAD are routes of their
+            # own here), not only the first route's: RFC 9110 section 15.5.6.
+            response.headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return response
 
     @get_and_head(
         app,
@@ -509,6 +516,16 @@ def get_and_head(app: FastAPI, path: str, **route: Any) -> Callable[[Handler], H
         return handler
 
     return register
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the routes matching the request's path take, GET first."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods, key=lambda method: (method != "GET", method))
 
 
 def describe(dataset: Dataset, base: str) -> dict[str, Any]:

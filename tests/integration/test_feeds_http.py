@@ -499,3 +499,13 @@ def test_a_trailing_slash_never_redirects_to_the_host_header(town: Town, path: s
     response = httpx.get(f"{town.base}{path}", headers={"Host": "evil.example"})
     assert (response.status_code, response.headers.get("location")) == (404, None)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "DELETE"])
+def test_a_method_not_allowed_says_which_are(town: Town, method: str) -> None:
+    """RFC 9110 section 15.5.6: a 405 sends Allow (a plain OPTIONS, without CORS preflight
+    headers, included)."""
+    response = httpx.request(method, f"{town.base}/datasets/footfall-hourly?{DAY}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.headers["content-type"] == "application/problem+json"

@@ -89,7 +89,7 @@ def _opaque(tag: str) -> str:
 
 def not_modified(headers: Mapping[str, str], etag: str, modified: datetime) -> bool:
     """Whether a GET or HEAD may be answered 304: If-None-Match (compared weakly) when sent,
-    else If-Modified-Since."""
+    else If-Modified-Since (ignored when ahead of now or without a zone)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() == "*":
@@ -98,7 +98,12 @@ def not_modified(headers: Mapping[str, str], etag: str, modified: datetime) -> b
     since = headers.get("if-modified-since")
     if since:
         try:
-            return parsedate_to_datetime(since) >= modified.replace(microsecond=0)
+            client = parsedate_to_datetime(since)
+            # A date ahead of our clock is not one we gave out (RFC 9110 section 13.1.3):
+            # honouring it would tell a client with a fast clock its copy is always current.
+            if client.tzinfo is None or client.timestamp() > time.time():
+                return False
+            return client >= modified.replace(microsecond=0)
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
     return False

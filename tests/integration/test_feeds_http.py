@@ -509,3 +509,16 @@ def test_a_method_not_allowed_says_which_are(town: Town, method: str) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, HEAD"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_if_modified_since_in_the_future_is_ignored(town: Town) -> None:
+    """A client whose clock is ahead must not be told forever that its copy is current
+    (RFC 9110 section 13.1.3: a date later than the server's time is not a valid one)."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    ahead = httpx.get(url, headers={"If-Modified-Since": "Wed, 01 Jan 2098 00:00:00 GMT"})
+    assert (ahead.status_code, len(ahead.content) > 0) == (200, True)
+    for path in ("/datasets", "/catalog.ttl"):
+        again = httpx.get(
+            town.base + path, headers={"If-Modified-Since": "Fri, 01 Jan 2099 00:00:00 GMT"}
+        )
+        assert again.status_code == 200, path

@@ -66,6 +66,9 @@ class Dataset:
     """The range served when a request gives none."""
     coverage: Coverage | None = None
     """Where its ``coverage`` column comes from, when not from its own points."""
+    sparse: bool = False
+    """Its points need not carry the first column's field (a gas-only monitor sends no PM):
+    its rows are counted as the periods holding any of its fields (dearer to count)."""
 
     @property
     def interval(self) -> str:
@@ -170,6 +173,7 @@ DATASETS: dict[str, Dataset] = {
             _pollutants("hourly"),
             7,
             Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            sparse=True,
         ),
         Dataset(
             "air-quality-daily",
@@ -180,6 +184,7 @@ DATASETS: dict[str, Dataset] = {
             _pollutants("daily"),
             90,
             Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            sparse=True,
         ),
         Dataset(
             "air-quality-index-hourly",

@@ -33,6 +33,10 @@ MAX_RANGE_NS = 366 * 86_400 * NS
 """The longest time range one request (and its pages) covers."""
 
 
+FIELD = re.compile(r'"([^"]+)"')
+"""The field a column's select reads (its first quoted name)."""
+
+
 class BadCursorError(ValueError):
     pass
 
@@ -235,21 +239,37 @@ class FeedStore:
 
     # -- paging and reading ------------------------------------------------------------
 
+    def _counted(self, dataset: Dataset, every_site: bool = False) -> str:
+        """How many rows the $site (or each site) has in the range: the periods holding the
+        first column, or (a sparse dataset) any field: each field's count per period, 0
+        where it has none (fill(0)), added up, and the periods where that is above 0."""
+        by_site = ' GROUP BY "site"' if every_site else ""
+        if not dataset.sparse:
+            first = dataset.columns[0]
+            inner = self._bucketed(dataset, every_site)
+            return f'SELECT count("{first.name}") FROM ({inner}){by_site}'
+        fields = [found.group(1) for c in dataset.columns if (found := FIELD.search(c.select))]
+        counts = ", ".join(f'count("{field}") AS "n{k}"' for k, field in enumerate(fields))
+        total = " + ".join(f'"n{k}"' for k in range(len(fields)))
+        site = "" if every_site else '"site" = $site AND '
+        group = ', "site"' if every_site else ""
+        return (
+            f'SELECT count("present") FROM (SELECT {total} AS "present" FROM (SELECT {counts}'
+            f' FROM {self.agg}."{dataset.measurement}" WHERE {site}time >= $start'
+            f" AND time < $end GROUP BY time({dataset.period_s}s){group} fill(0)){by_site})"
+            f' WHERE "present" > 0{by_site}'
+        )
+
     def count(self, dataset: Dataset, site: str, start_ns: int, end_ns: int) -> int:
-        first = dataset.columns[0]
         rows = self.influx.query_rows(
-            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset)})',
-            {"site": site, "start": start_ns, "end": end_ns},
+            self._counted(dataset), {"site": site, "start": start_ns, "end": end_ns}
         )
         return int(rows[0]["count"]) if rows else 0
 
     def counts(self, dataset: Dataset, start_ns: int, end_ns: int) -> dict[str, int]:
         """Rows per site in the range, every site in one query."""
-        first = dataset.columns[0]
         rows = self.influx.query_rows(
-            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset, every_site=True)})'
-            ' GROUP BY "site"',
-            {"start": start_ns, "end": end_ns},
+            self._counted(dataset, every_site=True), {"start": start_ns, "end": end_ns}
         )
         return {str(row["site"]): int(row["count"]) for row in rows}
 

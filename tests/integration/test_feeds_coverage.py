@@ -61,6 +61,12 @@ def base(influxd: InfluxdServer) -> Iterator[str]:
     lines.append(aq("air_quality_15m", "aq-2", DAY_S + 86_400, 1))
     lines.append(aq("air_quality_1h", "aq-2", DAY_S + 86_400, 1))
     lines.append(aq("air_quality_1d", "aq-2", DAY_S + 86_400, 1))
+    # A gas-only monitor (no PM fields at all) at a site of its own, for ten hours.
+    lines += [
+        f"air_quality_1h,device_id=gas-1,site=gas-works no2_ugm3_mean={20 + h}.0,no2_ugm3_count=4i"
+        f" {(DAY_S + h * 3600) * NS}"
+        for h in range(10)
+    ]
     # Bins: day one every hour, day two six hours.
     lines += [bin_point("bin_1h", DAY_S + h * 3600) for h in range(24)]
     lines += [bin_point("bin_1h", DAY_S + 86_400 + h * 3600) for h in range(6)]
@@ -73,7 +79,7 @@ def base(influxd: InfluxdServer) -> Iterator[str]:
 
 
 def rows(base: str, name: str) -> list[tuple[str, float | None, bool]]:
-    found = httpx.get(f"{base}/datasets/{name}?{RANGE}&format=json").json()["rows"]
+    found = httpx.get(f"{base}/datasets/{name}?site=hillgate&{RANGE}&format=json").json()["rows"]
     return [(row["period_start"], row["coverage"], row["complete"]) for row in found]
 
 
@@ -96,7 +102,7 @@ def test_a_partial_day_of_air_quality_and_of_bins_is_marked(base: str) -> None:
 
 
 def test_coverage_is_the_last_csv_column(base: str) -> None:
-    text = httpx.get(f"{base}/datasets/air-quality-daily?{RANGE}&format=csv").text
+    text = httpx.get(f"{base}/datasets/air-quality-daily?site=hillgate&{RANGE}&format=csv").text
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][-3:] == ["readings", "complete", "coverage"]
     assert table[2][-3:] == ["27", "false", "0.016"]
@@ -143,3 +149,24 @@ def test_coverage_is_in_geojson_the_table_schema_and_the_openapi(base: str) -> N
     row = httpx.get(f"{base}/openapi.json").json()["paths"]["/datasets/{name}"]["get"]
     page = row["responses"]["200"]["content"]["application/json"]["schema"]
     assert page["properties"]["rows"]["items"]["properties"]["coverage"]["maximum"] == 1
+
+
+@pytest.mark.parametrize("site", ["gas-works", None])
+def test_a_page_keeps_its_limit_when_rows_lack_the_first_column(
+    base: str, site: str | None
+) -> None:
+    """Rows were counted by their first column (PM2.5): a gas-only monitor's ten rows counted
+    as none, so a page of at most 3 held all ten. Every page holds at most its limit, and
+    the pages join up."""
+    url: str | None = f"{base}/datasets/air-quality-hourly?{RANGE}&limit=3&format=json"
+    if site:
+        url = f"{url}&site={site}"
+    sizes, seen = [], []
+    while url:
+        page = httpx.get(url).json()
+        sizes.append(len(page["rows"]))
+        seen += [(row["site"], row["period_start"]) for row in page["rows"]]
+        url = page["next"] and page["next"].replace("http://127.0.0.1:8000", base)
+    expected = 10 + (0 if site else 25)  # hillgate: 24 hours on day one, 1 on day two
+    assert (len(seen), len(set(seen)), max(sizes)) == (expected, expected, 3)
+    assert sizes == [3] * (expected // 3) + ([expected % 3] if expected % 3 else [])

@@ -47,6 +47,7 @@ from smartplace.feeds.dictionary import (
     table_schema,
 )
 from smartplace.feeds.http import (
+    AcceptEncodingMiddleware,
     ModifiedBook,
     NotAcceptableError,
     accepted,
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     book = ModifiedBook()
     base = settings.feeds.public_base_url.rstrip("/")
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(AcceptEncodingMiddleware)  # outside the gzip: it reads what this says
     # Outermost, so a preflight is answered before anything else looks at it.
     app.add_middleware(
         CORSMiddleware,

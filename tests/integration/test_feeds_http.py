@@ -522,3 +522,34 @@ def test_an_if_modified_since_in_the_future_is_ignored(town: Town) -> None:
             town.base + path, headers={"If-Modified-Since": "Fri, 01 Jan 2099 00:00:00 GMT"}
         )
         assert again.status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip;q=0", False),
+        ("deflate, gzip;q=0.0", False),
+        ("gzip;q=0, identity", False),
+        ("*;q=0", False),
+        ("gzip;q=abc", False),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("br, *;q=0.5", True),
+        ("gzip;q=0.001", True),
+        ("br, *;q=0.5, gzip;q=0", False),
+    ],
+)
+def test_gzip_only_where_accept_encoding_allows_it(
+    town: Town, accept_encoding: str, gzipped: bool
+) -> None:
+    """RFC 9110 section 12.5.3: q=0 refuses a coding; codings are case-insensitive."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    with httpx.Client() as client:
+        response = client.send(
+            client.build_request("GET", url, headers={"Accept-Encoding": accept_encoding}),
+            stream=True,
+        )
+        wire = b"".join(response.iter_raw())
+        response.close()
+    assert (response.headers.get("content-encoding") == "gzip") is gzipped
+    assert len(gzip.decompress(wire) if gzipped else wire) == 6_935

@@ -65,6 +65,7 @@ from smartplace.feeds.render import (
     json_stream,
 )
 from smartplace.feeds.store import (
+    EARLIEST_NS,
     MAX_RANGE_NS,
     NS,
     BadCursorError,
@@ -585,13 +586,15 @@ def given_ns(moment: datetime | None) -> int | None:
 
 def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:
     """The request's [from, to) in nanoseconds. No 'to' means now (or 366 days after 'from',
-    whichever is sooner); no 'from' means the dataset's default span before 'to'."""
+    whichever is sooner); no 'from' means the dataset's default span before 'to' (from 1970
+    at the earliest)."""
     start_ns, end_ns = given_ns(start), given_ns(end)
     if end_ns is None:
         now_ns = int(time.time()) * NS
         end_ns = now_ns if start_ns is None else min(now_ns, start_ns + MAX_RANGE_NS)
     if start_ns is None:
-        start_ns = end_ns - dataset.default_days * 86_400 * NS
+        # Never before InfluxDB's first time: a 'to' in 1970 is a fine request on its own.
+        start_ns = max(EARLIEST_NS, end_ns - dataset.default_days * 86_400 * NS)
     try:
         check_window(start_ns, end_ns)
     except BadWindowError as exc:

@@ -581,7 +581,7 @@ def given_ns(moment: datetime | None) -> int | None:
         return None
     utc = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     delta = utc - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * NS
+    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
 
 
 def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:

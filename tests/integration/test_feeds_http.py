@@ -564,3 +564,21 @@ def test_a_to_early_in_1970_alone_is_a_fine_request(town: Town, name: str, to: s
     refused as out of range although the client gave only a valid time."""
     response = httpx.get(f"{town.base}/datasets/{name}", params={"to": to})
     assert (response.status_code, response.json()["rows"]) == (200, [])
+
+
+def test_fractions_of_a_second_in_from_and_to_count(town: Town) -> None:
+    """'from' and 'to' lost their fraction: a period starting half a second before 'from'
+    was served, and one starting half a second before 'to' was not."""
+    rows = httpx.get(
+        f"{town.base}/datasets/footfall-hourly",
+        params={
+            "site": "alpha-street",
+            "from": "2026-01-01T00:00:00.5Z",
+            "to": "2026-01-01T03:00:00.5Z",
+        },
+    ).json()["rows"]
+    assert [row["period_start"] for row in rows] == [
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+        "2026-01-01T03:00:00Z",
+    ]

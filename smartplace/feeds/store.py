@@ -334,9 +334,13 @@ class FeedStore:
             covered: dict[int, float] = {}
             if dataset.coverage is not None:
                 whole = dataset.period_s / dataset.coverage.period_s
+                # A row starting before ``end`` is served whole: count its finer windows to
+                # the end of its period, not to ``end``.
+                period_ns = dataset.period_s * NS
+                to_period_end = {**bound, "end": -(-end // period_ns) * period_ns}
                 covered = {
                     int(row["time"]): min(1.0, float(row["windows"]) / whole)
-                    for row in self.influx.query_rows(self._covered(dataset), bound)
+                    for row in self.influx.query_rows(self._covered(dataset), to_period_end)
                     if row.get("windows") is not None
                 }
             for row in self.influx.query_rows(statement, bound):

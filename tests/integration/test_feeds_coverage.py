@@ -170,3 +170,16 @@ def test_a_page_keeps_its_limit_when_rows_lack_the_first_column(
     expected = 10 + (0 if site else 25)  # hillgate: 24 hours on day one, 1 on day two
     assert (len(seen), len(set(seen)), max(sizes)) == (expected, expected, 3)
     assert sizes == [3] * (expected // 3) + ([expected % 3] if expected % 3 else [])
+
+
+def test_a_to_inside_a_period_still_counts_the_whole_period(base: str) -> None:
+    """The hour from 01:00 is served when 'to' is 01:30 (it starts before 'to'): its coverage
+    is of the whole hour, not of the half before 'to'."""
+    found = httpx.get(
+        f"{base}/datasets/air-quality-hourly",
+        params={"site": "hillgate", "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:30:00Z"},
+    ).json()["rows"]
+    assert [(row["period_start"], row["coverage"], row["complete"]) for row in found] == [
+        ("2026-01-01T00:00:00Z", 1.0, True),
+        ("2026-01-01T01:00:00Z", 1.0, True),
+    ]

@@ -134,7 +134,10 @@ PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
 def create_app(settings: Settings) -> FastAPI:
     """The service; run it with the server's own Date header off (uvicorn's
     ``date_header=False``): each response sets Date itself."""
+    base = settings.feeds.public_base_url.rstrip("/")
     app = FastAPI(
+        # OpenAPI clients call this, not the host (and root) they read the document from.
+        servers=[{"url": base}],
         title="smartplace open data",
         version=__version__,
         description=(
@@ -148,7 +151,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     local = threading.local()
     book = ModifiedBook()
-    base = settings.feeds.public_base_url.rstrip("/")
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(AcceptEncodingMiddleware)  # outside the gzip: it reads what this says
     # Outermost, so a preflight is answered before anything else looks at it.

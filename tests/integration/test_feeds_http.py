@@ -584,3 +584,10 @@ def test_fractions_of_a_second_in_from_and_to_count(town: Town) -> None:
         "2026-01-01T02:00:00Z",
         "2026-01-01T03:00:00Z",
     ]
+
+
+def test_the_openapi_names_the_public_address_as_its_server(town: Town) -> None:
+    """With no servers an OpenAPI client calls the host it fetched the document from, at
+    the root: behind the public address's path prefix (/open) every call missed."""
+    document = httpx.get(f"{town.base}/openapi.json", headers={"Host": "evil.example"}).json()
+    assert document["servers"] == [{"url": PUBLIC}]

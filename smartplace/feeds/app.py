@@ -194,6 +194,10 @@ def create_app(settings: Settings) -> FastAPI:
         # Our own Date, taken after Last-Modified was (the server's is cached a second).
         response.headers["Date"] = http_date(datetime.now(UTC))
         response.headers.append("Link", f'<{LICENCE_URL}>; rel="license"')
+        # Whether gzipped or not, and on a 304 too: a cache must key every copy by it.
+        varies = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+        if "accept-encoding" not in varies:
+            response.headers.add_vary_header("Accept-Encoding")
         response.headers["X-Attribution"] = ATTRIBUTION.encode("latin-1", "replace").decode(
             "latin-1"
         )

@@ -591,3 +591,18 @@ def test_the_openapi_names_the_public_address_as_its_server(town: Town) -> None:
     the root: behind the public address's path prefix (/open) every call missed."""
     document = httpx.get(f"{town.base}/openapi.json", headers={"Host": "evil.example"}).json()
     assert document["servers"] == [{"url": PUBLIC}]
+
+
+def test_every_answer_varies_by_accept_encoding_a_304_too(town: Town) -> None:
+    """A 304 sends the Vary its 200 would (RFC 9110 section 15.4.5): a cache takes a 304's
+    headers onto the copy it stored, so a gzip body whose Vary lost Accept-Encoding would
+    go to clients that cannot read it."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    packed = httpx.get(url, headers={"Accept-Encoding": "gzip"})
+    again = httpx.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]}
+    )
+    plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    assert again.status_code == 304
+    for response in (packed, again, plain):
+        assert "Accept-Encoding" in response.headers["vary"].split(", "), response.status_code

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Match
 
 from smartplace import __version__
 from smartplace.config import Settings
@@ -46,6 +47,7 @@ from smartplace.feeds.dictionary import (
     table_schema,
 )
 from smartplace.feeds.http import (
+    AcceptEncodingMiddleware,
     ModifiedBook,
     NotAcceptableError,
     accepted,
@@ -63,6 +65,7 @@ from smartplace.feeds.render import (
     json_stream,
 )
 from smartplace.feeds.store import (
+    EARLIEST_NS,
     MAX_RANGE_NS,
     NS,
     BadCursorError,
@@ -131,7 +134,10 @@ PROBLEM_RESPONSE: dict[int | str, dict[str, Any]] = {
 def create_app(settings: Settings) -> FastAPI:
     """The service; run it with the server's own Date header off (uvicorn's
     ``date_header=False``): each response sets Date itself."""
+    base = settings.feeds.public_base_url.rstrip("/")
     app = FastAPI(
+        # OpenAPI clients call this, not the host (and root) they read the document from.
+        servers=[{"url": base}],
         title="smartplace open data",
         version=__version__,
         description=(
@@ -139,11 +145,14 @@ def create_app(settings: Settings) -> FastAPI:
             f" litter bins. {ATTRIBUTION} ({LICENCE_URL})."
         ),
         license_info={"name": "Open Government Licence v3.0", "url": LICENCE_URL},
+        # Starlette's slash redirect takes its Location from the Host header: an open
+        # redirect to any host a client names. A trailing slash is simply not found.
+        redirect_slashes=False,
     )
     local = threading.local()
     book = ModifiedBook()
-    base = settings.feeds.public_base_url.rstrip("/")
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(AcceptEncodingMiddleware)  # outside the gzip: it reads what this says
     # Outermost, so a preflight is answered before anything else looks at it.
     app.add_middleware(
         CORSMiddleware,
@@ -185,6 +194,10 @@ def create_app(settings: Settings) -> FastAPI:
         # Our own Date, taken after Last-Modified was (the server's is cached a second).
         response.headers["Date"] = http_date(datetime.now(UTC))
         response.headers.append("Link", f'<{LICENCE_URL}>; rel="license"')
+        # Whether gzipped or not, and on a 304 too: a cache must key every copy by it.
+        varies = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+        if "accept-encoding" not in varies:
+            response.headers.add_vary_header("Accept-Encoding")
         response.headers["X-Attribution"] = ATTRIBUTION.encode("latin-1", "replace").decode(
             "latin-1"
         )
@@ -201,10 +214,16 @@ def create_app(settings: Settings) -> FastAPI:
         return problem_response(400, "Bad parameter", f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem_response(
             exc.status_code, "Not found" if exc.status_code == 404 else "Error", str(exc.detail)
         )
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method of every route at this path (GET and HEAD are routes of their
+            # own here), not only the first route's: RFC 9110 section 15.5.6.
+            response.headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return response
 
     @get_and_head(
         app,
@@ -508,6 +527,16 @@ def get_and_head(app: FastAPI, path: str, **route: Any) -> Callable[[Handler], H
     return register
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the routes matching the request's path take, GET first."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods, key=lambda method: (method != "GET", method))
+
+
 def describe(dataset: Dataset, base: str) -> dict[str, Any]:
     return {
         "name": dataset.name,
@@ -558,18 +587,20 @@ def given_ns(moment: datetime | None) -> int | None:
         return None
     utc = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     delta = utc - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * NS
+    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
 
 
 def time_range(dataset: Dataset, start: datetime | None, end: datetime | None) -> tuple[int, int]:
     """The request's [from, to) in nanoseconds. No 'to' means now (or 366 days after 'from',
-    whichever is sooner); no 'from' means the dataset's default span before 'to'."""
+    whichever is sooner); no 'from' means the dataset's default span before 'to' (from 1970
+    at the earliest)."""
     start_ns, end_ns = given_ns(start), given_ns(end)
     if end_ns is None:
         now_ns = int(time.time()) * NS
         end_ns = now_ns if start_ns is None else min(now_ns, start_ns + MAX_RANGE_NS)
     if start_ns is None:
-        start_ns = end_ns - dataset.default_days * 86_400 * NS
+        # Never before InfluxDB's first time: a 'to' in 1970 is a fine request on its own.
+        start_ns = max(EARLIEST_NS, end_ns - dataset.default_days * 86_400 * NS)
     try:
         check_window(start_ns, end_ns)
     except BadWindowError as exc:

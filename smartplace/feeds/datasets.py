@@ -23,7 +23,21 @@ PUBLISHER = "Stockport Metropolitan Borough Council"
 
 ColumnType = Literal["number", "integer", "string", "boolean"]
 COMPLETE_COVERAGE = 0.95
-"""A footfall row is complete when its counters counted at least this share of the period."""
+"""A row is complete when its period has ended and its coverage is at least this share."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How a dataset with no seconds-counted field knows how whole a period is: the share of
+    its finer windows in which each device at the site sent a reading, averaged over the
+    devices. A finer window holds a point only if a reading arrived in it, so a monitor
+    that sent one reading in an hour fills one quarter of it, whatever its usual rate
+    (which must be no slower than the finer window for a whole period to count as whole)."""
+
+    measurement: str
+    period_s: int
+    field: str
+    """A field every point of ``measurement`` has."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,11 @@ class Dataset:
     columns: tuple[Column, ...]
     default_days: int
     """The range served when a request gives none."""
+    coverage: Coverage | None = None
+    """Where its ``coverage`` column comes from, when not from its own points."""
+    sparse: bool = False
+    """Its points need not carry the first column's field (a gas-only monitor sends no PM):
+    its rows are counted as the periods holding any of its fields (dearer to count)."""
 
     @property
     def interval(self) -> str:
@@ -93,7 +112,19 @@ def _pollutants(window: str) -> tuple[Column, ...]:
             "PM2.5 readings behind the means (low-cost sensors: indicative, not reference-grade)",
             'sum("pm25_ugm3_count")',
         ),
-        _complete("it has ended (how many readings a site should send is not known here)"),
+        _complete(f"it has ended and coverage is at least {COMPLETE_COVERAGE}"),
+        _window_coverage("15-minute windows", "monitors"),
+    )
+
+
+def _window_coverage(windows: str, devices: str) -> Column:
+    return Column(
+        "coverage",
+        "number",
+        "1",
+        f"Share of the period's {windows} in which the site's {devices} sent a reading"
+        " (their mean; 1 is all of them)",
+        "",
     )
 
 
@@ -141,6 +172,8 @@ DATASETS: dict[str, Dataset] = {
             3_600,
             _pollutants("hourly"),
             7,
+            Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            sparse=True,
         ),
         Dataset(
             "air-quality-daily",
@@ -150,6 +183,8 @@ DATASETS: dict[str, Dataset] = {
             86_400,
             _pollutants("daily"),
             90,
+            Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            sparse=True,
         ),
         Dataset(
             "air-quality-index-hourly",
@@ -212,9 +247,11 @@ DATASETS: dict[str, Dataset] = {
                     'max("fill_pct_max")',
                 ),
                 Column("collections", "integer", "1", "Bins emptied", 'sum("collections")'),
-                _complete("it has ended"),
+                _complete(f"it has ended and coverage is at least {COMPLETE_COVERAGE}"),
+                _window_coverage("hours", "bins"),
             ),
             90,
+            Coverage("bin_1h", 3600, "fill_pct_max"),
         ),
     )
 }

@@ -69,6 +69,16 @@ ROW: dict[str, Any] = {
         "site": {"type": "string"},
         "period_start": {"type": "string", "format": "date-time"},
         "period_end": {"type": "string", "format": "date-time"},
+        "coverage": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "How whole the period is (null: not known); see the dataset's schema",
+        },
+        "complete": {
+            "type": "boolean",
+            "description": "Ended, and (where coverage is given) coverage at least 0.95",
+        },
     },
     "additionalProperties": CELL,
 }

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 
 class NotAcceptableError(ValueError):
     pass
@@ -89,7 +91,7 @@ def _opaque(tag: str) -> str:
 
 def not_modified(headers: Mapping[str, str], etag: str, modified: datetime) -> bool:
     """Whether a GET or HEAD may be answered 304: If-None-Match (compared weakly) when sent,
-    else If-Modified-Since."""
+    else If-Modified-Since (ignored when ahead of now or without a zone)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
         if if_none_match.strip() == "*":
@@ -98,7 +100,12 @@ def not_modified(headers: Mapping[str, str], etag: str, modified: datetime) -> b
     since = headers.get("if-modified-since")
     if since:
         try:
-            return parsedate_to_datetime(since) >= modified.replace(microsecond=0)
+            client = parsedate_to_datetime(since)
+            # A date ahead of our clock is not one we gave out (RFC 9110 section 13.1.3):
+            # honouring it would tell a client with a fast clock its copy is always current.
+            if client.tzinfo is None or client.timestamp() > time.time():
+                return False
+            return client >= modified.replace(microsecond=0)
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
     return False
@@ -147,3 +154,43 @@ def unknown_parameters(given: Iterable[str], allowed: Iterable[str]) -> list[str
 def repeated_parameters(given: Iterable[str]) -> list[str]:
     names = list(given)
     return sorted({name for name in names if names.count(name) > 1})
+
+
+def gzip_accepted(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip (RFC 9110 section 12.5.3): ``gzip`` or
+    ``x-gzip`` (its old name), else ``*``, with a q above 0; codings are case-insensitive."""
+    weights: dict[str, float] = {}
+    for part in accept_encoding.split(","):
+        coding, *params = [p.strip().lower() for p in part.split(";")]
+        if not coding:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0  # an unreadable weight is no consent
+        weights[coding] = q if 0.0 <= q <= 1.0 else 0.0
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in weights:
+            return weights[coding] > 0
+    return False
+
+
+class AcceptEncodingMiddleware:
+    """Hands the gzip middleware inside it an Accept-Encoding it reads right: Starlette's
+    looks for the text "gzip" anywhere, so ``gzip;q=0`` (a refusal) got gzip."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if k != b"accept-encoding"]
+            given = b", ".join(v for k, v in scope["headers"] if k == b"accept-encoding")
+            if gzip_accepted(given.decode("latin-1")):
+                headers.append((b"accept-encoding", b"gzip"))
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)

@@ -33,6 +33,10 @@ MAX_RANGE_NS = 366 * 86_400 * NS
 """The longest time range one request (and its pages) covers."""
 
 
+FIELD = re.compile(r'"([^"]+)"')
+"""The field a column's select reads (its first quoted name)."""
+
+
 class BadCursorError(ValueError):
     pass
 
@@ -177,7 +181,31 @@ class FeedStore:
             )
             if rows:
                 break
-        return {str(row["site"]): row for row in rows if row.get("site")}
+        latest = {str(row["site"]): row for row in rows if row.get("site")}
+        if dataset.coverage is not None and latest:
+            covered = self._latest_coverage(dataset, window)
+            for site, row in latest.items():
+                found = covered.get(site)
+                # Only the same period's coverage is this row's (else: not known).
+                row["coverage"] = found[1] if found and found[0] == int(row["time"]) else None
+        return latest
+
+    def _latest_coverage(self, dataset: Dataset, window: str) -> dict[str, tuple[int, float]]:
+        """Each site's newest period's coverage (as ``rows`` finds it), in one query."""
+        assert dataset.coverage is not None
+        finer = dataset.coverage
+        rows = self.influx.query_rows(
+            f'SELECT mean("windows") AS "windows" FROM (SELECT count("{finer.field}") AS "windows"'
+            f' FROM {self.agg}."{finer.measurement}" WHERE time > now() - {window}'
+            f' GROUP BY time({dataset.period_s}s), "site", "device_id" fill(none))'
+            f' GROUP BY time({dataset.period_s}s), "site" fill(none) ORDER BY time DESC LIMIT 1'
+        )
+        whole = dataset.period_s / finer.period_s
+        return {
+            str(row["site"]): (int(row["time"]), min(1.0, float(row["windows"]) / whole))
+            for row in rows
+            if row.get("site") and row.get("windows") is not None
+        }
 
     def latest_ns(self, dataset: Dataset, sites: list[str]) -> int | None:
         """When the newest period of these sites started: what Last-Modified is made from.
@@ -211,21 +239,37 @@ class FeedStore:
 
     # -- paging and reading ------------------------------------------------------------
 
+    def _counted(self, dataset: Dataset, every_site: bool = False) -> str:
+        """How many rows the $site (or each site) has in the range: the periods holding the
+        first column, or (a sparse dataset) any field: each field's count per period, 0
+        where it has none (fill(0)), added up, and the periods where that is above 0."""
+        by_site = ' GROUP BY "site"' if every_site else ""
+        if not dataset.sparse:
+            first = dataset.columns[0]
+            inner = self._bucketed(dataset, every_site)
+            return f'SELECT count("{first.name}") FROM ({inner}){by_site}'
+        fields = [found.group(1) for c in dataset.columns if (found := FIELD.search(c.select))]
+        counts = ", ".join(f'count("{field}") AS "n{k}"' for k, field in enumerate(fields))
+        total = " + ".join(f'"n{k}"' for k in range(len(fields)))
+        site = "" if every_site else '"site" = $site AND '
+        group = ', "site"' if every_site else ""
+        return (
+            f'SELECT count("present") FROM (SELECT {total} AS "present" FROM (SELECT {counts}'
+            f' FROM {self.agg}."{dataset.measurement}" WHERE {site}time >= $start'
+            f" AND time < $end GROUP BY time({dataset.period_s}s){group} fill(0)){by_site})"
+            f' WHERE "present" > 0{by_site}'
+        )
+
     def count(self, dataset: Dataset, site: str, start_ns: int, end_ns: int) -> int:
-        first = dataset.columns[0]
         rows = self.influx.query_rows(
-            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset)})',
-            {"site": site, "start": start_ns, "end": end_ns},
+            self._counted(dataset), {"site": site, "start": start_ns, "end": end_ns}
         )
         return int(rows[0]["count"]) if rows else 0
 
     def counts(self, dataset: Dataset, start_ns: int, end_ns: int) -> dict[str, int]:
         """Rows per site in the range, every site in one query."""
-        first = dataset.columns[0]
         rows = self.influx.query_rows(
-            f'SELECT count("{first.name}") FROM ({self._bucketed(dataset, every_site=True)})'
-            ' GROUP BY "site"',
-            {"start": start_ns, "end": end_ns},
+            self._counted(dataset, every_site=True), {"start": start_ns, "end": end_ns}
         )
         return {str(row["site"]): int(row["count"]) for row in rows}
 
@@ -269,14 +313,40 @@ class FeedStore:
             return Page(segments, Cursor(site, cut, query, start_ns, end_ns))
         return Page(segments, None)
 
+    def _covered(self, dataset: Dataset) -> str:
+        """Per period at the $site: the mean over its devices of how many of the period's
+        finer windows hold a point (text from definitions only)."""
+        assert dataset.coverage is not None
+        finer = dataset.coverage
+        return (
+            f'SELECT mean("windows") AS "windows" FROM (SELECT count("{finer.field}") AS "windows"'
+            f' FROM {self.agg}."{finer.measurement}" WHERE "site" = $site'
+            f' AND time >= $start AND time < $end GROUP BY time({dataset.period_s}s), "device_id"'
+            f" fill(none)) GROUP BY time({dataset.period_s}s) fill(none)"
+        )
+
     def rows(self, dataset: Dataset, segment: Segment) -> Iterator[dict[str, Any]]:
         """The segment's rows, oldest first, read a month at a time."""
         statement = self._bucketed(dataset)
         for start in range(segment.start_ns, segment.end_ns, SLICE_NS):
             end = min(segment.end_ns, start + SLICE_NS)
-            for row in self.influx.query_rows(
-                statement, {"site": segment.site, "start": start, "end": end}
-            ):
+            bound = {"site": segment.site, "start": start, "end": end}
+            covered: dict[int, float] = {}
+            if dataset.coverage is not None:
+                whole = dataset.period_s / dataset.coverage.period_s
+                # A row starting before ``end`` is served whole: count its finer windows to
+                # the end of its period, not to ``end``.
+                period_ns = dataset.period_s * NS
+                to_period_end = {**bound, "end": -(-end // period_ns) * period_ns}
+                covered = {
+                    int(row["time"]): min(1.0, float(row["windows"]) / whole)
+                    for row in self.influx.query_rows(self._covered(dataset), to_period_end)
+                    if row.get("windows") is not None
+                }
+            for row in self.influx.query_rows(statement, bound):
+                if dataset.coverage is not None:
+                    # No finer windows (none kept, or all expired): how whole is not known.
+                    row["coverage"] = covered.get(int(row["time"]))
                 yield shape_row(dataset, segment.site, row, min_people=self.min_people)
 
 
@@ -297,8 +367,9 @@ def shape_row(
     min_people: int = 0,
 ) -> dict[str, Any]:
     """A row as published: ISO times, integers as integers, and how whole its period is
-    (``coverage`` from the seconds counted, ``complete`` once it has ended and, where the
-    dataset knows its coverage, enough of it was measured). A count of people from 1 to
+    (``coverage`` from the seconds counted, or as the store found it from the finer windows;
+    ``complete`` once it has ended and, where the dataset knows its coverage, enough of it
+    was measured). A count of people from 1 to
     ``min_people`` - 1 is suppressed (empty): zero is published, it names no one."""
     start_s = int(row["time"]) // NS
     end_s = start_s + dataset.period_s
@@ -309,7 +380,7 @@ def shape_row(
     }
     for column in dataset.columns:
         value = row.get(column.name)
-        if column.name == "coverage" and value is not None:
+        if column.name == "coverage" and column.select and value is not None:
             value = float(value) / dataset.period_s  # mean seconds counted per counter
         if value is not None and column.type == "integer":
             value = int(value)

@@ -490,3 +490,119 @@ def test_a_months_bulk_file_is_the_whole_month_gzip_csv_listed_in_the_catalogue(
         response = httpx.get(f"{town.base}/datasets/footfall-hourly/archive/{month}.csv.gz")
         assert response.status_code == status, month
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/datasets/", "/sites/", "/datasets/footfall-hourly/"])
+def test_a_trailing_slash_never_redirects_to_the_host_header(town: Town, path: str) -> None:
+    """Starlette's slash redirect builds its Location from Host: an open redirect to
+    whoever the client names. A path with a trailing slash is not found, as a problem."""
+    response = httpx.get(f"{town.base}{path}", headers={"Host": "evil.example"})
+    assert (response.status_code, response.headers.get("location")) == (404, None)
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "DELETE"])
+def test_a_method_not_allowed_says_which_are(town: Town, method: str) -> None:
+    """RFC 9110 section 15.5.6: a 405 sends Allow (a plain OPTIONS, without CORS preflight
+    headers, included)."""
+    response = httpx.request(method, f"{town.base}/datasets/footfall-hourly?{DAY}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_if_modified_since_in_the_future_is_ignored(town: Town) -> None:
+    """A client whose clock is ahead must not be told forever that its copy is current
+    (RFC 9110 section 13.1.3: a date later than the server's time is not a valid one)."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    ahead = httpx.get(url, headers={"If-Modified-Since": "Wed, 01 Jan 2098 00:00:00 GMT"})
+    assert (ahead.status_code, len(ahead.content) > 0) == (200, True)
+    for path in ("/datasets", "/catalog.ttl"):
+        again = httpx.get(
+            town.base + path, headers={"If-Modified-Since": "Fri, 01 Jan 2099 00:00:00 GMT"}
+        )
+        assert again.status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("gzip;q=0", False),
+        ("deflate, gzip;q=0.0", False),
+        ("gzip;q=0, identity", False),
+        ("*;q=0", False),
+        ("gzip;q=abc", False),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("br, *;q=0.5", True),
+        ("gzip;q=0.001", True),
+        ("br, *;q=0.5, gzip;q=0", False),
+    ],
+)
+def test_gzip_only_where_accept_encoding_allows_it(
+    town: Town, accept_encoding: str, gzipped: bool
+) -> None:
+    """RFC 9110 section 12.5.3: q=0 refuses a coding; codings are case-insensitive."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    with httpx.Client() as client:
+        plain = client.get(url, headers={"Accept-Encoding": "identity"}).content
+        response = client.send(
+            client.build_request("GET", url, headers={"Accept-Encoding": accept_encoding}),
+            stream=True,
+        )
+        wire = b"".join(response.iter_raw())
+        response.close()
+    assert (response.headers.get("content-encoding") == "gzip") is gzipped
+    assert (gzip.decompress(wire) if gzipped else wire) == plain
+    assert plain.count(b"\r\n") == 97  # a header and 96 rows (another test may correct one)
+
+
+@pytest.mark.parametrize(
+    ("name", "to"),
+    [("footfall-hourly", "1970-01-01T00:00:01Z"), ("air-quality-daily", "1970-03-01T00:00:00Z")],
+)
+def test_a_to_early_in_1970_alone_is_a_fine_request(town: Town, name: str, to: str) -> None:
+    """No 'from' means the default span before 'to', which began before 1970 and was
+    refused as out of range although the client gave only a valid time."""
+    response = httpx.get(f"{town.base}/datasets/{name}", params={"to": to})
+    assert (response.status_code, response.json()["rows"]) == (200, [])
+
+
+def test_fractions_of_a_second_in_from_and_to_count(town: Town) -> None:
+    """'from' and 'to' lost their fraction: a period starting half a second before 'from'
+    was served, and one starting half a second before 'to' was not."""
+    rows = httpx.get(
+        f"{town.base}/datasets/footfall-hourly",
+        params={
+            "site": "alpha-street",
+            "from": "2026-01-01T00:00:00.5Z",
+            "to": "2026-01-01T03:00:00.5Z",
+        },
+    ).json()["rows"]
+    assert [row["period_start"] for row in rows] == [
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T02:00:00Z",
+        "2026-01-01T03:00:00Z",
+    ]
+
+
+def test_the_openapi_names_the_public_address_as_its_server(town: Town) -> None:
+    """With no servers an OpenAPI client calls the host it fetched the document from, at
+    the root: behind the public address's path prefix (/open) every call missed."""
+    document = httpx.get(f"{town.base}/openapi.json", headers={"Host": "evil.example"}).json()
+    assert document["servers"] == [{"url": PUBLIC}]
+
+
+def test_every_answer_varies_by_accept_encoding_a_304_too(town: Town) -> None:
+    """A 304 sends the Vary its 200 would (RFC 9110 section 15.4.5): a cache takes a 304's
+    headers onto the copy it stored, so a gzip body whose Vary lost Accept-Encoding would
+    go to clients that cannot read it."""
+    url = f"{town.base}/datasets/footfall-hourly?{DAY}&format=csv"
+    packed = httpx.get(url, headers={"Accept-Encoding": "gzip"})
+    again = httpx.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]}
+    )
+    plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    assert again.status_code == 304
+    for response in (packed, again, plain):
+        assert "Accept-Encoding" in response.headers["vary"].split(", "), response.status_code

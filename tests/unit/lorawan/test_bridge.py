@@ -136,3 +136,17 @@ def test_an_application_name_that_walks_out_of_the_directory_writes_nothing(
         "a/.smartplace/bridges",
         "key",
     ]
+
+
+@pytest.mark.parametrize("ca", ["/tmp/ca.pem\ninclude_dir /etc/evil", "/tmp/ca.pem\r\nx 1"])
+def test_a_ca_file_path_cannot_add_lines_either(tmp_path: Path, ca: str) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("NNSXS.KEY")
+    with pytest.raises(BridgeConfigError, match=r"CA file .*: one line of printable characters"):
+        render_tts_bridge(TtsBridge("h:8883", "bins@ttn", key_file, Path(ca)))
+    with pytest.raises(BridgeConfigError, match=r"CA file .*: one line of printable characters"):
+        render_chirpstack_bridge(
+            ChirpstackBridge(
+                "h:8883", "00000000-0000-0000-0000-000000000000", "u", key_file, Path(ca)
+            )
+        )

@@ -74,14 +74,12 @@ def stored_uplinks(
             if response.status_code != 200:
                 body = response.read()[:300].decode("utf-8", "replace")
                 raise BackfillError(f"{url}: HTTP {response.status_code}: {body}")
-            for line in response.iter_lines():
+            for line in _bounded_lines(response.iter_bytes(), url):
                 text = line.strip()
-                if text.startswith("data:"):  # an event-stream frame carries the same object
+                if text.startswith(b"data:"):  # an event-stream frame carries the same object
                     text = text[5:].strip()
                 if not text:
                     continue
-                if len(text) > MAX_LINE_BYTES:
-                    raise BackfillError(f"{url}: a line of {len(text)} bytes is no stored uplink")
                 try:
                     item = orjson.loads(text)
                 except orjson.JSONDecodeError as exc:
@@ -95,6 +93,28 @@ def stored_uplinks(
     finally:
         if own:
             http.close()
+
+
+def _bounded_lines(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    """The stream's lines, each at most MAX_LINE_BYTES: httpx's own iter_lines keeps
+    reading a line without end, so a hostile server could fill memory with one."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        *lines, rest = buffer.split(b"\n")
+        for line in lines:
+            if len(line) > MAX_LINE_BYTES:
+                break
+            yield bytes(line)
+        else:
+            if len(rest) <= MAX_LINE_BYTES:
+                buffer = rest
+                continue
+        raise BackfillError(
+            f"{url}: a line of more than {MAX_LINE_BYTES} bytes is no stored uplink"
+        )
+    if buffer:
+        yield bytes(buffer)
 
 
 def backfill(

@@ -34,6 +34,7 @@ from smartplace.publisher import gateway_publisher
 
 _APPLICATION_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,35})@([a-z0-9][a-z0-9-]{0,35})$")
 _DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,35}$")
+_API_KEY_RE = re.compile(r"[!-~]+")
 MAX_LINE_BYTES = 1 << 20
 """A stored uplink is a few KiB; a longer line is not one."""
 
@@ -72,8 +73,9 @@ def stored_uplinks(
     try:
         with http.stream("GET", url, params=params, headers=headers) as response:
             if response.status_code != 200:
+                # repr: what a hostile server says must not drive the operator's terminal
                 body = response.read()[:300].decode("utf-8", "replace")
-                raise BackfillError(f"{url}: HTTP {response.status_code}: {body}")
+                raise BackfillError(f"{url}: HTTP {response.status_code}: {body!r}")
             for line in _bounded_lines(response.iter_bytes(), url):
                 text = line.strip()
                 if text.startswith(b"data:"):  # an event-stream frame carries the same object
@@ -85,7 +87,8 @@ def stored_uplinks(
                 except orjson.JSONDecodeError as exc:
                     raise BackfillError(f"{url}: not JSON: {exc}") from None
                 if isinstance(item, dict) and "error" in item:
-                    raise BackfillError(f"{url}: the stream ended with {str(item['error'])[:300]}")
+                    ended = str(item["error"])[:300]
+                    raise BackfillError(f"{url}: the stream ended with {ended!r}")
                 if isinstance(item, dict) and isinstance(item.get("result"), dict):
                     yield item["result"]
     except httpx.HTTPError as exc:
@@ -130,6 +133,11 @@ def backfill(
         api_key = api_key_file.read_text().strip()
     except OSError as exc:
         raise BackfillError(f"API key file {api_key_file}: {exc.strerror}") from None
+    # it goes into a header: non-ASCII cannot be encoded there, and a newline would end it
+    if not _API_KEY_RE.fullmatch(api_key):
+        raise BackfillError(
+            f"API key file {api_key_file}: expected one key, on one line, of ASCII letters and signs"
+        )
     result = BackfillResult()
     app_id = application.split("@", 1)[0]
     with gateway_publisher(settings.mqtt, "backfill") as publisher:

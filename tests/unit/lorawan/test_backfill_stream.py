@@ -7,10 +7,12 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from smartplace.lorawan.backfill import MAX_LINE_BYTES, BackfillError, stored_uplinks
+from smartplace.config import Settings
+from smartplace.lorawan.backfill import MAX_LINE_BYTES, BackfillError, backfill, stored_uplinks
 
 SENT_BYTES = 64 * MAX_LINE_BYTES
 """What the hostile server offers: one line, no newline, far past any stored uplink."""
@@ -53,3 +55,56 @@ def test_a_line_without_end_stops_the_backfill_before_it_is_read_whole(
         list(stored_uplinks(url, "app1@ttn", "NNSXS.KEY", since))
     # The client stopped reading within a few socket buffers of the limit, not at the end.
     assert sent[0] < 8 * MAX_LINE_BYTES
+
+
+@pytest.fixture
+def answer() -> Iterator[tuple[str, list[tuple[int, bytes]]]]:
+    """A server that answers each GET with the next (status, body) the test queued."""
+    queued: list[tuple[int, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = queued.pop(0)
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", queued
+    server.shutdown()
+    server.server_close()
+
+
+def test_what_the_server_says_reaches_the_terminal_escaped(
+    answer: tuple[str, list[tuple[int, bytes]]],
+) -> None:
+    url, queued = answer
+    queued.append((500, b"\x1b]0;pwned\x07 oops"))
+    queued.append((200, b'{"error": "\\u001b[2J"}\n'))
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    where = f"{url}/api/v3/as/applications/app1/packages/storage/uplink_message"
+    with pytest.raises(BackfillError) as status:
+        list(stored_uplinks(url, "app1@ttn", "NNSXS.KEY", since))
+    assert str(status.value) == f"{where}: HTTP 500: '\\x1b]0;pwned\\x07 oops'"
+    with pytest.raises(BackfillError) as ended:
+        list(stored_uplinks(url, "app1@ttn", "NNSXS.KEY", since))
+    assert str(ended.value) == f"{where}: the stream ended with '\\x1b[2J'"
+
+
+@pytest.mark.parametrize("key", ["", "NNSXS.clé", "NNSXS.A\nB", "NNSXS.A B"])
+def test_an_api_key_that_is_not_one_ascii_word_is_refused_before_anything_is_sent(
+    tmp_path: Path, key: str
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(key)
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(BackfillError) as refused:
+        backfill(Settings(), "http://127.0.0.1:1", "app1@ttn", key_file, since)
+    assert str(refused.value) == (
+        f"API key file {key_file}: expected one key, on one line, of ASCII letters and signs"
+    )

@@ -46,7 +46,7 @@ class BackfillError(SmartplaceError):
 @dataclass
 class BackfillResult:
     fetched: int = 0
-    """Stored uplinks read from TTS."""
+    """Lines of the stream read from TTS: each a stored uplink, or skipped."""
     published: int = 0
     """Of those, published to the broker for ingest (duplicates are refused there)."""
     skipped: int = 0
@@ -60,8 +60,9 @@ def stored_uplinks(
     since: datetime,
     client: httpx.Client | None = None,
     timeout_s: float = 60.0,
-) -> Iterator[dict[str, Any]]:
-    """Each stored ApplicationUp of the application received after ``since``, oldest first."""
+) -> Iterator[dict[str, Any] | None]:
+    """Each stored ApplicationUp of the application received after ``since``, oldest first;
+    None for a line of the stream that holds none."""
     match = _APPLICATION_RE.fullmatch(application)
     if match is None:
         raise BackfillError(f"application {application!r}: give it as application-id@tenant-id")
@@ -89,8 +90,9 @@ def stored_uplinks(
                 if isinstance(item, dict) and "error" in item:
                     ended = str(item["error"])[:300]
                     raise BackfillError(f"{url}: the stream ended with {ended!r}")
-                if isinstance(item, dict) and isinstance(item.get("result"), dict):
-                    yield item["result"]
+                # a line that is no stored uplink is still one the backfill counts (as skipped)
+                result = item.get("result") if isinstance(item, dict) else None
+                yield result if isinstance(result, dict) else None
     except httpx.HTTPError as exc:
         raise BackfillError(f"{url}: {exc}") from None
     finally:
@@ -143,6 +145,9 @@ def backfill(
     with gateway_publisher(settings.mqtt, "backfill") as publisher:
         for up in stored_uplinks(server, application, api_key, since, client):
             result.fetched += 1
+            if up is None:
+                result.skipped += 1
+                continue
             ids = up.get("end_device_ids")
             device = ids.get("device_id") if isinstance(ids, dict) else None
             apps = ids.get("application_ids") if isinstance(ids, dict) else None

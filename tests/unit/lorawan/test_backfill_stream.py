@@ -108,3 +108,23 @@ def test_an_api_key_that_is_not_one_ascii_word_is_refused_before_anything_is_sen
     assert str(refused.value) == (
         f"API key file {key_file}: expected one key, on one line, of ASCII letters and signs"
     )
+
+
+def test_a_line_that_is_no_stored_uplink_is_counted_not_dropped(
+    answer: tuple[str, list[tuple[int, bytes]]],
+) -> None:
+    url, queued = answer
+    up = {"end_device_ids": {"device_id": "d1"}, "uplink_message": {"f_cnt": 3}}
+    queued.append((200, b'{"result": 5}\n[1, 2]\nnull\n{"other": 1}\n{"result": {"f_cnt": 3}}\n'))
+    queued[0] = (200, queued[0][1] + b'{"result": {"end_device_ids": {"device_id": "d1"}, ')
+    queued[0] = (200, queued[0][1] + b'"uplink_message": {"f_cnt": 3}}}\n')
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    # each line is one item: the backfill counts the Nones as skipped, the dicts it checks
+    assert list(stored_uplinks(url, "app1@ttn", "NNSXS.KEY", since)) == [
+        None,
+        None,
+        None,
+        None,
+        {"f_cnt": 3},
+        up,
+    ]

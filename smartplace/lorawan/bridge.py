@@ -118,11 +118,14 @@ topic v3/{bridge.application}/devices/+/up in 0
 
 def write_bridge_file(text: str, path: Path) -> None:
     """Write a bridge file that holds an API key: readable by its owner alone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)  # an existing file keeps its mode through O_CREAT
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        path.chmod(0o600)  # an existing file keeps its mode through O_CREAT
+    except OSError as exc:
+        raise BridgeConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,15 @@ def test_a_ca_file_path_cannot_add_lines_either(tmp_path: Path, ca: str) -> None
                 "h:8883", "00000000-0000-0000-0000-000000000000", "u", key_file, Path(ca)
             )
         )
+
+
+def test_an_output_that_cannot_be_written_is_named_not_a_traceback(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("NNSXS.ABC.DEF\n")
+    output = key / "bridge.conf"  # under a file: no directory can be made there
+    args = ["bridge", "--address", "h:8883", "--api-key-file", str(key)]
+    result = CliRunner().invoke(
+        lorawan_app, [*args, "--application", "bins@ttn", "--output", str(output)]
+    )
+    assert isinstance(result.exception, BridgeConfigError)
+    assert str(result.exception) == f"cannot write {output}: File exists"

@@ -30,6 +30,7 @@ import orjson
 
 from smartplace.config import Settings
 from smartplace.errors import SmartplaceError
+from smartplace.lorawan.bridge import NOT_UTF8
 from smartplace.publisher import gateway_publisher
 
 _APPLICATION_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,35})@([a-z0-9][a-z0-9-]{0,35})$")
@@ -135,6 +136,8 @@ def backfill(
         api_key = api_key_file.read_text().strip()
     except OSError as exc:
         raise BackfillError(f"API key file {api_key_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BackfillError(f"API key file {api_key_file}: {NOT_UTF8}") from None
     # it goes into a header: non-ASCII cannot be encoded there, and a newline would end it
     if not _API_KEY_RE.fullmatch(api_key):
         raise BackfillError(

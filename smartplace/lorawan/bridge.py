@@ -33,6 +33,10 @@ _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9@._-]{1,64}$")
 _ADDRESS_RE = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
 
 
+NOT_UTF8 = "not UTF-8 text (save it as UTF-8, one line)"
+"""Said of a key or secret file that cannot be read as text (an editor's UTF-16, say)."""
+
+
 class BridgeConfigError(SmartplaceError):
     """A bridge cannot be generated from what was given."""
 
@@ -84,6 +88,8 @@ def render_tts_bridge(bridge: TtsBridge) -> str:
         key = bridge.api_key_file.read_text().strip()
     except OSError as exc:
         raise BridgeConfigError(f"API key file {bridge.api_key_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BridgeConfigError(f"API key file {bridge.api_key_file}: {NOT_UTF8}") from None
     if not key or any(c.isspace() for c in key):
         raise BridgeConfigError(
             f"API key file {bridge.api_key_file}: expected one key, on one line"
@@ -159,6 +165,8 @@ def render_chirpstack_bridge(bridge: ChirpstackBridge) -> str:
         password = bridge.password_file.read_text().strip()
     except OSError as exc:
         raise BridgeConfigError(f"password file {bridge.password_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BridgeConfigError(f"password file {bridge.password_file}: {NOT_UTF8}") from None
     if not password or any(c.isspace() for c in password):
         raise BridgeConfigError(f"password file {bridge.password_file}: expected one line")
     short = bridge.application_id.split("-", 1)[0]

@@ -11,6 +11,7 @@ import typer
 from smartplace.config import load_settings
 from smartplace.lorawan.backfill import backfill
 from smartplace.lorawan.bridge import (
+    NOT_UTF8,
     ChirpstackBridge,
     TtsBridge,
     render_chirpstack_bridge,
@@ -123,6 +124,8 @@ def webhook(
         secret = secret_file.read_text().strip()
     except OSError as exc:
         raise WebhookConfigError(f"secret file {secret_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise WebhookConfigError(f"secret file {secret_file}: {NOT_UTF8}") from None
     # checked before the broker is reached, so a mistake here is named as itself
     if not secret:
         raise WebhookConfigError(f"secret file {secret_file}: empty")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from smartplace.errors import SmartplaceError
 from smartplace.lorawan.bridge import (
     BridgeConfigError,
     ChirpstackBridge,
@@ -162,3 +163,56 @@ def test_an_output_that_cannot_be_written_is_named_not_a_traceback(tmp_path: Pat
     )
     assert isinstance(result.exception, BridgeConfigError)
     assert str(result.exception) == f"cannot write {output}: File exists"
+
+
+def test_a_key_file_that_is_not_utf8_is_named_for_each_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMARTPLACE_MQTT__PORT", "1")  # nothing listens: each refuses first
+    key = tmp_path / "key"
+    key.write_bytes("NNSXS.ABC".encode("utf-16"))  # an editor's UTF-16, byte order mark first
+    said = "not UTF-8 text (save it as UTF-8, one line)"
+    runs = {
+        f"API key file {key}: {said}": [
+            "bridge",
+            "--address",
+            "h:8883",
+            "--api-key-file",
+            str(key),
+            "--application",
+            "bins@ttn",
+            "--output",
+            str(tmp_path / "b.conf"),
+        ],
+        f"password file {key}: {said}": [
+            "bridge",
+            "--server",
+            "chirpstack",
+            "--username",
+            "u",
+            "--address",
+            "h:8883",
+            "--api-key-file",
+            str(key),
+            "--application",
+            "00000000-0000-0000-0000-000000000000",
+            "--output",
+            str(tmp_path / "c.conf"),
+        ],
+        f"secret file {key}: {said}": ["webhook", "--secret-file", str(key)],
+        f"API key file {key}: {said} ": [  # (a space apart from the bridge's key; stripped below)
+            "backfill",
+            "--since",
+            "2026-01-01T00:00:00",
+            "--server",
+            "http://127.0.0.1:1",
+            "--application",
+            "bins@ttn",
+            "--api-key-file",
+            str(key),
+        ],
+    }
+    for message, args in runs.items():
+        result = CliRunner().invoke(lorawan_app, args)
+        assert isinstance(result.exception, SmartplaceError), (args[0], result.exception)
+        assert str(result.exception) == message.strip()

@@ -30,10 +30,12 @@ import orjson
 
 from smartplace.config import Settings
 from smartplace.errors import SmartplaceError
+from smartplace.lorawan.bridge import NOT_UTF8
 from smartplace.publisher import gateway_publisher
 
 _APPLICATION_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,35})@([a-z0-9][a-z0-9-]{0,35})$")
 _DEVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,35}$")
+_API_KEY_RE = re.compile(r"[!-~]+")
 MAX_LINE_BYTES = 1 << 20
 """A stored uplink is a few KiB; a longer line is not one."""
 
@@ -45,7 +47,7 @@ class BackfillError(SmartplaceError):
 @dataclass
 class BackfillResult:
     fetched: int = 0
-    """Stored uplinks read from TTS."""
+    """Lines of the stream read from TTS: each a stored uplink, or skipped."""
     published: int = 0
     """Of those, published to the broker for ingest (duplicates are refused there)."""
     skipped: int = 0
@@ -59,8 +61,9 @@ def stored_uplinks(
     since: datetime,
     client: httpx.Client | None = None,
     timeout_s: float = 60.0,
-) -> Iterator[dict[str, Any]]:
-    """Each stored ApplicationUp of the application received after ``since``, oldest first."""
+) -> Iterator[dict[str, Any] | None]:
+    """Each stored ApplicationUp of the application received after ``since``, oldest first;
+    None for a line of the stream that holds none."""
     match = _APPLICATION_RE.fullmatch(application)
     if match is None:
         raise BackfillError(f"application {application!r}: give it as application-id@tenant-id")
@@ -72,29 +75,52 @@ def stored_uplinks(
     try:
         with http.stream("GET", url, params=params, headers=headers) as response:
             if response.status_code != 200:
+                # repr: what a hostile server says must not drive the operator's terminal
                 body = response.read()[:300].decode("utf-8", "replace")
-                raise BackfillError(f"{url}: HTTP {response.status_code}: {body}")
-            for line in response.iter_lines():
+                raise BackfillError(f"{url}: HTTP {response.status_code}: {body!r}")
+            for line in _bounded_lines(response.iter_bytes(), url):
                 text = line.strip()
-                if text.startswith("data:"):  # an event-stream frame carries the same object
+                if text.startswith(b"data:"):  # an event-stream frame carries the same object
                     text = text[5:].strip()
                 if not text:
                     continue
-                if len(text) > MAX_LINE_BYTES:
-                    raise BackfillError(f"{url}: a line of {len(text)} bytes is no stored uplink")
                 try:
                     item = orjson.loads(text)
                 except orjson.JSONDecodeError as exc:
                     raise BackfillError(f"{url}: not JSON: {exc}") from None
                 if isinstance(item, dict) and "error" in item:
-                    raise BackfillError(f"{url}: the stream ended with {str(item['error'])[:300]}")
-                if isinstance(item, dict) and isinstance(item.get("result"), dict):
-                    yield item["result"]
+                    ended = str(item["error"])[:300]
+                    raise BackfillError(f"{url}: the stream ended with {ended!r}")
+                # a line that is no stored uplink is still one the backfill counts (as skipped)
+                result = item.get("result") if isinstance(item, dict) else None
+                yield result if isinstance(result, dict) else None
     except httpx.HTTPError as exc:
         raise BackfillError(f"{url}: {exc}") from None
     finally:
         if own:
             http.close()
+
+
+def _bounded_lines(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    """The stream's lines, each at most MAX_LINE_BYTES: httpx's own iter_lines keeps
+    reading a line without end, so a hostile server could fill memory with one."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        *lines, rest = buffer.split(b"\n")
+        for line in lines:
+            if len(line) > MAX_LINE_BYTES:
+                break
+            yield bytes(line)
+        else:
+            if len(rest) <= MAX_LINE_BYTES:
+                buffer = rest
+                continue
+        raise BackfillError(
+            f"{url}: a line of more than {MAX_LINE_BYTES} bytes is no stored uplink"
+        )
+    if buffer:
+        yield bytes(buffer)
 
 
 def backfill(
@@ -110,11 +136,21 @@ def backfill(
         api_key = api_key_file.read_text().strip()
     except OSError as exc:
         raise BackfillError(f"API key file {api_key_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BackfillError(f"API key file {api_key_file}: {NOT_UTF8}") from None
+    # it goes into a header: non-ASCII cannot be encoded there, and a newline would end it
+    if not _API_KEY_RE.fullmatch(api_key):
+        raise BackfillError(
+            f"API key file {api_key_file}: expected one key, on one line, of ASCII letters and signs"
+        )
     result = BackfillResult()
     app_id = application.split("@", 1)[0]
     with gateway_publisher(settings.mqtt, "backfill") as publisher:
         for up in stored_uplinks(server, application, api_key, since, client):
             result.fetched += 1
+            if up is None:
+                result.skipped += 1
+                continue
             ids = up.get("end_device_ids")
             device = ids.get("device_id") if isinstance(ids, dict) else None
             apps = ids.get("application_ids") if isinstance(ids, dict) else None

@@ -11,6 +11,7 @@ import typer
 from smartplace.config import load_settings
 from smartplace.lorawan.backfill import backfill
 from smartplace.lorawan.bridge import (
+    NOT_UTF8,
     ChirpstackBridge,
     TtsBridge,
     render_chirpstack_bridge,
@@ -115,15 +116,20 @@ def webhook(
     """Receive TTS webhook uplinks (POST /tts/uplink) and answer 2xx only once the broker has them."""
     import uvicorn
 
-    from smartplace.errors import SmartplaceError
-    from smartplace.lorawan.webhook import webhook_app
+    from smartplace.lorawan.webhook import WebhookConfigError, check_tenant, webhook_app
     from smartplace.publisher import gateway_publisher
 
     settings = load_settings()
     try:
         secret = secret_file.read_text().strip()
     except OSError as exc:
-        raise SmartplaceError(f"secret file {secret_file}: {exc.strerror}") from None
+        raise WebhookConfigError(f"secret file {secret_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise WebhookConfigError(f"secret file {secret_file}: {NOT_UTF8}") from None
+    # checked before the broker is reached, so a mistake here is named as itself
+    if not secret:
+        raise WebhookConfigError(f"secret file {secret_file}: empty")
+    check_tenant(tenant)
     with gateway_publisher(settings.mqtt, "webhook") as publisher:
         app_ = webhook_app(publisher, secret, tenant, settings.ingest.max_payload_bytes)
         uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -22,11 +22,22 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from smartplace.errors import SmartplaceError
 from smartplace.publisher import Publisher
 
 SECRET_HEADER = "X-Smartplace-Webhook-Secret"  # noqa: S105 (a header name, not a secret)
 """The header TTS is configured to send the shared secret in (webhook 'Additional headers')."""
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,35}$")
+
+
+class WebhookConfigError(SmartplaceError):
+    """The webhook receiver cannot start with what was given."""
+
+
+def check_tenant(tenant: str) -> None:
+    """The tenant goes into every topic the receiver publishes on: TTS's id rules only."""
+    if not _ID_RE.fullmatch(tenant):
+        raise WebhookConfigError(f"tenant {tenant!r}: lower-case letters, digits and dashes")
 
 
 def webhook_app(
@@ -38,9 +49,8 @@ def webhook_app(
 ) -> FastAPI:
     """The ASGI app: POST /tts/uplink."""
     if not secret:
-        raise ValueError("a webhook needs a shared secret")
-    if not _ID_RE.fullmatch(tenant):
-        raise ValueError(f"tenant {tenant!r}: lower-case letters, digits and dashes")
+        raise WebhookConfigError("a webhook needs a shared secret")
+    check_tenant(tenant)
     expected = secret.encode()
     app = FastAPI(title="smartplace TTS webhook", docs_url=None, redoc_url=None, openapi_url=None)
 

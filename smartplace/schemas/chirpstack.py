@@ -20,13 +20,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.schemas.candidate import Decoded, Refusal
 from smartplace.schemas.reading import DEVICE_ID_RE, timestamp_to_ns
 from smartplace.schemas.reasons import RejectReason, reason_for
-from smartplace.schemas.ttn import LorawanUplink, TtnState, UplinkPaths, uplink_candidates
+from smartplace.schemas.ttn import (
+    F_CNT_MAX,
+    LorawanUplink,
+    TtnState,
+    UplinkPaths,
+    uplink_candidates,
+)
 
 CHIRPSTACK_SUBSCRIPTION = "application/+/device/+/event/up"
 """ChirpStack's default event topic (chirpstack/src/config.rs, MqttIntegration::default) for uplinks."""
@@ -57,7 +63,7 @@ class UplinkEvent(_Event):
     time: str | None = None
     deviceInfo: DeviceInfo  # noqa: N815
     devAddr: str = ""  # noqa: N815
-    fCnt: int = 0  # noqa: N815
+    fCnt: int = Field(0, ge=0, le=F_CNT_MAX)  # noqa: N815
     fPort: int | None = None  # noqa: N815
     data: str | None = None
     object: dict[str, Any] | None = None

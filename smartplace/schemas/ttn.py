@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.schemas.bin import fill_pct_from_distance
@@ -31,6 +31,9 @@ from smartplace.schemas.profiles import Profile, profile_for_model_id, profile_n
 from smartplace.schemas.reading import Reading, timestamp_to_ns
 from smartplace.schemas.reasons import RejectReason, reason_for
 
+F_CNT_MAX = 2**32 - 1
+"""A LoRaWAN frame counter is 32 bits (TTS's f_cnt and ChirpStack's fCnt are uint32): a larger
+one is no device's, and would count a gap of more frames than the ledger's integers hold."""
 DEDUPLICATION_MEMORY = 100_000
 """Frames remembered for duplicate detection (LoRaWAN retries arrive within seconds)."""
 TOTAL_MODULUS = 2**32
@@ -63,7 +66,7 @@ class VersionIds(_Envelope):
 class UplinkMessage(_Envelope):
     session_key_id: str | None = None
     f_port: int | None = None
-    f_cnt: int = 0  # TTS omits a zero frame counter
+    f_cnt: int = Field(0, ge=0, le=F_CNT_MAX)  # TTS omits a zero frame counter
     frm_payload: str | None = None
     decoded_payload: dict[str, Any] | None = None
     rx_metadata: list[RxMetadata] = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from smartplace.errors import SmartplaceError
 from smartplace.lorawan.bridge import (
     BridgeConfigError,
     ChirpstackBridge,
@@ -136,3 +137,82 @@ def test_an_application_name_that_walks_out_of_the_directory_writes_nothing(
         "a/.smartplace/bridges",
         "key",
     ]
+
+
+@pytest.mark.parametrize("ca", ["/tmp/ca.pem\ninclude_dir /etc/evil", "/tmp/ca.pem\r\nx 1"])
+def test_a_ca_file_path_cannot_add_lines_either(tmp_path: Path, ca: str) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("NNSXS.KEY")
+    with pytest.raises(BridgeConfigError, match=r"CA file .*: one line of printable characters"):
+        render_tts_bridge(TtsBridge("h:8883", "bins@ttn", key_file, Path(ca)))
+    with pytest.raises(BridgeConfigError, match=r"CA file .*: one line of printable characters"):
+        render_chirpstack_bridge(
+            ChirpstackBridge(
+                "h:8883", "00000000-0000-0000-0000-000000000000", "u", key_file, Path(ca)
+            )
+        )
+
+
+def test_an_output_that_cannot_be_written_is_named_not_a_traceback(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("NNSXS.ABC.DEF\n")
+    output = key / "bridge.conf"  # under a file: no directory can be made there
+    args = ["bridge", "--address", "h:8883", "--api-key-file", str(key)]
+    result = CliRunner().invoke(
+        lorawan_app, [*args, "--application", "bins@ttn", "--output", str(output)]
+    )
+    assert isinstance(result.exception, BridgeConfigError)
+    assert str(result.exception) == f"cannot write {output}: File exists"
+
+
+def test_a_key_file_that_is_not_utf8_is_named_for_each_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMARTPLACE_MQTT__PORT", "1")  # nothing listens: each refuses first
+    key = tmp_path / "key"
+    key.write_bytes("NNSXS.ABC".encode("utf-16"))  # an editor's UTF-16, byte order mark first
+    said = "not UTF-8 text (save it as UTF-8, one line)"
+    runs = {
+        f"API key file {key}: {said}": [
+            "bridge",
+            "--address",
+            "h:8883",
+            "--api-key-file",
+            str(key),
+            "--application",
+            "bins@ttn",
+            "--output",
+            str(tmp_path / "b.conf"),
+        ],
+        f"password file {key}: {said}": [
+            "bridge",
+            "--server",
+            "chirpstack",
+            "--username",
+            "u",
+            "--address",
+            "h:8883",
+            "--api-key-file",
+            str(key),
+            "--application",
+            "00000000-0000-0000-0000-000000000000",
+            "--output",
+            str(tmp_path / "c.conf"),
+        ],
+        f"secret file {key}: {said}": ["webhook", "--secret-file", str(key)],
+        f"API key file {key}: {said} ": [  # (a space apart from the bridge's key; stripped below)
+            "backfill",
+            "--since",
+            "2026-01-01T00:00:00",
+            "--server",
+            "http://127.0.0.1:1",
+            "--application",
+            "bins@ttn",
+            "--api-key-file",
+            str(key),
+        ],
+    }
+    for message, args in runs.items():
+        result = CliRunner().invoke(lorawan_app, args)
+        assert isinstance(result.exception, SmartplaceError), (args[0], result.exception)
+        assert str(result.exception) == message.strip()

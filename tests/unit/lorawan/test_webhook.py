@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from smartplace.lorawan.webhook import SECRET_HEADER, webhook_app
+from smartplace.lorawan.cli import app as lorawan_app
+from smartplace.lorawan.webhook import SECRET_HEADER, WebhookConfigError, webhook_app
 
 
 class Broker:
@@ -74,3 +79,23 @@ def test_a_hostile_body_is_refused_before_the_broker() -> None:
         == 401
     )
     assert broker.published == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "tenant", "message"),
+    [
+        ("\n", "ttn", r"secret file .*: empty"),
+        ("s3cret", "BAD TENANT", r"tenant 'BAD TENANT': lower-case letters, digits and dashes"),
+    ],
+)
+def test_a_webhook_that_cannot_start_says_why_before_it_reaches_for_the_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str, tenant: str, message: str
+) -> None:
+    # no broker listens here: the check must come first, and be one of ours (one line, no traceback)
+    monkeypatch.setenv("SMARTPLACE_MQTT__PORT", "1")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(secret)
+    args = ["webhook", "--secret-file", str(secret_file), "--tenant", tenant]
+    result = CliRunner().invoke(lorawan_app, args)
+    assert isinstance(result.exception, WebhookConfigError)
+    assert re.fullmatch(message, str(result.exception))

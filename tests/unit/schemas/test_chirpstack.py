@@ -205,3 +205,13 @@ def test_an_event_naming_another_dev_eui_is_refused_and_touches_nothing() -> Non
 def test_not_an_event_is_wrong_shape() -> None:
     _readings, rejects = decode(b'{"fCnt": 1}', TtnState())
     assert rejects == [("wrong_shape", EUI, "deviceInfo")]
+
+
+def test_a_frame_counter_past_32_bits_is_refused_and_counts_no_gap() -> None:
+    state = TtnState()
+    decode(event(1, "2026-11-24T10:00:00Z", data=b"\x01\x75\x64"), state)
+    body = event(0, "2026-11-24T10:01:00Z", data=b"\x01\x75\x63")
+    payload = body.replace(b'"fCnt":0', b'"fCnt":9223372036854775813')
+    readings, rejects = decode(payload, state)
+    assert (readings, rejects) == ([], [("wrong_shape", "bin-0042", "fCnt")])
+    assert state.take_frame_events() == []

@@ -335,3 +335,19 @@ def test_vs133_uplink_lands_through_decode() -> None:
             "line_1_total_out": 100,
         },
     )
+
+
+@pytest.mark.parametrize("f_cnt", [2**32, 2**63 + 5, -1])
+def test_a_frame_counter_no_lorawan_device_can_send_is_refused_and_counts_no_gap(
+    f_cnt: int,
+) -> None:
+    # FCnt is 32 bits (TTS: uint32 f_cnt). A hostile 2**63 + 5 once made 2**63 + 3 missed
+    # frames, more than the delivery ledger's integer fields can hold.
+    state = TtnState()
+    first = orjson.dumps(uplink("dev1", 1, "2026-11-24T10:00:00Z", frm=b"\x01\x75\x64"))
+    decode("v3/app1@ttn/devices/dev1/up", first, 1_795_514_400 * 10**9, state)
+    body = uplink("dev1", 0, "2026-11-24T10:01:00Z", frm=b"\x01\x75\x63")
+    payload = str(orjson.dumps(body), "utf-8").replace('"f_cnt":0', f'"f_cnt":{f_cnt}').encode()
+    readings, rejects = decode("v3/app1@ttn/devices/dev1/up", payload, 1_795_514_460 * 10**9, state)
+    assert (readings, rejects) == ([], [("wrong_shape", "uplink_message.f_cnt")])
+    assert state.take_frame_events() == []

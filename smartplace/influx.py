@@ -69,12 +69,6 @@ class InfluxClient:
 
     # -- requests ------------------------------------------------------------------
 
-    def ping(self) -> bool:
-        try:
-            return self._http.get("/ping").status_code == 204
-        except httpx.HTTPError:
-            return False
-
     def write(self, lines: Iterable[str], retention_policy: str, precision: str = "ns") -> int:
         """Write line-protocol lines in one gzip request; returns the number of lines sent."""
         body = "\n".join(lines).encode()

@@ -38,7 +38,7 @@ from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.chirpstack import chirpstack_candidates
 from smartplace.schemas.chirpstack import topic_device_id as chirpstack_device
 from smartplace.schemas.native import native_candidates, native_item
-from smartplace.schemas.reading import field_layout
+from smartplace.schemas.reading import NS_PER_S, field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
 from smartplace.schemas.topics import LORAWAN_LEAVES, parse_topic
@@ -46,7 +46,6 @@ from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 log = logging.getLogger(__name__)
 
-_NS_PER_S = 1_000_000_000
 _TIMESTAMP_MISSING = int(QcFlag.TIMESTAMP_MISSING)
 
 
@@ -83,8 +82,8 @@ class DecodeLimits:
             topic_prefix=topic_prefix,
             max_payload_bytes=ingest.max_payload_bytes,
             max_readings_per_payload=ingest.max_readings_per_payload,
-            max_future_ns=int(ingest.max_future_s * _NS_PER_S),
-            max_age_ns=int(ingest.max_age_s * _NS_PER_S),
+            max_future_ns=int(ingest.max_future_s * NS_PER_S),
+            max_age_ns=int(ingest.max_age_s * NS_PER_S),
             require_registered=ingest.require_registered_devices,
         )
 
@@ -616,11 +615,11 @@ def _accept_group(
                 path = join_path(candidate.path, "device_id")
             elif ts is not None and ts > received_ns + max_future_ns:
                 reason = RejectReason.FUTURE_TIMESTAMP
-                detail = f"{(ts - received_ns) / _NS_PER_S:.0f} s ahead of arrival"
+                detail = f"{(ts - received_ns) / NS_PER_S:.0f} s ahead of arrival"
                 path = join_path(candidate.path, "ts")
             elif ts is not None and ts < received_ns - max_age_ns:
                 reason = RejectReason.STALE_TIMESTAMP
-                detail = f"{(received_ns - ts) / _NS_PER_S:.0f} s old at arrival"
+                detail = f"{(received_ns - ts) / NS_PER_S:.0f} s old at arrival"
                 path = join_path(candidate.path, "ts")
             else:
                 kept.append(values)

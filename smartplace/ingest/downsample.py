@@ -29,8 +29,8 @@ import numpy.typing as npt
 from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
 from smartplace.ingest.sketch import BUCKETS, bucket_of, quantile
 from smartplace.ingest.slots import DeviceSlots
+from smartplace.schemas.reading import NS_PER_S
 
-_NS_PER_S = 1_000_000_000
 _NEVER = np.iinfo(np.int64).min
 _LATEST = np.iinfo(np.int64).max
 
@@ -210,8 +210,8 @@ class WindowAggregator:
         """Keep each field's first and last value in event time (bins: last fill, rate of rise)."""
         self.measurement = f"{kind}_{window_label(length_s)}"
         self.fields = fields
-        self.length_ns = length_s * _NS_PER_S
-        self.grace_ns = int(grace_s * _NS_PER_S)
+        self.length_ns = length_s * NS_PER_S
+        self.grace_ns = int(grace_s * NS_PER_S)
         self._slots = DeviceSlots()
         self._watermark = np.full(64, _NEVER, dtype=np.int64)
         self._open: dict[tuple[int, int], int] = {}  # (device slot, window start) -> state row

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from smartplace.schemas.reading import NS_PER_S
+
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -21,7 +23,6 @@ _SEPARATOR_AT = [4, 7, 10, 13, 16]
 _SEPARATORS = np.array([ord(c) for c in "--T::"])
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-_NS_PER_S = 1_000_000_000
 
 
 def _place_values() -> IntArray:
@@ -68,7 +69,7 @@ def parse_utc(texts: list[str]) -> tuple[IntArray, BoolArray]:
     days = _days_since_epoch(year, month_index, day, leap)
     seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
     ok &= (seconds >= 0) & (seconds < 9_000_000_000)  # before 2255: int64 nanoseconds
-    ns: IntArray = np.where(ok, seconds, 0) * _NS_PER_S + np.where(ok, fraction, 0)
+    ns: IntArray = np.where(ok, seconds, 0) * NS_PER_S + np.where(ok, fraction, 0)
     return ns, ok
 
 

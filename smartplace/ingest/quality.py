@@ -46,12 +46,6 @@ class QcFlag(IntFlag):
     """PM2.5 above PM10, impossible by definition: sensor noise."""
 
 
-EXCLUDED_FROM_AGGREGATES = (
-    QcFlag.SPIKE | QcFlag.FLATLINE | QcFlag.DUPLICATE | QcFlag.HUMIDITY_ARTEFACT
-)
-"""Flags that keep values out of aggregates (the humidity artefact only the PM fields)."""
-
-
 @dataclass(frozen=True)
 class QualityRules:
     spike_z: float = 6.0

@@ -38,11 +38,11 @@ from smartplace.ingest.columns import ReadingColumns
 from smartplace.ingest.downsample import WindowAggregator, window_label
 from smartplace.ingest.quality import CHECKED_FIELDS, OPTICAL_PM_FIELDS, QcFlag
 from smartplace.ingest.state import aggregated_fields
+from smartplace.schemas.reading import NS_PER_S
 
 log = logging.getLogger(__name__)
 
-_NS_PER_S = 1_000_000_000
-SLICE_NS = 3_600 * _NS_PER_S
+SLICE_NS = 3_600 * NS_PER_S
 """Raw points are read an hour at a time, so memory stays that of one hour's readings."""
 
 
@@ -93,7 +93,7 @@ def _rebuild_kind(
     active = {d: min(ts, replayed.get(d, ts)) for d, ts in latest.items() if d not in quiet}
     for aggregator in aggregators:
         _close_quiet(aggregator, quiet)
-    labels = ", ".join(window_label(a.length_ns // _NS_PER_S) for a in aggregators)
+    labels = ", ".join(window_label(a.length_ns // NS_PER_S) for a in aggregators)
     if not active:
         log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
         return []
@@ -134,7 +134,7 @@ def _rebuild_kind(
         kind,
         points,
         len(active),
-        start_ns // _NS_PER_S,
+        start_ns // NS_PER_S,
     )
     return lines
 

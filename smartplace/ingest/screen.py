@@ -34,13 +34,12 @@ from smartplace.ingest.iso_times import parse_utc
 from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.footfall import MAX_PEOPLE_PER_S
-from smartplace.schemas.reading import field_layout, timestamp_to_ns
+from smartplace.schemas.reading import NS_PER_S, field_layout, timestamp_to_ns
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 ModelRule = Callable[[Mapping[str, FloatArray]], BoolArray]
 
-_NS_PER_S = 1_000_000_000
 # Float epoch seconds converted a column at a time: below this, seconds * 1e9 fits in int64.
 _MAX_SCREENED_S = 4_000_000_000
 _INT64_LIMIT = 2**63
@@ -230,7 +229,7 @@ def _timestamps(items: list[dict[str, Any]], ok: BoolArray) -> IntArray:
         inside = (seconds >= 0) & (seconds < _MAX_SCREENED_S)
         if inside.all():
             # round(s * 1_000_000_000) in Python is the same double product, rounded half to even.
-            ns: IntArray = np.rint(seconds * _NS_PER_S).astype(np.int64)
+            ns: IntArray = np.rint(seconds * NS_PER_S).astype(np.int64)
             return ns
     elif kinds == {str}:
         from_text, parsed = parse_utc(cast(list[str], ts))

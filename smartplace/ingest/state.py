@@ -42,7 +42,7 @@ from smartplace.ingest.site_daqi import _Site
 from smartplace.ingest.sketch import BUCKETS
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import READING_MODELS
-from smartplace.schemas.reading import Reading, field_layout
+from smartplace.schemas.reading import NS_PER_S, Reading, field_layout
 from smartplace.schemas.ttn import TtnMemory
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ FORMAT_VERSION = 1
 ALLOWED_DTYPES = frozenset({"<i8", "<f8", "|b1", "|u1", "<i4"})
 """The only array types a snapshot may hold: plain numbers (never objects, never pickles)."""
 DIGEST_BYTES = 16
-_NS_PER_S = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -122,7 +121,7 @@ def export_pipeline(pipeline: Pipeline) -> Snapshot:
         for aggregator in aggregators:
             if aggregator.rebuilding:
                 continue  # partial: the next start rebuilds it again
-            key = f"windows.{kind}.{aggregator.length_ns // _NS_PER_S}"
+            key = f"windows.{kind}.{aggregator.length_ns // NS_PER_S}"
             windows.append(_export_windows(aggregator, key, arrays))
     quality = []
     for measurement, checker in pipeline._quality.items():
@@ -191,7 +190,7 @@ def _export_windows(
         arrays[f"{key}.{name}"] = np.ascontiguousarray(array)
     return {
         "kind": a.kind,
-        "length_s": a.length_ns // _NS_PER_S,
+        "length_s": a.length_ns // NS_PER_S,
         "fields": list(a.fields),
         "devices": list(a._slots.names),
         "rows": len(rows),

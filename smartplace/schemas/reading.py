@@ -23,7 +23,7 @@ DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 
 # Epoch numbers above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
 _EPOCH_MS_THRESHOLD = 1e11
-_NS_PER_S = 1_000_000_000
+NS_PER_S = 1_000_000_000
 _YEAR_3000_S = 32503680000  # beyond any clock we will meet
 
 
@@ -33,7 +33,7 @@ def timestamp_to_ns(value: Any) -> int:
     ISO text without a zone is taken as UTC (as Sensor.Community publishes it).
     """
     if type(value) is float and 0 <= value < _YEAR_3000_S:  # the usual case, first
-        return round(value * _NS_PER_S)
+        return round(value * NS_PER_S)
     if isinstance(value, bool):
         raise PydanticCustomError(
             "bad_timestamp", "timestamp must be ISO 8601 text or epoch seconds/ms"
@@ -47,8 +47,8 @@ def timestamp_to_ns(value: Any) -> int:
         if seconds >= _YEAR_3000_S:
             raise PydanticCustomError("bad_timestamp", "epoch timestamp is beyond the year 3000")
         if isinstance(value, int):
-            return value * 1_000_000 if value >= _EPOCH_MS_THRESHOLD else value * _NS_PER_S
-        return round(seconds * _NS_PER_S)
+            return value * 1_000_000 if value >= _EPOCH_MS_THRESHOLD else value * NS_PER_S
+        return round(seconds * NS_PER_S)
     if isinstance(value, str):
         return _iso_to_ns(value)
     raise PydanticCustomError(
@@ -82,7 +82,7 @@ def _iso_to_ns(text: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + fraction_ns
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S + fraction_ns
 
 
 EventTimeNs = Annotated[int, BeforeValidator(timestamp_to_ns)]

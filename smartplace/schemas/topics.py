@@ -17,7 +17,6 @@ from typing import Literal
 
 Leaf = Literal["reading", "status", "senml", "ttn", "chirpstack", "registry"]
 LEAVES: tuple[Leaf, ...] = ("reading", "status", "senml")
-TTN_SUBSCRIPTION = "v3/+/devices/+/up"
 _TTN_RE = re.compile(r"^v3/([^/]+)/devices/([^/]+)/up$")
 _CHIRPSTACK_RE = re.compile(r"^application/([^/]+)/device/([0-9a-fA-F]{16})/event/up$")
 LORAWAN_LEAVES: tuple[Leaf, ...] = ("ttn", "chirpstack")

@@ -23,18 +23,13 @@ class NotAcceptableError(ValueError):
     pass
 
 
-def accepted(accept: str, offered: Mapping[str, str], default: str) -> str:
-    """The offered format the client prefers: the highest q of the most specific media range
-    that covers it (RFC 9110 section 12.5.1), ties to the range listed first, q=0 never.
-
-    ``offered`` maps media types (``type/subtype``) to format names, in our preference.
-    """
-    if not accept.strip():
-        return default
-    ranges: list[tuple[str, float]] = []
-    for part in accept.split(","):
-        media, *params = [p.strip().lower() for p in part.split(";")]
-        if not media:
+def weighted(header: str) -> list[tuple[str, float]]:
+    """An Accept or Accept-Encoding header's items (lower case) with their q (RFC 9110
+    section 12.4.2), in order; a q that is unreadable or outside 0..1 is 0, no consent."""
+    items: list[tuple[str, float]] = []
+    for part in header.split(","):
+        item, *params = [p.strip().lower() for p in part.split(";")]
+        if not item:
             continue
         q = 1.0
         for param in params:
@@ -43,10 +38,20 @@ def accepted(accept: str, offered: Mapping[str, str], default: str) -> str:
                 try:
                     q = float(value.strip())
                 except ValueError:
-                    q = 0.0  # an unreadable weight is no consent
-                if not 0.0 <= q <= 1.0:
                     q = 0.0
-        ranges.append((media, q))
+        items.append((item, q if 0.0 <= q <= 1.0 else 0.0))
+    return items
+
+
+def accepted(accept: str, offered: Mapping[str, str], default: str) -> str:
+    """The offered format the client prefers: the highest q of the most specific media range
+    that covers it (RFC 9110 section 12.5.1), ties to the range listed first, q=0 never.
+
+    ``offered`` maps media types (``type/subtype``) to format names, in our preference.
+    """
+    if not accept.strip():
+        return default
+    ranges = weighted(accept)
     best: tuple[float, int, int] | None = None
     chosen = None
     for preference, (media_type, name) in enumerate(offered.items()):
@@ -159,20 +164,7 @@ def repeated_parameters(given: Iterable[str]) -> list[str]:
 def gzip_accepted(accept_encoding: str) -> bool:
     """Whether Accept-Encoding allows gzip (RFC 9110 section 12.5.3): ``gzip`` or
     ``x-gzip`` (its old name), else ``*``, with a q above 0; codings are case-insensitive."""
-    weights: dict[str, float] = {}
-    for part in accept_encoding.split(","):
-        coding, *params = [p.strip().lower() for p in part.split(";")]
-        if not coding:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0  # an unreadable weight is no consent
-        weights[coding] = q if 0.0 <= q <= 1.0 else 0.0
+    weights = dict(weighted(accept_encoding))
     for coding in ("gzip", "x-gzip", "*"):
         if coding in weights:
             return weights[coding] > 0

@@ -119,8 +119,8 @@ class ScriptedBroker:
             script = self.scripts[min(len(self.connections), len(self.scripts) - 1)]
             self.connections.append(connection)
             thread = threading.Thread(target=self._run, args=(script, connection), daemon=True)
+            thread.start()  # before close() can see it: joining an unstarted thread raises
             self._threads.append(thread)
-            thread.start()
 
     def _run(self, script: Script, connection: Connection) -> None:
         try:

@@ -75,6 +75,19 @@ class TtsBridge:
     """The bridge's client id at TTS; by default smartplace-bridge-{application id}."""
 
 
+def _one_line_secret(path: Path, what: str, expected: str) -> str:
+    """A key or password file's one line; BridgeConfigError naming ``what`` otherwise."""
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise BridgeConfigError(f"{what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BridgeConfigError(f"{what} {path}: {NOT_UTF8}") from None
+    if not secret or any(c.isspace() for c in secret):
+        raise BridgeConfigError(f"{what} {path}: {expected}")
+    return secret
+
+
 def render_tts_bridge(bridge: TtsBridge) -> str:
     """The mosquitto.conf lines of one bridge connection, each saying why."""
     if not _APPLICATION_RE.fullmatch(bridge.application):
@@ -84,16 +97,7 @@ def render_tts_bridge(bridge: TtsBridge) -> str:
         )
     if not _ADDRESS_RE.fullmatch(bridge.address):
         raise BridgeConfigError(f"address {bridge.address!r}: give it as host:port")
-    try:
-        key = bridge.api_key_file.read_text().strip()
-    except OSError as exc:
-        raise BridgeConfigError(f"API key file {bridge.api_key_file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BridgeConfigError(f"API key file {bridge.api_key_file}: {NOT_UTF8}") from None
-    if not key or any(c.isspace() for c in key):
-        raise BridgeConfigError(
-            f"API key file {bridge.api_key_file}: expected one key, on one line"
-        )
+    key = _one_line_secret(bridge.api_key_file, "API key file", "expected one key, on one line")
     app_id = bridge.application.split("@", 1)[0]
     client_id = bridge.client_id or f"smartplace-bridge-{app_id}"
     ca = _ca_line(bridge.ca_file)
@@ -161,14 +165,7 @@ def render_chirpstack_bridge(bridge: ChirpstackBridge) -> str:
         raise BridgeConfigError(f"address {bridge.address!r}: give it as host:port")
     if not _ACCOUNT_RE.fullmatch(bridge.username):
         raise BridgeConfigError(f"user name {bridge.username!r}: letters, digits, @ . _ - only")
-    try:
-        password = bridge.password_file.read_text().strip()
-    except OSError as exc:
-        raise BridgeConfigError(f"password file {bridge.password_file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BridgeConfigError(f"password file {bridge.password_file}: {NOT_UTF8}") from None
-    if not password or any(c.isspace() for c in password):
-        raise BridgeConfigError(f"password file {bridge.password_file}: expected one line")
+    password = _one_line_secret(bridge.password_file, "password file", "expected one line")
     short = bridge.application_id.split("-", 1)[0]
     tls = ""
     if bridge.tls:

@@ -113,6 +113,24 @@ POINT_OR_NULL: dict[str, Any] = {
         },
     ]
 }
+
+
+def _features(properties: dict[str, Any]) -> dict[str, Any]:
+    """A GeoJSON feature array whose features' properties match ``properties``."""
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": {"const": "Feature"},
+                "geometry": POINT_OR_NULL,
+                "properties": properties,
+            },
+        },
+    }
+
+
 GEO_PAGE: dict[str, Any] = {
     "type": "object",
     "required": ["type", "dataset", "licence", "attribution", "next", "features"],
@@ -122,18 +140,7 @@ GEO_PAGE: dict[str, Any] = {
         "licence": {"type": "string"},
         "attribution": {"type": "string"},
         "next": {"type": ["string", "null"]},
-        "features": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["type", "geometry", "properties"],
-                "properties": {
-                    "type": {"const": "Feature"},
-                    "geometry": POINT_OR_NULL,
-                    "properties": ROW,
-                },
-            },
-        },
+        "features": _features(ROW),
     },
 }
 SITES: dict[str, Any] = {
@@ -142,30 +149,21 @@ SITES: dict[str, Any] = {
     "properties": {
         "type": {"const": "FeatureCollection"},
         "attribution": {"type": "string"},
-        "features": {
-            "type": "array",
-            "items": {
+        "features": _features(
+            {
                 "type": "object",
-                "required": ["type", "geometry", "properties"],
+                "required": ["site", "kinds", "latest"],
                 "properties": {
-                    "type": {"const": "Feature"},
-                    "geometry": POINT_OR_NULL,
-                    "properties": {
+                    "site": {"type": "string"},
+                    "kinds": {"type": "array", "items": {"type": "string"}},
+                    "latest": {
                         "type": "object",
-                        "required": ["site", "kinds", "latest"],
-                        "properties": {
-                            "site": {"type": "string"},
-                            "kinds": {"type": "array", "items": {"type": "string"}},
-                            "latest": {
-                                "type": "object",
-                                "description": "Dataset name -> its newest row at the site",
-                                "additionalProperties": ROW,
-                            },
-                        },
+                        "description": "Dataset name -> its newest row at the site",
+                        "additionalProperties": ROW,
                     },
                 },
-            },
-        },
+            }
+        ),
     },
 }
 COLUMN: dict[str, Any] = {

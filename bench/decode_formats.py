@@ -18,7 +18,8 @@ from collections.abc import Callable
 import orjson
 from pydantic import TypeAdapter
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas import AirQualityReading
 from smartplace.schemas.ttn import TtnState
 

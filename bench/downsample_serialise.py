@@ -18,9 +18,9 @@ from functools import partial
 
 import numpy as np
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.lineprotocol import raw_lines
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.write.points import raw_lines
 from smartplace.schemas import AirQualityReading
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 

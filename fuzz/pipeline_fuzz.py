@@ -22,8 +22,8 @@ import atheris
 
 with atheris.instrument_imports(include=["smartplace"]):
     from smartplace.config import IngestSettings, Settings
-    from smartplace.ingest.decode import RawMessage
     from smartplace.ingest.pipeline import Pipeline
+    from smartplace.ingest.receive.message import RawMessage
     from smartplace.schemas.reasons import RejectReason
 
 PREFIX = "smartplace"
@@ -66,7 +66,7 @@ def message(chunk: bytes, index: int) -> RawMessage:
         topic = f"v3/app@tenant/devices/{device}/up"
     else:
         topic, _, payload = payload.partition(b" ")
-        # As ingest/mqtt_wire.py reads a topic: bad UTF-8 stays, as lone surrogates.
+        # As ingest/receive/mqtt_wire.py reads a topic: bad UTF-8 stays, as lone surrogates.
         return RawMessage(topic.decode("utf-8", "surrogateescape"), payload, RECEIVED_NS + index)
     return RawMessage(topic, payload, RECEIVED_NS + index)
 

@@ -102,8 +102,8 @@ def ingest(
     ] = None,
 ) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C, then drain and stop."""
+    from smartplace.ingest.receive.shard import worker_settings
     from smartplace.ingest.service import IngestService
-    from smartplace.ingest.shard import worker_settings
     from smartplace.ingest.workers import run_workers
 
     configure_logging(log_level)
@@ -338,7 +338,7 @@ def validate(
     import orjson
 
     from smartplace.errors import SmartplaceError
-    from smartplace.ingest.verdict import verdict
+    from smartplace.ingest.decode.verdict import verdict
     from smartplace.schemas.profiles import UnknownProfileError, profile_named
     from smartplace.schemas.reading import timestamp_to_ns
 

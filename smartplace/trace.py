@@ -15,9 +15,9 @@ from typing import Any
 
 from smartplace.errors import SmartplaceError
 from smartplace.influx import InfluxClient, quote_identifier
+from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.ledger import LEDGER_MEASUREMENT
-from smartplace.ingest.lineprotocol import REJECTS_MEASUREMENT
-from smartplace.ingest.quality import QcFlag
+from smartplace.ingest.write.points import REJECTS_MEASUREMENT
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import READING_MODELS
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from smartplace.ingest.mqtt_wire import varint
+from smartplace.ingest.receive.mqtt_wire import varint
 
 CONNECT, PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT = 1, 4, 8, 12, 14
 

@@ -29,13 +29,13 @@ import orjson
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import InfluxError
-from smartplace.ingest.lineprotocol import FieldValue, format_point
-from smartplace.ingest.shard import shard_of
+from smartplace.ingest.receive.shard import shard_of
+from smartplace.lineprotocol import FieldValue, format_point
 from smartplace.schemas.topics import parse_topic, reading_topic
 
 if TYPE_CHECKING:
     from smartplace.influx import InfluxClient
-    from smartplace.ingest.decode import RawMessage
+    from smartplace.ingest.receive.message import RawMessage
 
 log = logging.getLogger(__name__)
 

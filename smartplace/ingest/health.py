@@ -110,7 +110,7 @@ class HealthServer:
                 if self.path == "/metrics":
                     self._answer(200, generate_latest(registry), "text/plain; version=0.0.4")
                 elif self.path == "/healthz":
-                    alive = service.drainer is not None and service.drainer.thread.is_alive()
+                    alive = service.writer_alive()
                     self._json(200 if alive else 503, {"alive": alive})
                 elif self.path == "/readyz":
                     found = problems(service)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.ingest.lineprotocol import FieldValue, format_point
+from smartplace.lineprotocol import FieldValue, format_point
 from smartplace.schemas.reasons import Reject
 
 LEDGER_MEASUREMENT = "delivery_ledger"

@@ -15,16 +15,19 @@ import numpy.typing as npt
 
 from smartplace.config import Settings
 from smartplace.devices.directory import DeviceDirectory
-from smartplace.ingest.aggregates import window_lines
-from smartplace.ingest.bins import CollectionDetector
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
-from smartplace.ingest.downsample import WindowAggregator
+from smartplace.ingest.check.quality import QualityChecker, count_flags
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.decode.flags import QcFlag
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
 from smartplace.ingest.ledger import DeliveryLedger
-from smartplace.ingest.lineprotocol import device_info_lines, raw_lines, reject_lines, tag_value
-from smartplace.ingest.quality import QcFlag, QualityChecker, count_flags
-from smartplace.ingest.redelivery import RecentMessages
-from smartplace.ingest.site_daqi import SiteDaqi
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.redelivery import RecentMessages
+from smartplace.ingest.windows.bins import CollectionDetector
+from smartplace.ingest.windows.site_daqi import SiteDaqi
+from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.write.aggregates import window_lines
+from smartplace.ingest.write.points import device_info_lines, raw_lines, reject_lines
+from smartplace.lineprotocol import tag_value
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import READING_MODELS

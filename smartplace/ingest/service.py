@@ -1,7 +1,7 @@
 """The ingest worker: broker -> spool -> acknowledgement, and spool -> InfluxDB on a second thread.
 
 Only wiring lives here. A message is acknowledged to the broker once it is
-fsynced in the spool; the writer (``drainer.py``) takes it from there to
+fsynced in the spool; the writer (``writer_thread.py``) takes it from there to
 InfluxDB. While InfluxDB is down the spool grows; when it reaches its limit
 this loop stops taking messages, so nothing more is acknowledged and the
 broker, which sends at most our receive-maximum unacknowledged, holds the
@@ -18,20 +18,25 @@ import time
 from smartplace.config import MqttSettings, Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.checkpoint import load_checkpoint
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.device_health import DeviceHealth
-from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.drainer import Drainer, retry
 from smartplace.ingest.health import HealthServer
-from smartplace.ingest.mqtt_wire import Subscription
 from smartplace.ingest.pipeline import Pipeline
-from smartplace.ingest.rebuild import missing_windows, rebuild_windows
-from smartplace.ingest.shard import shard_of
-from smartplace.ingest.spool import Spool
-from smartplace.ingest.state import aggregated_fields, configured_windows, install, restore_pipeline
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.mqtt_wire import Subscription
+from smartplace.ingest.receive.shard import shard_of
+from smartplace.ingest.receive.spool import Spool
+from smartplace.ingest.receive.subscriber import MqttSubscriber
+from smartplace.ingest.recovery.checkpoint import load_checkpoint
+from smartplace.ingest.recovery.rebuild import missing_windows, rebuild_windows
+from smartplace.ingest.recovery.state import (
+    aggregated_fields,
+    configured_windows,
+    install,
+    restore_pipeline,
+)
 from smartplace.ingest.stats import IngestStats, stats_line
-from smartplace.ingest.subscriber import MqttSubscriber
+from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.writer_thread import WriterThread, retry
 from smartplace.schemas import ingest_subscription
 from smartplace.schemas.topics import parse_topic
 
@@ -53,7 +58,7 @@ class IngestService:
         )
         self._quiet_after = 0.0
         """Monotonic time before which the wall clock may not close windows (see ``_may_tick``)."""
-        self.drainer: Drainer | None = None
+        self.writer: WriterThread | None = None
         self._to_rebuild: dict[str, list[int]] = {}
         """Window lengths per kind that no saved state covered: rebuilt from InfluxDB."""
         self.health: HealthServer | None = None
@@ -68,7 +73,7 @@ class IngestService:
                 influx.ensure_storage, stop, "create database", self.stats, s
             ):
                 return
-            drainer = self.drainer = Drainer(
+            writer = self.writer = WriterThread(
                 s,
                 spool,
                 self.pipeline,
@@ -78,7 +83,7 @@ class IngestService:
                 self._rebuild if self._to_rebuild else None,
                 spool.next_seq,
             )
-            drainer.start()
+            writer.start()
             subscriber = MqttSubscriber(
                 s.mqtt,
                 subscriptions(s.mqtt),
@@ -100,7 +105,7 @@ class IngestService:
             finally:
                 subscriber.stop()
                 self.stats.mqtt_connected = False
-                self._drain(drainer, spool)
+                self._drain(writer, spool)
                 self._write_stats(influx, self._unwritten(spool))
                 if health is not None:
                     health.stop()
@@ -248,7 +253,7 @@ class IngestService:
 
     def _unwritten(self, spool: Spool) -> int:
         """The backlog: messages acknowledged (in the spool) and not yet written to InfluxDB."""
-        return spool.next_seq - (self.drainer.next_seq if self.drainer is not None else 0)
+        return spool.next_seq - (self.writer.next_seq if self.writer is not None else 0)
 
     def _hold_back(self, spool: Spool) -> None:
         if self.stats.acknowledging:
@@ -269,19 +274,23 @@ class IngestService:
     def _may_tick(self) -> bool:
         return self.stats.acknowledging and time.monotonic() >= self._quiet_after
 
-    def _check_writer(self) -> None:
-        if self.drainer is not None and self.drainer.error is not None:
-            raise RuntimeError("the writer thread failed") from self.drainer.error
+    def writer_alive(self) -> bool:
+        """Whether the writer thread is running (what the liveness probe asks)."""
+        return self.writer is not None and self.writer.thread.is_alive()
 
-    def _drain(self, drainer: Drainer, spool: Spool) -> None:
+    def _check_writer(self) -> None:
+        if self.writer is not None and self.writer.error is not None:
+            raise RuntimeError("the writer thread failed") from self.writer.error
+
+    def _drain(self, writer: WriterThread, spool: Spool) -> None:
         """Graceful stop: let the writer empty the spool and flush the windows, within the timeout."""
-        drainer.finishing.set()
-        drainer.thread.join(self.settings.ingest.drain_timeout_s)
-        if drainer.thread.is_alive():
-            drainer.give_up.set()
-            drainer.thread.join()
-        left = spool.next_seq - drainer.committed_seq
-        if drainer.drained:
+        writer.finishing.set()
+        writer.thread.join(self.settings.ingest.drain_timeout_s)
+        if writer.thread.is_alive():
+            writer.give_up.set()
+            writer.thread.join()
+        left = spool.next_seq - writer.committed_seq
+        if writer.drained:
             log.info("drained: every received message is in InfluxDB")
         else:
             log.warning(

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from smartplace.ingest.lineprotocol import FieldValue, format_point
+from smartplace.lineprotocol import FieldValue, format_point
 
 
 @dataclass

@@ -17,8 +17,8 @@ import sys
 import threading
 
 from smartplace.config import Settings
+from smartplace.ingest.receive.shard import worker_settings
 from smartplace.ingest.service import IngestService
-from smartplace.ingest.shard import worker_settings
 
 log = logging.getLogger(__name__)
 

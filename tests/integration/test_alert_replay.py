@@ -38,10 +38,10 @@ from smartplace.dashboards.replay import (
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import InfluxError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.device_health import DeviceHealth
-from smartplace.ingest.lineprotocol import format_point
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.stats import IngestStats, stats_line
+from smartplace.lineprotocol import format_point
 from smartplace.stack import InfluxdServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -14,7 +14,7 @@ import pytest
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
-from smartplace.ingest.sketch import RELATIVE_ACCURACY
+from smartplace.ingest.windows.sketch import RELATIVE_ACCURACY
 from smartplace.schemas import timestamp_to_ns
 from smartplace.simulator.run import simulated_day
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from smartplace.influx import InfluxClient, quote_identifier
-from smartplace.ingest.lineprotocol import format_point
+from smartplace.lineprotocol import format_point
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from smartplace.config import Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
+from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.ingest.service import subscriptions
-from smartplace.ingest.subscriber import MqttSubscriber
 from smartplace.publisher import Publisher
 from tests.conftest import RunningIngest
 

@@ -14,12 +14,12 @@ import pytest
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.drainer import Drainer
+from smartplace.ingest.check.quality import QualityChecker
 from smartplace.ingest.pipeline import Pipeline
-from smartplace.ingest.quality import QualityChecker
-from smartplace.ingest.spool import Spool
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.writer_thread import WriterThread
 
 from .helpers import points, reading_message
 
@@ -51,17 +51,17 @@ def test_a_message_that_breaks_the_quality_checks_is_rolled_back_and_rejected_al
             RawMessage(good, orjson.dumps({"ts": now - 10, "pm25_ugm3": 7.0}), received + 2),
         ]
     )  # one batch: it raises whole, then a record at a time
-    drainer = Drainer(settings, spool, Pipeline(settings), 0, IngestStats(), lambda: False)
-    drainer.start()
+    writer = WriterThread(settings, spool, Pipeline(settings), 0, IngestStats(), lambda: False)
+    writer.start()
     deadline = time.monotonic() + 30
-    while drainer.next_seq < 3:
-        assert drainer.error is None
+    while writer.next_seq < 3:
+        assert writer.error is None
         assert time.monotonic() < deadline, "the writer did not get past the poison"
         time.sleep(0.05)
-    drainer.finishing.set()
-    drainer.thread.join(30)
-    assert drainer.error is None
-    assert list(drainer.poisoned) == [1]
+    writer.finishing.set()
+    writer.thread.join(30)
+    assert writer.error is None
+    assert list(writer.poisoned) == [1]
 
     landed = sorted((p["device_id"], p["pm25_ugm3"]) for p in points(influx, "raw", "air_quality"))
     assert landed == [("aq-0001", 5.0), ("aq-0001", 7.0)]
@@ -73,5 +73,5 @@ def test_a_message_that_breaks_the_quality_checks_is_rolled_back_and_rejected_al
     ledger = {p["device_id"]: p for p in points(influx, "raw", "delivery_ledger")}
     assert (ledger["aq-0001"]["accepted"], ledger["aq-0001"]["written"]) == (2, 2)
     assert ledger["aq-0666"]["rejected_internal_error"] == 1
-    assert drainer.stats.rejected_by_reason["internal_error"] == 1
-    assert drainer.stats.accepted == 2  # the replay counted nothing twice
+    assert writer.stats.rejected_by_reason["internal_error"] == 1
+    assert writer.stats.accepted == 2  # the replay counted nothing twice

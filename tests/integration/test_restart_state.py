@@ -12,7 +12,7 @@ import pytest
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
-from smartplace.ingest.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from smartplace.schemas import reading_topic
 from tests.chaos.harness import (
     WINDOWS_S,

@@ -21,7 +21,7 @@ import pytest
 
 from smartplace.config import Settings, settings_environment
 from smartplace.influx import InfluxClient
-from smartplace.ingest.shard import shard_of
+from smartplace.ingest.receive.shard import shard_of
 from smartplace.stack import free_port_block
 
 from .helpers import points, publish_all, reading_message

@@ -12,11 +12,11 @@ import pytest
 
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.drainer import Drainer
 from smartplace.ingest.pipeline import Pipeline
-from smartplace.ingest.spool import Spool
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.writer_thread import WriterThread
 
 from .helpers import one_shard_start, points, publish_all, reading_message
 
@@ -82,17 +82,17 @@ def test_a_refusal_settled_after_the_next_batch_was_processed_still_corrects_the
             RawMessage(topic, orjson.dumps({"ts": start + 280, "pm25_ugm3": 8.0}), received),
         ]
     )  # both waiting before the writer starts: the second batch overtakes the first's write
-    drainer = Drainer(
+    writer = WriterThread(
         one_per_batch, spool, Pipeline(one_per_batch), 0, IngestStats(), lambda: False
     )
-    drainer.start()
+    writer.start()
     deadline = time.monotonic() + 30
-    while drainer.next_seq < 2:
+    while writer.next_seq < 2:
         assert time.monotonic() < deadline, "the writer did not land both batches"
         time.sleep(0.05)
-    drainer.finishing.set()
-    drainer.thread.join(30)
-    assert drainer.error is None
+    writer.finishing.set()
+    writer.thread.join(30)
+    assert writer.error is None
 
     [ledger] = [p for p in points(influx, "raw", "delivery_ledger") if p["device_id"] == "aq-0002"]
     assert (ledger["accepted"], ledger["written"], ledger["rejected_refused_by_database"]) == (

@@ -22,9 +22,9 @@ import pytest
 
 from smartplace.config import IngestSettings, Settings
 from smartplace.influx import InfluxClient
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
-from smartplace.ingest.spool import Spool
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.spool import Spool
 from smartplace.stack import free_port
 from tests.chaos.harness import IngestProcess
 
@@ -33,7 +33,7 @@ from .test_poison import good, publish, stored_readings, stored_rejects, wait_fo
 pytestmark = [pytest.mark.security]
 
 BAD_TOPIC = b"smartplace/air_quality/aq-0001/reading\xff".decode("utf-8", "surrogateescape")
-"""As ingest/mqtt_wire.py reads a topic whose last byte is not UTF-8."""
+"""As ingest/receive/mqtt_wire.py reads a topic whose last byte is not UTF-8."""
 
 
 @pytest.mark.integration

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from smartplace.config import InfluxSettings
 from smartplace.errors import InfluxAuthError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.spool import Spool, SpoolError
+from smartplace.ingest.receive.spool import Spool, SpoolError
 
 from .conftest import Stack
 

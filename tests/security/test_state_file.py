@@ -14,17 +14,17 @@ import orjson
 import pytest
 
 from smartplace.errors import StateFileError
-from smartplace.ingest.checkpoint import (
+from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.receive.spool import Spool
+from smartplace.ingest.recovery.checkpoint import (
     CHECKPOINT_FILE,
     LEGACY_PICKLE,
     Checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.service import IngestService
-from smartplace.ingest.spool import Spool
-from smartplace.ingest.state import export_pipeline, restore_pipeline
 from tests.unit.ingest.test_state import mixed_stream, settings
 
 pytestmark = pytest.mark.security

@@ -11,7 +11,7 @@ from smartplace.accounts import (
     reserved_reason,
 )
 from smartplace.config import IngestSettings, MqttSettings, Settings
-from smartplace.ingest.shard import worker_settings
+from smartplace.ingest.receive.shard import worker_settings
 
 CONFIGURED = MqttSettings(
     username="town-ingest",

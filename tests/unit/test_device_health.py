@@ -6,9 +6,9 @@ import orjson
 import pytest
 
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.device_health import DeviceHealth, status_fields
-from smartplace.ingest.shard import shard_of
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.shard import shard_of
 
 S = 1_000_000_000
 DEVICES = {

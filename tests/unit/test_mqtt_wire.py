@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.mqtt_wire import (
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.mqtt_wire import (
     CONNACK,
     DISCONNECT,
     PINGRESP,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from smartplace.ingest.aggregates import window_lines
-from smartplace.ingest.bins import CollectionDetector, collections
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import WindowAggregator
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.bins import CollectionDetector, collections
+from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.write.aggregates import window_lines
 
 S = 1_000_000_000
 NAN = float("nan")

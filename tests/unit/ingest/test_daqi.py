@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartplace.ingest.daqi import DAQI_UPPER_BOUNDS, daqi_band, daqi_index, overall
+from smartplace.ingest.windows.daqi import DAQI_UPPER_BOUNDS, daqi_band, daqi_index, overall
 
 # The table, written out as DOMAIN.md prints it: (index, lowest, highest) per pollutant.
 TABLE = {

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
-from smartplace.ingest.quality import QcFlag
+from smartplace.ingest.decode.flags import QcFlag
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.reasons import RejectReason
 
 NOW_NS = 1_795_046_460 * 10**9  # 2026-11-19T00:01:00Z

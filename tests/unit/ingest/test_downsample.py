@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import (
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.tumbling import (
     WindowAggregator,
     partial_aggregates,
     window_label,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartplace.ingest.iso_times import parse_utc
+from smartplace.ingest.decode.times import parse_utc
 from smartplace.schemas.reading import timestamp_to_ns
 
 times = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2254, 12, 31)).map(

@@ -7,15 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartplace.ingest.aggregates import window_lines
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import WindowAggregates
-from smartplace.ingest.lineprotocol import (
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.tumbling import WindowAggregates
+from smartplace.ingest.write.aggregates import window_lines
+from smartplace.ingest.write.points import raw_lines, reject_lines
+from smartplace.lineprotocol import (
     escape_measurement,
     escape_tag,
     format_point,
-    raw_lines,
-    reject_lines,
     string_field,
     tag_value,
     with_precision,

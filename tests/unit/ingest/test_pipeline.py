@@ -7,8 +7,8 @@ from dataclasses import replace
 import orjson
 
 from smartplace.config import IngestSettings, Settings
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.receive.message import RawMessage
 from tests.unit.ingest.test_state import restored_copy
 
 NOW_NS = 1_795_514_400 * 10**9

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from smartplace.config import IngestSettings, Settings
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas import READING_MODELS, DeviceStatusReading
 from smartplace.schemas.reasons import RejectReason
 

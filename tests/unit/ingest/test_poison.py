@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from smartplace.config import IngestSettings, Settings
-from smartplace.ingest import decode
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode import messages as decode
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.candidate import TOO_DEEP_TO_SHOW
 from smartplace.schemas.reasons import RejectReason
 

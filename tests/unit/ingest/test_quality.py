@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.quality import QcFlag, QualityChecker, count_flags, nan_median, robust_z
+from smartplace.ingest.check.quality import QualityChecker, count_flags, nan_median, robust_z
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.decode.flags import QcFlag
 
 S = 1_000_000_000
 NAN = float("nan")

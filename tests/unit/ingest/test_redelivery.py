@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.redelivery import RecentMessages
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.redelivery import RecentMessages
 
 
 def msg(n: int, redelivered: bool = False) -> RawMessage:

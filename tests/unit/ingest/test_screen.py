@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartplace.ingest import decode as decode_module
-from smartplace.ingest.decode import DecodedBatch, DecodeLimits, RawMessage, decode_messages
-from smartplace.ingest.screen import screen_for, screen_rows
+from smartplace.ingest.decode import messages as decode_module
+from smartplace.ingest.decode.messages import DecodedBatch, DecodeLimits, decode_messages
+from smartplace.ingest.decode.screen import screen_for, screen_rows
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas import READING_MODELS
 
 NOW_NS = 1_795_046_460 * 10**9  # 2026-11-19T00:01:00Z
@@ -33,7 +34,7 @@ TOPICS = {
 
 
 def test_every_reading_model_has_a_screen() -> None:
-    # A model given a validator without a column rule in ingest/screen.py would lose it here.
+    # A model given a validator without a column rule in ingest/decode/screen.py would lose it here.
     assert {kind: screen_for(model) is not None for kind, model in READING_MODELS.items()} == {
         kind: True for kind in READING_MODELS
     }

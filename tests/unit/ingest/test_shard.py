@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartplace.config import IngestSettings, MqttSettings, Settings
-from smartplace.ingest.shard import shard_of, worker_settings
+from smartplace.ingest.receive.shard import shard_of, worker_settings
 
 
 def test_a_device_goes_to_the_worker_its_ids_crc32_names_whatever_its_topic() -> None:

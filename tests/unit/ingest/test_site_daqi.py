@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.site_daqi import SiteDaqi
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.site_daqi import SiteDaqi
 
 H = 3_600 * 1_000_000_000
 FIELDS = ("pm25_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3")

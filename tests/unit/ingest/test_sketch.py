@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import WindowAggregator
-from smartplace.ingest.sketch import BUCKETS, RELATIVE_ACCURACY, bucket_of, quantile
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.sketch import BUCKETS, RELATIVE_ACCURACY, bucket_of, quantile
+from smartplace.ingest.windows.tumbling import WindowAggregator
 
 S = 1_000_000_000
 

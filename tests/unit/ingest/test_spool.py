@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.spool import Spool, encode_record
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.spool import Spool, encode_record
 
 
 def message(n: int, payload: bytes | None = None) -> RawMessage:

@@ -12,17 +12,17 @@ import pytest
 
 from smartplace.config import IngestSettings, Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
-from smartplace.ingest.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
-from smartplace.ingest.service import IngestService
-from smartplace.ingest.spool import Spool
-from smartplace.ingest.state import (
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.spool import Spool
+from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.state import (
     FORMAT_VERSION,
     Snapshot,
     export_pipeline,
     restore_pipeline,
 )
+from smartplace.ingest.service import IngestService
 from smartplace.schemas.ttn import TtnMemory
 
 NOW_NS = 1_795_514_400 * 10**9

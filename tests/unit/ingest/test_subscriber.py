@@ -11,12 +11,12 @@ import pytest
 import smartplace.broker
 from smartplace.config import MqttSettings, Settings
 from smartplace.errors import MqttError
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.health import problems
-from smartplace.ingest.mqtt_wire import Subscription
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.mqtt_wire import Subscription
+from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats, stats_line
-from smartplace.ingest.subscriber import MqttSubscriber
 from tests.scripted_broker import (
     CONNECT,
     DISCONNECT,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from smartplace.errors import InfluxError, InfluxUnavailableError
-from smartplace.ingest.writer import write_isolating_refusals
+from smartplace.ingest.write.refusals import write_isolating_refusals
 
 
 class Database:

@@ -14,7 +14,8 @@ import orjson
 
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.chirpstack import device_for
 from smartplace.schemas.topics import parse_topic
 from smartplace.schemas.ttn import TtnState

@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
-from smartplace.ingest.lineprotocol import raw_lines
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.write.points import raw_lines
 from smartplace.schemas import fill_pct_from_distance
 
 NOW_NS = 1_800_000_000 * 10**9

@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.senml import ResolvedRecord, SenmlError, resolve
 
 SAMPLES = Path(__file__).parents[2] / "fixtures" / "samples"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 
 SAMPLES = Path(__file__).parents[2] / "fixtures" / "samples"
 LIMITS = DecodeLimits("smartplace", 65536, 100, 300 * 10**9, 7 * 86400 * 10**9)

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.candidate import Candidate, Refusal
 from smartplace.schemas.codecs import CodecError, decode_channels
 from smartplace.schemas.profiles import profile_named

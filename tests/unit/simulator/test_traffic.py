@@ -12,8 +12,8 @@ import pytest
 
 from smartplace.config import IngestSettings, Settings
 from smartplace.errors import ConfigError
-from smartplace.ingest.decode import RawMessage
 from smartplace.ingest.pipeline import Pipeline
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.simulator.faults import RUN_LENGTH, FaultRates
 from smartplace.simulator.fleet import Fleet, load_fleet
 from smartplace.simulator.traffic import Outgoing, Traffic

@@ -3,12 +3,12 @@
 Routing by topic picks the input format; each format turns its payload into
 candidate readings; every candidate is validated by the same pydantic model
 whatever its format. Native readings first pass the screen
-(ingest/screen.py), which takes the ones it can prove that model would
+(ingest/decode/screen.py), which takes the ones it can prove that model would
 accept, as columns, without building a candidate each. No I/O and no clocks
 (arrival times come with the messages). A bad message, or a bad part of one,
 becomes a Reject: decoding never raises and never spoils the rest of the
 batch. A message that makes decoding itself fail (a bug) becomes an
-``internal_error`` reject of its own (ingest/failures.py), whichever pass
+``internal_error`` reject of its own (ingest/decode/failures.py), whichever pass
 it fails in.
 """
 
@@ -29,10 +29,11 @@ from pydantic import TypeAdapter, ValidationError
 from smartplace.config import IngestSettings
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.columns import FloatArray, ReadingColumns
-from smartplace.ingest.failures import internal_error
-from smartplace.ingest.quality import QcFlag
-from smartplace.ingest.screen import screen_for, screen_rows
+from smartplace.ingest.decode.columns import FloatArray, ReadingColumns
+from smartplace.ingest.decode.failures import internal_error
+from smartplace.ingest.decode.flags import QcFlag
+from smartplace.ingest.decode.screen import screen_for, screen_rows
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.chirpstack import chirpstack_candidates
@@ -47,24 +48,6 @@ from smartplace.schemas.ttn import TtnState, ttn_candidates
 log = logging.getLogger(__name__)
 
 _TIMESTAMP_MISSING = int(QcFlag.TIMESTAMP_MISSING)
-
-
-@dataclass(slots=True)
-class RawMessage:
-    """One MQTT message as it arrived; ``mid``/``qos``/``connection`` let the service
-    acknowledge it later, on the connection it came by. Not frozen: one is made per
-    message, and a frozen one took 4x as long to make. Nothing changes it once made."""
-
-    topic: str
-    payload: bytes
-    received_ns: int
-    mid: int = 0
-    qos: int = 0
-    redelivered: bool = False
-    """The broker's DUP flag: it sent this before and saw no acknowledgement."""
-    connection: int = 0
-    retained: bool = False
-    """The RETAIN flag: a message stored before we subscribed, not a live one (3.3.1.3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +80,7 @@ class _Group:
     order: list[int] = field(default_factory=list)
     """Each candidate's place in the batch, so its reject (if any) keeps arrival order."""
     screened: _Screened | None = None
-    """Rows the screen took without pydantic (see ingest/screen.py)."""
+    """Rows the screen took without pydantic (see ingest/decode/screen.py)."""
 
 
 @dataclass(frozen=True, slots=True)

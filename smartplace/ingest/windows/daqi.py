@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.ingest.columns import FloatArray
+from smartplace.ingest.decode.columns import FloatArray
 
 Pollutant = Literal["no2", "o3", "so2", "pm25", "pm10"]
 

@@ -16,7 +16,8 @@ import orjson
 from smartplace.config import Settings
 from smartplace.devices.directory import DeviceDirectory
 from smartplace.devices.registry import Registry
-from smartplace.ingest.decode import DecodeLimits, RawMessage, decode_messages
+from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
+from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.profiles import Profile
 from smartplace.schemas.ttn import TtnState
 

@@ -31,14 +31,14 @@ from functools import partial
 from smartplace.config import Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.checkpoint import load_checkpoint, save_checkpoint
-from smartplace.ingest.failures import internal_error
-from smartplace.ingest.lineprotocol import with_precision
+from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
-from smartplace.ingest.spool import Spool, SpooledMessage
-from smartplace.ingest.state import export_pipeline, restore_pipeline
+from smartplace.ingest.receive.spool import Spool, SpooledMessage
+from smartplace.ingest.recovery.checkpoint import load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
-from smartplace.ingest.writer import write_isolating_refusals
+from smartplace.ingest.write.refusals import write_isolating_refusals
+from smartplace.lineprotocol import with_precision
 from smartplace.schemas.reasons import Reject, RejectReason
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ TICK_INTERVAL_S = 1.0
 """How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
 
 
-class Drainer:
+class WriterThread:
     def __init__(
         self,
         settings: Settings,

@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic_core import PydanticCustomError
 
-from smartplace.ingest.columns import FloatArray
-from smartplace.ingest.iso_times import parse_utc
+from smartplace.ingest.decode.columns import FloatArray
+from smartplace.ingest.decode.times import parse_utc
 from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
 from smartplace.schemas.footfall import MAX_PEOPLE_PER_S

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.ingest.columns import IntArray
+from smartplace.ingest.decode.columns import IntArray
 
 
 class DeviceSlots:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from smartplace.ingest.downsample import WindowAggregates
-from smartplace.ingest.lineprotocol import FieldValue, format_point
+from smartplace.ingest.windows.tumbling import WindowAggregates
+from smartplace.lineprotocol import FieldValue, format_point
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
 

@@ -40,8 +40,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from smartplace.broker import JitteredBackoff, describe
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError
-from smartplace.ingest.decode import RawMessage
-from smartplace.ingest.mqtt_wire import (
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.ingest.receive.mqtt_wire import (
     CONNACK,
     DISCONNECT,
     DISCONNECT_PACKET,

@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 
 from smartplace.influx import InfluxClient, quote_identifier
-from smartplace.ingest.aggregates import window_lines
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.downsample import WindowAggregator, window_label
-from smartplace.ingest.quality import CHECKED_FIELDS, OPTICAL_PM_FIELDS, QcFlag
-from smartplace.ingest.state import aggregated_fields
+from smartplace.ingest.check.quality import CHECKED_FIELDS, OPTICAL_PM_FIELDS
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.decode.flags import QcFlag
+from smartplace.ingest.recovery.state import aggregated_fields
+from smartplace.ingest.windows.tumbling import WindowAggregator, window_label
+from smartplace.ingest.write.aggregates import window_lines
 from smartplace.schemas.reading import NS_PER_S
 
 log = logging.getLogger(__name__)

@@ -35,11 +35,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import StateFileError
-from smartplace.ingest.downsample import WindowAggregator
+from smartplace.ingest.check.quality import QualityChecker
 from smartplace.ingest.pipeline import AGGREGATED_MEASUREMENTS, Pipeline
-from smartplace.ingest.quality import QualityChecker
-from smartplace.ingest.site_daqi import _Site
-from smartplace.ingest.sketch import BUCKETS
+from smartplace.ingest.windows.site_daqi import _Site
+from smartplace.ingest.windows.sketch import BUCKETS
+from smartplace.ingest.windows.tumbling import WindowAggregator
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import READING_MODELS
 from smartplace.schemas.reading import NS_PER_S, Reading, field_layout

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from smartplace.ingest.columns import FloatArray, ReadingColumns
+from smartplace.ingest.decode.columns import FloatArray, ReadingColumns
 
 SHARP_FALL_PCT = 40.0
 EMPTY_BELOW_PCT = 15.0

@@ -1,54 +1,29 @@
-"""Columns and rejects as InfluxDB line protocol, escaped exactly as the protocol demands.
+"""Readings, rejects and registry updates as points (smartplace/lineprotocol.py's text).
 
 Pure string building; the only per-reading loop in ingest that numpy cannot
-replace. Tag values come from validated device ids and fixed names only:
-nothing a device sends becomes a measurement or tag key.
+replace.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from smartplace.devices.model import DeviceRecord
-from smartplace.ingest.columns import FloatArray, ReadingColumns
+from smartplace.ingest.decode.columns import FloatArray, ReadingColumns
+from smartplace.lineprotocol import (
+    FieldValue,
+    escape_measurement,
+    escape_tag,
+    format_point,
+    string_field,
+)
 from smartplace.schemas.reasons import Reject
 
 REJECTS_MEASUREMENT = "ingest_rejects"
-MAX_STRING_FIELD_CHARS = 256
-
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-# Line protocol cannot carry a newline anywhere; other control characters only confuse readers.
-_CONTROL = str.maketrans({chr(c): " " for c in (*range(0x20), 0x7F)})
-
-
-def escape_measurement(name: str) -> str:
-    return name.translate(_MEASUREMENT_ESCAPES)
-
-
-def escape_tag(text: str) -> str:
-    """Escape a tag key, tag value or field key. A trailing backslash would escape the
-    separator after it, and a newline would end the line, so both are refused."""
-    if "\n" in text or "\r" in text or text.endswith("\\") or not text:
-        raise ValueError(f"{text!r} cannot be a line-protocol tag or key")
-    return text.translate(_TAG_ESCAPES)
-
-
-def string_field(text: str, max_chars: int = MAX_STRING_FIELD_CHARS) -> str:
-    """A quoted string field value: control characters blanked, quotes and backslashes escaped.
-
-    A topic from a broker that does not check UTF-8 reaches us with its bad bytes as lone
-    surrogates (the wire decodes with surrogateescape, so the spool keeps them exactly);
-    each is written as '?', or the whole batch's body could not be encoded."""
-    safe = text[:max_chars].encode("utf-8", "replace").decode("utf-8")
-    return '"' + safe.translate(_CONTROL).translate(_STRING_ESCAPES) + '"'
 
 
 def raw_lines(columns: ReadingColumns) -> list[str]:
@@ -115,34 +90,6 @@ def _column_text(
     ]
 
 
-FieldValue = str | float | int | bool
-
-
-def format_point(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int
-) -> str:
-    """One line for one point: tags sorted by key (as InfluxDB stores them), fields typed by value.
-
-    Text becomes a string field (control characters blanked), bool a boolean,
-    int an integer (``i``), float a float. Empty tag values are left out.
-    """
-    tag_text = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
-    parts = []
-    for key, value in fields.items():
-        if isinstance(value, str):
-            text = string_field(value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = f"{value}i"
-        else:
-            if not math.isfinite(value):  # one 'nan' would make InfluxDB refuse the whole batch
-                raise ValueError(f"{key}={value}: line protocol has no NaN or infinity")
-            text = repr(float(value))
-        parts.append(f"{escape_tag(key)}={text}")
-    return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {ts_ns}"
-
-
 def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> list[str]:
     """One point per reject, tagged only by its reason; what the device sent stays in fields.
 
@@ -180,32 +127,3 @@ def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
         tags = {"device_id": record.device_id, "kind": record.kind, "site": record.site or ""}
         lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts))
     return lines
-
-
-NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-_TAG_PAIR = re.compile(r"(?:[^,\\ ]|\\.)+=(?:[^,\\ ]|\\.)+")
-
-
-def tag_value(line: str, key: str) -> str | None:
-    """A tag's value read back from a line (unescaped); None when the line has no such tag."""
-    head = re.match(r"(?:[^\\ ]|\\.)*", line)
-    series = head.group(0) if head else ""
-    for pair in _TAG_PAIR.findall(series):
-        name, _, value = re.split(r"(?<!\\)(=)", pair, maxsplit=1)
-        if re.sub(r"\\(.)", r"\1", name) == key:
-            return re.sub(r"\\(.)", r"\1", value)
-    return None
-
-
-def with_precision(lines: Sequence[str], precision: str) -> list[str]:
-    """Lines whose nanosecond timestamps are truncated to ``precision`` (ns leaves them as they are)."""
-    divisor = NS_PER_UNIT[precision]
-    if divisor == 1:
-        return list(lines)
-    out = []
-    for line in lines:
-        head, _, ts = line.rpartition(" ")
-        out.append(f"{head} {int(ts) // divisor}")
-    return out

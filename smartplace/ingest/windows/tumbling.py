@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.ingest.columns import FloatArray, IntArray, ReadingColumns
-from smartplace.ingest.sketch import BUCKETS, bucket_of, quantile
-from smartplace.ingest.slots import DeviceSlots
+from smartplace.ingest.decode.columns import FloatArray, IntArray, ReadingColumns
+from smartplace.ingest.decode.slots import DeviceSlots
+from smartplace.ingest.windows.sketch import BUCKETS, bucket_of, quantile
 from smartplace.schemas.reading import NS_PER_S
 
 _NEVER = np.iinfo(np.int64).min

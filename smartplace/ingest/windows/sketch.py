@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.ingest.columns import FloatArray, IntArray
+from smartplace.ingest.decode.columns import FloatArray, IntArray
 
 RELATIVE_ACCURACY = 0.02
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)

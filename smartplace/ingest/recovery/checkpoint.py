@@ -39,7 +39,7 @@ import orjson
 
 from smartplace import __version__
 from smartplace.errors import StateFileError
-from smartplace.ingest.state import ALLOWED_DTYPES, Snapshot
+from smartplace.ingest.recovery.state import ALLOWED_DTYPES, Snapshot
 
 log = logging.getLogger(__name__)
 

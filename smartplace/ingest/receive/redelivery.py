@@ -13,7 +13,7 @@ import hashlib
 from collections import deque
 from collections.abc import Sequence
 
-from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.receive.message import RawMessage
 
 DEFAULT_REMEMBERED = 50_000
 """Messages remembered: more than the broker can have in flight to us (the receive maximum)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from smartplace.ingest.columns import ReadingColumns
-from smartplace.ingest.daqi import AVERAGING_HOURS, Pollutant, daqi_band, daqi_index
-from smartplace.ingest.lineprotocol import FieldValue, format_point
+from smartplace.ingest.decode.columns import ReadingColumns
+from smartplace.ingest.windows.daqi import AVERAGING_HOURS, Pollutant, daqi_band, daqi_index
+from smartplace.lineprotocol import FieldValue, format_point
 
 HOUR_NS = 3_600 * 1_000_000_000
 DAY_HOURS = 24

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from smartplace.errors import SmartplaceError
-from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.receive.message import RawMessage
 
 log = logging.getLogger(__name__)
 

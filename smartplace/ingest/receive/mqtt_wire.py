@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from smartplace.errors import SmartplaceError
-from smartplace.ingest.decode import RawMessage
+from smartplace.ingest.receive.message import RawMessage
 
 # The packet types a subscriber receives (what it sends is built whole below).
 CONNACK, PUBLISH, SUBACK, PINGRESP, DISCONNECT = 2, 3, 9, 13, 14

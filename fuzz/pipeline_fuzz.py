@@ -80,7 +80,7 @@ def test_one_input(raw: bytes) -> None:
     internal = [r for r in out.rejects if r.reason is RejectReason.INTERNAL_ERROR]
     if internal:
         raise AssertionError(f"a stage failed on {messages!r}: {internal[0].detail}")
-    "\n".join([*out.raw_lines, *out.agg_lines]).encode()  # as InfluxClient.write sends them
+    "\n".join([*out.raw.lines, *out.agg.lines]).encode()  # as InfluxClient.write sends them
 
 
 def topic_byte(kind: int, leaf: int) -> int:

@@ -8,10 +8,14 @@ nothing a device sends becomes a measurement or tag key.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Literal
 
 MAX_STRING_FIELD_CHARS = 256
+
+Precision = Literal["ns", "us", "ms", "s"]
+NS_PER_UNIT: dict[str, int] = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+"""Nanoseconds per unit of each timestamp precision a write may name."""
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -46,9 +50,14 @@ FieldValue = str | float | int | bool
 
 
 def format_point(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ns: int
+    measurement: str,
+    tags: Mapping[str, str],
+    fields: Mapping[str, FieldValue],
+    ts_ns: int,
+    precision: Precision = "ns",
 ) -> str:
-    """One line for one point: tags sorted by key (as InfluxDB stores them), fields typed by value.
+    """One line for one point: tags sorted by key (as InfluxDB stores them), fields typed by value,
+    the time in ``precision`` (truncated from nanoseconds).
 
     Text becomes a string field (control characters blanked), bool a boolean,
     int an integer (``i``), float a float. Empty tag values are left out.
@@ -67,33 +76,5 @@ def format_point(
                 raise ValueError(f"{key}={value}: line protocol has no NaN or infinity")
             text = repr(float(value))
         parts.append(f"{escape_tag(key)}={text}")
-    return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {ts_ns}"
-
-
-NS_PER_UNIT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-_TAG_PAIR = re.compile(r"(?:[^,\\ ]|\\.)+=(?:[^,\\ ]|\\.)+")
-
-
-def tag_value(line: str, key: str) -> str | None:
-    """A tag's value read back from a line (unescaped); None when the line has no such tag."""
-    head = re.match(r"(?:[^\\ ]|\\.)*", line)
-    series = head.group(0) if head else ""
-    for pair in _TAG_PAIR.findall(series):
-        name, _, value = re.split(r"(?<!\\)(=)", pair, maxsplit=1)
-        if re.sub(r"\\(.)", r"\1", name) == key:
-            return re.sub(r"\\(.)", r"\1", value)
-    return None
-
-
-def with_precision(lines: Sequence[str], precision: str) -> list[str]:
-    """Lines whose nanosecond timestamps are truncated to ``precision`` (ns leaves them as they are)."""
-    divisor = NS_PER_UNIT[precision]
-    if divisor == 1:
-        return list(lines)
-    out = []
-    for line in lines:
-        head, _, ts = line.rpartition(" ")
-        out.append(f"{head} {int(ts) // divisor}")
-    return out
+    ts = ts_ns // NS_PER_UNIT[precision]
+    return f"{escape_measurement(measurement)}{tag_text} {','.join(parts)} {ts}"

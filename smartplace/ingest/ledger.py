@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from smartplace.lineprotocol import FieldValue, format_point
+from smartplace.lineprotocol import FieldValue, Precision, format_point
 from smartplace.schemas.reasons import Reject
 
 LEDGER_MEASUREMENT = "delivery_ledger"
@@ -82,7 +82,7 @@ class DeliveryLedger:
         self._totals[device, hour][name] += count
         self._touched.add((device, hour))
 
-    def lines(self, now_ns: int) -> list[str]:
+    def lines(self, now_ns: int, precision: Precision = "ns") -> list[str]:
         """Running totals of every (device, hour) changed since the last call; then forgets
         hours that can no longer change."""
         out = []
@@ -97,7 +97,8 @@ class DeliveryLedger:
             }
             fields.update(totals)
             fields["rejected"] = sum(v for k, v in totals.items() if k.startswith("rejected_"))
-            out.append(format_point(LEDGER_MEASUREMENT, {"device_id": device}, fields, hour))
+            tags = {"device_id": device}
+            out.append(format_point(LEDGER_MEASUREMENT, tags, fields, hour, precision))
         self._touched.clear()
         horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
         for key in [key for key in self._totals if key[1] < horizon]:

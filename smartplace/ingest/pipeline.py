@@ -1,7 +1,10 @@
-"""The pure core of ingest: a micro-batch of messages in, line protocol out.
+"""The pure core of ingest: a micro-batch of messages in, points out (decode -> check ->
+windows -> write's formatting).
 
 Holds the open windows between batches and nothing else; no sockets, no
-clocks, no files. The service feeds it and writes what it returns.
+clocks, no files. The writer thread feeds it and writes what it returns, then
+takes the delivery ledger's totals (``ledger_points``) once the batch before
+has been settled, so a refusal always corrects the totals written after it.
 """
 
 from __future__ import annotations
@@ -19,27 +22,33 @@ from smartplace.ingest.check.quality import QualityChecker, count_flags
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
-from smartplace.ingest.ledger import DeliveryLedger
+from smartplace.ingest.ledger import LEDGER_MEASUREMENT, DeliveryLedger
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.redelivery import RecentMessages
 from smartplace.ingest.windows.bins import CollectionDetector
+from smartplace.ingest.windows.site_daqi import MEASUREMENT as SITE_DAQI_MEASUREMENT
 from smartplace.ingest.windows.site_daqi import SiteDaqi
-from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.windows.tumbling import WindowAggregates, WindowAggregator
 from smartplace.ingest.write.aggregates import window_lines
-from smartplace.ingest.write.points import device_info_lines, raw_lines, reject_lines
-from smartplace.lineprotocol import tag_value
+from smartplace.ingest.write.points import (
+    DEVICE_INFO_MEASUREMENT,
+    REJECTS_MEASUREMENT,
+    Points,
+    device_info_lines,
+    raw_lines,
+    reject_lines,
+)
+from smartplace.lineprotocol import Precision
 from smartplace.schemas.air_quality import POLLUTANT_FIELDS
-from smartplace.schemas.device_status import DeviceStatusReading
-from smartplace.schemas.kinds import READING_MODELS
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
 
 @dataclass(slots=True)
 class PipelineOutput:
-    raw_lines: list[str] = field(default_factory=list)
-    """Raw readings and rejects, for the raw retention policy."""
-    agg_lines: list[str] = field(default_factory=list)
+    raw: Points = field(default_factory=Points)
+    """Raw readings, rejects and registry updates, for the raw retention policy."""
+    agg: Points = field(default_factory=Points)
     """Window aggregates, for the agg retention policy."""
     accepted: int = 0
     rejects: list[Reject] = field(default_factory=list)
@@ -53,10 +62,6 @@ class PipelineOutput:
 
 
 AGGREGATED_MEASUREMENTS = frozenset({"air_quality", "footfall", "bin"})
-READING_MEASUREMENTS = frozenset(
-    {model.measurement for model in READING_MODELS.values()} | {DeviceStatusReading.measurement}
-)
-"""Raw measurements of readings: what the ledger counts (rejects, ledger and info are not)."""
 MIN_WINDOW_S = 900
 """Footfall is never aggregated (or published) below 15 minutes: small counts identify people."""
 
@@ -64,12 +69,13 @@ MIN_WINDOW_S = 900
 class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.limits = DecodeLimits.from_settings(settings.mqtt.topic_prefix, settings.ingest)
+        self.precision: Precision = settings.influx.precision
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
         self._aggregators: dict[str, list[WindowAggregator]] = {}
         self._quality: dict[str, QualityChecker] = {}
         self._collections = CollectionDetector()
-        self._daqi = SiteDaqi()
+        self._daqi = SiteDaqi(self.precision)
         self.directory = DeviceDirectory()
         self.ttn = TtnState(
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
@@ -92,7 +98,6 @@ class Pipeline:
         out = PipelineOutput(
             accepted=decoded.accepted, rejects=decoded.rejects, redelivered=redelivered
         )
-        sites = self.directory.sites
         for columns in decoded.columns:
             if columns.measurement == "bin":
                 columns = self._collections.mark(columns)  # a column like any other from here on
@@ -102,7 +107,9 @@ class Pipeline:
             report = checker.check(columns)
             columns = replace(columns, qc_flags=report.flags)
             out.flag_counts.update(count_flags(report.flags))
-            out.raw_lines.extend(raw_lines(columns))
+            devices = columns.device_ids.tolist()
+            lines = raw_lines(columns, self.precision)
+            out.raw.add(lines, columns.measurement, columns.kind, devices)
             duplicate = (report.flags & np.uint32(QcFlag.DUPLICATE)) != 0
             if columns.measurement not in AGGREGATED_MEASUREMENTS:
                 self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))
@@ -111,25 +118,36 @@ class Pipeline:
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
             if columns.measurement == "air_quality":
-                out.agg_lines.extend(self._daqi.add(kept))
+                out.agg.add(self._daqi.add(kept), SITE_DAQI_MEASUREMENT)
             aggregators = self._aggregators_for(columns.measurement, columns.fields)
             for index, aggregator in enumerate(aggregators):
                 aggregates = aggregator.add(kept, include, now_ns)
-                out.agg_lines.extend(window_lines(aggregates, sites))
+                self._add_windows(out.agg, aggregates)
                 out.late_beyond_grace += aggregates.late_beyond_grace
                 if index == 0:
                     # Late for the shortest window means missing from at least one aggregate.
                     self._ledger_count(columns, duplicate, aggregates.late)
-        out.raw_lines.extend(reject_lines(decoded.rejects, self._reject_times(decoded.rejects)))
-        out.raw_lines.extend(device_info_lines(decoded.registry_updates))
+        out.raw.add(self.reject_points(decoded.rejects), REJECTS_MEASUREMENT)
+        info = device_info_lines(decoded.registry_updates, self.precision)
+        out.raw.add(info, DEVICE_INFO_MEASUREMENT)
         self.ledger.count_rejects(decoded.rejects)
         for device, name, count in self.ttn.take_frame_events():
             self.ledger.count_frames(device, name, count, now_ns or self._latest_arrival_ns)
             out.lorawan_frames[name] += count
         if now_ns is not None:
             self._latest_arrival_ns = now_ns
-            out.raw_lines.extend(self.ledger.lines(now_ns))
         return out
+
+    def ledger_points(self) -> Points:
+        """The delivery ledger's totals changed since the last call, as of the latest batch."""
+        points = Points()
+        lines = self.ledger.lines(self._latest_arrival_ns, self.precision)
+        points.add(lines, LEDGER_MEASUREMENT)
+        return points
+
+    def _add_windows(self, points: Points, aggregates: WindowAggregates) -> None:
+        lines = window_lines(aggregates, self.directory.sites, self.precision)
+        points.add(lines, aggregates.measurement)
 
     def _ledger_count(
         self,
@@ -145,15 +163,16 @@ class Pipeline:
         out = PipelineOutput()
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(window_lines(aggregator.tick(now_ns), self.directory.sites))
+                self._add_windows(out.agg, aggregator.tick(now_ns))
         return out
 
     def flush(self) -> PipelineOutput:
         """Every changed window, complete or not: what a graceful stop writes before it goes."""
-        out = PipelineOutput(agg_lines=self._daqi.flush())
+        out = PipelineOutput()
+        out.agg.add(self._daqi.flush(), SITE_DAQI_MEASUREMENT)
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
-                out.agg_lines.extend(window_lines(aggregator.flush(), self.directory.sites))
+                self._add_windows(out.agg, aggregator.flush())
         return out
 
     def window_lengths(self, kind: str) -> list[int]:
@@ -183,20 +202,15 @@ class Pipeline:
             ]
         return self._aggregators[kind]
 
-    def ledger_refusals(self, refused_lines: Sequence[str]) -> list[str]:
-        """The ledger corrected for readings InfluxDB refused, counted in the latest batch's hour."""
-        devices = [
-            device
-            for line in refused_lines
-            if line.split(",", 1)[0] in READING_MEASUREMENTS
-            and (device := tag_value(line, "device_id")) is not None
-        ]
+    def ledger_refusals(self, devices: Sequence[str]) -> Points:
+        """The ledger corrected for readings InfluxDB refused (each named by its device),
+        counted in the latest batch's hour."""
         self.ledger.count_refused(devices, self._latest_arrival_ns)
-        return self.ledger.lines(self._latest_arrival_ns)
+        return self.ledger_points()
 
     def reject_points(self, rejects: Sequence[Reject]) -> list[str]:
-        """Line protocol for rejects found after the pipeline (by the database, say)."""
-        return reject_lines(rejects, self._reject_times(rejects))
+        """Line protocol for rejects, found in the pipeline or after it (by the database, say)."""
+        return reject_lines(rejects, self._reject_times(rejects), self.precision)
 
     def _reject_times(self, rejects: Sequence[Reject]) -> list[int]:
         """Arrival times made strictly increasing, so no reject point overwrites another."""

@@ -16,7 +16,7 @@ import threading
 import time
 
 from smartplace.config import MqttSettings, Settings
-from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
+from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.device_health import DeviceHealth
 from smartplace.ingest.health import HealthServer
@@ -36,6 +36,7 @@ from smartplace.ingest.recovery.state import (
 )
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.ingest.windows.tumbling import WindowAggregator
+from smartplace.ingest.write.points import Points
 from smartplace.ingest.writer_thread import WriterThread, retry
 from smartplace.schemas import ingest_subscription
 from smartplace.schemas.topics import parse_topic
@@ -147,7 +148,7 @@ class IngestService:
             )
         return checkpoint.committed_seq
 
-    def _rebuild(self, influx: InfluxClient) -> list[str]:
+    def _rebuild(self, influx: InfluxClient) -> Points:
         """On the writer thread, the spool's backlog written: the missing windows, refilled."""
         fresh = self._empty_windows()
         replayed = {
@@ -157,9 +158,11 @@ class IngestService:
         }
         sites = self.pipeline.directory.sites
         try:
-            lines = rebuild_windows(influx, fresh, time.time_ns(), sites, replayed)
+            points = rebuild_windows(
+                influx, fresh, time.time_ns(), sites, replayed, self.pipeline.precision
+            )
         except InfluxError as exc:
-            if isinstance(exc, InfluxUnavailableError) or exc.status_code in (401, 403):
+            if isinstance(exc, InfluxUnavailableError | InfluxAuthError):
                 raise  # retried: InfluxDB may answer later
             # Not a state to stop ingest for: say plainly what these windows will lack.
             log.error(
@@ -168,13 +171,13 @@ class IngestService:
                 self._to_rebuild,
                 exc,
             )
-            lines = []
+            points = Points()
             fresh = self._empty_windows()
         for aggregators in fresh.values():
             for aggregator in aggregators:
                 install(self.pipeline, aggregator)
         self._to_rebuild = {}
-        return lines
+        return points
 
     def _empty_windows(self) -> dict[str, list[WindowAggregator]]:
         return {

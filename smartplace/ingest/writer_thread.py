@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from smartplace.config import Settings
-from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
+from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError, StateFileError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
@@ -37,8 +37,8 @@ from smartplace.ingest.receive.spool import Spool, SpooledMessage
 from smartplace.ingest.recovery.checkpoint import load_checkpoint, save_checkpoint
 from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
+from smartplace.ingest.write.points import Points
 from smartplace.ingest.write.refusals import write_isolating_refusals
-from smartplace.lineprotocol import with_precision
 from smartplace.schemas.reasons import Reject, RejectReason
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class WriterThread:
         committed_seq: int,
         stats: IngestStats,
         may_tick: Callable[[], bool],
-        rebuild: Callable[[InfluxClient], list[str]] | None = None,
+        rebuild: Callable[[InfluxClient], Points] | None = None,
         replay_until: int = 0,
     ) -> None:
         self.settings = settings
@@ -147,8 +147,10 @@ class WriterThread:
                     continue
                 if records[0].seq > self._replay_through:
                     self._count(len(records), out)
-                if in_flight is not None and not self._land(influx, in_flight, overtaken_by=out):
+                if in_flight is not None and not self._land(influx, in_flight):
                     return
+                # Taken now, with the batch before settled: its refusals are in these totals.
+                out.raw.extend(self.pipeline.ledger_points())
                 read_seq = records[-1].seq + 1
                 in_flight = _InFlight(sender.submit(self._send, influx, out, True), out, read_seq)
                 self.stats.unwritten_since_ns = records[0].message.received_ns
@@ -228,24 +230,14 @@ class WriterThread:
             log.exception("closing quiet windows failed; they close with the next reading")
             return None
 
-    def _land(
-        self, influx: InfluxClient, in_flight: _InFlight, overtaken_by: PipelineOutput | None = None
-    ) -> bool:
+    def _land(self, influx: InfluxClient, in_flight: _InFlight) -> bool:
         """Wait for a batch's write and finish it here (refusals touch the pipeline, which
-        only this thread may); False when told to give up before InfluxDB took it.
-
-        ``overtaken_by``: the next batch, processed while this one's write was in flight.
-        Its ledger totals were made before this batch's refusals corrected the ledger, so
-        the corrected totals go after them, in its own write.
-        """
+        only this thread may); False when told to give up before InfluxDB took it."""
         sent = in_flight.future.result()
         if sent is None:
             return False
-        corrected = self._settle(influx, in_flight.out, sent, batch=True)
-        if corrected is None:
+        if not self._settle(influx, in_flight.out, sent, batch=True):
             return False
-        if overtaken_by is not None:
-            overtaken_by.raw_lines.extend(corrected)
         self.next_seq = in_flight.next_seq
         self.stats.unwritten_since_ns = 0
         return True
@@ -259,15 +251,15 @@ class WriterThread:
     def _rebuild(self, influx: InfluxClient) -> bool:
         """Rebuild the windows no saved state covered, and write what they make due."""
         assert self.rebuild is not None
-        rebuild, lines = self.rebuild, list[str]()
+        rebuild, out = self.rebuild, PipelineOutput()
 
         def run() -> None:
-            lines[:] = rebuild(influx)
+            out.agg = rebuild(influx)
 
         if not retry(run, self.give_up, "rebuild windows", self.stats, self.settings):
             return False
         self.rebuild = None
-        return self._write(influx, PipelineOutput(agg_lines=lines), batch=False)
+        return self._write(influx, out, batch=False)
 
     def _commit(self) -> None:
         save_checkpoint(self.spool.directory, self.next_seq, export_pipeline(self.pipeline))
@@ -298,28 +290,27 @@ class WriterThread:
         """Write one batch's points (or, not a batch, the windows a tick or flush made due);
         False only when told to give up before InfluxDB took them."""
         sent = self._send(influx, out, batch)
-        return sent is not None and self._settle(influx, out, sent, batch) is not None
+        return sent is not None and self._settle(influx, out, sent, batch)
 
     def _send(self, influx: InfluxClient, out: PipelineOutput, batch: bool) -> _Sent | None:
         """The points to InfluxDB, retrying what may pass later; None when told to give up.
         Touches no pipeline state: it may run beside the next batch's processing."""
-        if not batch and not out.agg_lines:
+        if not batch and not out.agg.lines:
             return _Sent()
         influx_settings = self.settings.influx
-        precision = influx_settings.precision
-        refused: list[tuple[str, str]] = []
+        precision = influx_settings.precision  # the pipeline formatted the points in it
+        refused: list[tuple[Points, int, str]] = []
 
         def write() -> None:
             refused.clear()  # a retried attempt starts afresh
-            for lines, policy in (
-                (out.raw_lines, influx_settings.raw_retention_policy),
-                (out.agg_lines, influx_settings.agg_retention_policy),
+            for points, policy in (
+                (out.raw, influx_settings.raw_retention_policy),
+                (out.agg, influx_settings.agg_retention_policy),
             ):
+                write_in = partial(influx.write, retention_policy=policy, precision=precision)
                 refused.extend(
-                    write_isolating_refusals(
-                        partial(influx.write, retention_policy=policy, precision=precision),
-                        with_precision(lines, precision),
-                    )
+                    (points, index, reason)
+                    for index, reason in write_isolating_refusals(write_in, points.lines)
                 )
 
         try:
@@ -330,62 +321,61 @@ class WriterThread:
             return _Sent(settled=True)
         return _Sent(refused)
 
-    def _settle(
-        self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool
-    ) -> list[str] | None:
-        """Record what a write did; lines InfluxDB refused become rejects (and leave the
-        ledger's count). Returns the corrected ledger lines it wrote; None only when told to
-        give up before the rejects were written."""
+    def _settle(self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool) -> bool:
+        """Record what a write did; lines InfluxDB refused become rejects, and readings among
+        them leave the ledger's count (named by the device each point was made for). False
+        only when told to give up before the rejects were written."""
         if sent.settled:
-            return []
+            return True
         refused = sent.refused
-        ledger: list[str] = []
         if refused:
-            rejects = [_refusal(line, reason) for line, reason in refused]
+            rejects = [_refusal(points.lines[i], reason) for points, i, reason in refused]
+            lines = self.pipeline.reject_points(rejects)
             if batch:
-                ledger = self.pipeline.ledger_refusals([line for line, _ in refused])
-            lines = self.pipeline.reject_points(rejects) + ledger
+                devices = [
+                    device
+                    for points, i, _ in refused
+                    if (device := points.reading_device(i)) is not None
+                ]
+                lines += self.pipeline.ledger_refusals(devices).lines
             influx_settings = self.settings.influx
-            precision = influx_settings.precision
 
             def write_rejects() -> None:
-                influx.write(
-                    with_precision(lines, precision),
-                    influx_settings.raw_retention_policy,
-                    precision,
-                )
+                influx.write(lines, influx_settings.raw_retention_policy, influx_settings.precision)
 
             try:
                 if not retry(write_rejects, self.give_up, "write", self.stats, self.settings):
-                    return None
+                    return False
             except InfluxError as exc:
                 # Even the rejects were refused: nothing more to try for this batch.
                 self._all_refused(out, batch, exc)
-                return ledger
+                return True
             self.stats.write_refused_lines += len(refused)
             self.stats.rejected_by_reason.update(
                 [RejectReason.REFUSED_BY_DATABASE.value] * len(refused)
             )
+            points, first, reason = refused[0]
             log.error(
                 "influxdb refused lines=%d first=%r reason=%s",
                 len(refused),
-                refused[0][0][:200],
-                refused[0][1],
+                points.lines[first][:200],
+                reason,
             )
-        self.stats.record_written(out.accepted - len(refused), len(out.agg_lines), batch)
-        return ledger
+        self.stats.record_written(out.accepted - len(refused), len(out.agg.lines), batch)
+        return True
 
     def _all_refused(self, out: PipelineOutput, batch: bool, exc: InfluxError) -> None:
-        self.stats.write_refused_lines += len(out.raw_lines) + len(out.agg_lines)
+        self.stats.write_refused_lines += len(out.raw.lines) + len(out.agg.lines)
         self.stats.record_written(0, 0, batch)
         log.error("write refused status=%s error=%s", exc.status_code, exc)
 
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    """A finished write: the lines InfluxDB refused (each with its reason)."""
+    """A finished write: the lines InfluxDB refused (each as its points and place, with the
+    reason)."""
 
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[Points, int, str]] = field(default_factory=list)
     settled: bool = False
     """Already recorded: InfluxDB refused the whole batch."""
 
@@ -426,9 +416,7 @@ def retry(
             return True
         except InfluxUnavailableError as exc:
             log.warning("influx unavailable action=%s retry_in_s=%.1f error=%s", what, delay_s, exc)
-        except InfluxError as exc:
-            if exc.status_code not in (401, 403):
-                raise
+        except InfluxAuthError as exc:
             log.error("INFLUXDB REFUSES OUR CREDENTIALS action=%s: %s; holding data", what, exc)
         stats.influx_ok = False
         stats.write_retries += 1

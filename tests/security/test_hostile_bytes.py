@@ -47,7 +47,7 @@ def test_a_topic_that_is_not_utf8_is_stored_as_its_reject(
     out = pipeline.process([message])
     # Written as the writer writes them: one body for the batch.
     influx.ensure_storage()  # as ingest does at its start
-    influx.write(out.raw_lines, settings.influx.raw_retention_policy)
+    influx.write(out.raw.lines, settings.influx.raw_retention_policy)
     stored = [(r["reason"], r["topic"]) for r in stored_rejects(influx)]
     assert stored == [("unknown_topic", "smartplace/air_quality/aq-0001/reading?")]
 

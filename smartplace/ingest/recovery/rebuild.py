@@ -39,6 +39,8 @@ from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.recovery.state import aggregated_fields
 from smartplace.ingest.windows.tumbling import WindowAggregator, window_label
 from smartplace.ingest.write.aggregates import window_lines
+from smartplace.ingest.write.points import Points
+from smartplace.lineprotocol import Precision
 from smartplace.schemas.reading import NS_PER_S
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ def rebuild_windows(
     now_ns: int,
     sites: Mapping[str, str],
     replayed_from: Mapping[str, Mapping[str, int]],
-) -> list[str]:
+    precision: Precision = "ns",
+) -> Points:
     """Refill ``aggregators`` (empty, per kind) from raw points; the aggregates they make due.
 
     Those aggregates hold every reading of their windows, so writing them is right
@@ -61,13 +64,13 @@ def rebuild_windows(
     device, the earliest event time the replay before the rebuild held (its windows'
     aggregates were held back, so they are rebuilt and written too).
     """
-    lines: list[str] = []
+    points = Points()
     for kind, of_kind in aggregators.items():
         targets = list(of_kind)
         if targets:
             replayed = replayed_from.get(kind, {})
-            lines.extend(_rebuild_kind(influx, kind, targets, now_ns, sites, replayed))
-    return lines
+            _rebuild_kind(influx, kind, targets, now_ns, sites, replayed, precision, points)
+    return points
 
 
 def _rebuild_kind(
@@ -77,7 +80,10 @@ def _rebuild_kind(
     now_ns: int,
     sites: Mapping[str, str],
     replayed: Mapping[str, int],
-) -> list[str]:
+    precision: Precision,
+    into: Points,
+) -> None:
+    """Refill one kind's windows; the aggregates they make due go ``into`` the points."""
     raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
     grace_ns = aggregators[0].grace_ns
     longest_ns = max(a.length_ns for a in aggregators)
@@ -97,7 +103,7 @@ def _rebuild_kind(
     labels = ", ".join(window_label(a.length_ns // NS_PER_S) for a in aggregators)
     if not active:
         log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
-        return []
+        return
     # Per device and length: the first window still open (it ends after watermark - grace),
     # or the first the replay touched.
     first_open = {
@@ -108,7 +114,6 @@ def _rebuild_kind(
     }
     start_ns = min(min(starts.values()) for starts in first_open.values())
     fields = aggregated_fields(kind)
-    lines: list[str] = []
     points = 0
     for slice_start in range(start_ns, max(now_ns, start_ns) + 1, SLICE_NS):
         last_slice = slice_start + SLICE_NS > now_ns
@@ -125,7 +130,8 @@ def _rebuild_kind(
             keep = columns.ts_ns >= -(-start_ns // aggregator.length_ns) * aggregator.length_ns
             part = _subset(columns, keep)
             aggregates = aggregator.add(part, np.ones(len(part), dtype=bool))
-            lines.extend(window_lines(aggregates, sites))
+            lines = window_lines(aggregates, sites, precision)
+            into.add(lines, aggregates.measurement)
         if last_slice:
             break
     log.warning(
@@ -137,7 +143,6 @@ def _rebuild_kind(
         len(active),
         start_ns // NS_PER_S,
     )
-    return lines
 
 
 def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None:

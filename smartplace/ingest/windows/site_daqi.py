@@ -18,7 +18,7 @@ import numpy as np
 
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.windows.daqi import AVERAGING_HOURS, Pollutant, daqi_band, daqi_index
-from smartplace.lineprotocol import FieldValue, format_point
+from smartplace.lineprotocol import FieldValue, Precision, format_point
 
 HOUR_NS = 3_600 * 1_000_000_000
 DAY_HOURS = 24
@@ -43,7 +43,9 @@ class _Site:
 
 
 class SiteDaqi:
-    def __init__(self) -> None:
+    def __init__(self, precision: Precision = "ns") -> None:
+        self.precision: Precision = precision
+        """The time precision its points are written in."""
         self.pollutants: tuple[Pollutant, ...] = tuple(FIELD_OF)
         self._sites: dict[str, _Site] = {}
 
@@ -112,7 +114,9 @@ class SiteDaqi:
             for hour in ready:
                 fields = self.fields_for(state, hour)
                 if fields:
-                    lines.append(format_point(MEASUREMENT, {"site": site}, fields, hour))
+                    lines.append(
+                        format_point(MEASUREMENT, {"site": site}, fields, hour, self.precision)
+                    )
                 state.due.discard(hour)
             horizon = (
                 state.latest_ns - 2 * DAY_HOURS * HOUR_NS

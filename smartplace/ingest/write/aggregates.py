@@ -16,12 +16,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from smartplace.ingest.windows.tumbling import WindowAggregates
-from smartplace.lineprotocol import FieldValue, format_point
+from smartplace.lineprotocol import FieldValue, Precision, format_point
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
 
 
-def window_lines(aggregates: WindowAggregates, sites: Mapping[str, str] | None = None) -> list[str]:
+def window_lines(
+    aggregates: WindowAggregates,
+    sites: Mapping[str, str] | None = None,
+    precision: Precision = "ns",
+) -> list[str]:
     """One point per (device, window), at the window start, tagged with device and site."""
     sites = sites or {}
     fields_of = {"footfall": _footfall, "bin": _bin}.get(aggregates.kind, _measured)
@@ -33,7 +37,7 @@ def window_lines(aggregates: WindowAggregates, sites: Mapping[str, str] | None =
         fields = fields_of(aggregates, i, column)
         if fields:
             tags = {"device_id": device, "site": sites.get(device, "")}
-            lines.append(format_point(aggregates.measurement, tags, fields, start))
+            lines.append(format_point(aggregates.measurement, tags, fields, start, precision))
     return lines
 
 

@@ -6,7 +6,9 @@ replace.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +17,9 @@ import orjson
 from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.decode.columns import FloatArray, ReadingColumns
 from smartplace.lineprotocol import (
+    NS_PER_UNIT,
     FieldValue,
+    Precision,
     escape_measurement,
     escape_tag,
     format_point,
@@ -26,48 +30,123 @@ from smartplace.schemas.reasons import Reject
 REJECTS_MEASUREMENT = "ingest_rejects"
 
 
-def raw_lines(columns: ReadingColumns) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive lines of one measurement; for readings, each line's device and the kind."""
+
+    stop: int
+    """Where the run ends in ``Points.lines`` (it starts where the one before ends)."""
+    measurement: str
+    kind: str | None = None
+    devices: Sequence[str] | None = None
+    """Readings only: the device of each line, in order."""
+
+
+class Points:
+    """Line-protocol lines as they will be written, with what each one is: its measurement and,
+    for a reading, its kind and device. A refusal is settled from these, never from the text."""
+
+    __slots__ = ("lines", "runs")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.runs: list[Run] = []
+
+    def add(
+        self,
+        lines: list[str],
+        measurement: str,
+        kind: str | None = None,
+        devices: Sequence[str] | None = None,
+    ) -> None:
+        if not lines:
+            return
+        if devices is not None and len(devices) != len(lines):
+            raise ValueError(f"{len(devices)} devices for {len(lines)} lines")
+        self.lines.extend(lines)
+        self.runs.append(Run(len(self.lines), measurement, kind, devices))
+
+    def extend(self, other: Points) -> None:
+        offset = len(self.lines)
+        self.lines.extend(other.lines)
+        self.runs.extend(replace(run, stop=run.stop + offset) for run in other.runs)
+
+    def run_of(self, index: int) -> tuple[Run, int]:
+        """The run a line belongs to, and the line's place within it."""
+        if not 0 <= index < len(self.lines):
+            raise IndexError(index)
+        at = bisect_right([run.stop for run in self.runs], index)
+        start = self.runs[at - 1].stop if at else 0
+        return self.runs[at], index - start
+
+    def reading_device(self, index: int) -> str | None:
+        """The device whose reading a line is; None for a line that is no reading."""
+        run, place = self.run_of(index)
+        return None if run.devices is None else run.devices[place]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def raw_lines(columns: ReadingColumns, precision: Precision = "ns") -> list[str]:
     """One point per reading: measured fields, typed as the model declares them, plus ``qc_flags``.
 
     Values are turned into text a column at a time (orjson writes a float's
-    shortest round-trip text, the same digits as repr, in C); only the final
-    join is per reading. bench/downsample_serialise.py measured this 2.6x the
-    per-value formatting it replaced.
+    shortest round-trip text, the same digits as repr, in C); a batch whose
+    readings all have the same fields is then one ``%`` format per reading.
     """
     n = len(columns)
     measurement = escape_measurement(columns.measurement)
     kind = escape_tag(columns.kind)
     missing = np.isnan(columns.values)
     present = np.count_nonzero(missing, axis=0) < n  # fields some reading has
+    sites = columns.sites.tolist() if columns.sites is not None else [""] * n
+    devices = columns.device_ids.tolist()
+    prefixes = {
+        (device, site): f"{measurement},device_id={escape_tag(device)},kind={kind}"
+        + (f",site={escape_tag(site)} " if site else " ")
+        for device, site in set(zip(devices, sites, strict=True))
+    }
+    heads = [prefixes[device, site] for device, site in zip(devices, sites, strict=True)]
+    flags = columns.qc_flags.tolist()
+    times = (columns.ts_ns // NS_PER_UNIT[precision]).tolist()
     # A field no reading in the batch has (most of a model's, often) costs nothing per row.
-    field_texts = [
-        _column_text(escape_tag(name), kind_of, columns.values[:, k], missing[:, k])
+    measured = [
+        (escape_tag(name), kind_of, k)
         for k, (name, kind_of) in enumerate(zip(columns.fields, columns.field_types, strict=True))
         if present[k]
     ]
-    gaps = columns.texts is not None or bool(missing[:, present].any())
+    if columns.texts is None and not missing[:, present].any():
+        template = "%s" + "".join(
+            f"{key.replace('%', '%%')}={'%si' if kind_of == 'int' else '%s'},"
+            for key, kind_of, _ in measured
+        )
+        values = [_bare_text(kind_of, columns.values[:, k]) for _, kind_of, k in measured]
+        template += "qc_flags=%si %s"
+        return [template % row for row in zip(heads, *values, flags, times, strict=True)]
+    field_texts = [
+        _column_text(key, kind_of, columns.values[:, k], missing[:, k])
+        for key, kind_of, k in measured
+    ]
     if columns.texts is not None:
         for k, name in enumerate(columns.text_fields):
             key = escape_tag(name) + "="
             texts = columns.texts[:, k].tolist()
             field_texts.append([None if t is None else key + string_field(t) for t in texts])
-    sites = columns.sites.tolist() if columns.sites is not None else [""] * n
-    prefixes = {
-        (device, site): f"{measurement},device_id={escape_tag(device)},kind={kind}"
-        + (f",site={escape_tag(site)} " if site else " ")
-        for device, site in set(zip(columns.device_ids.tolist(), sites, strict=True))
-    }
-    flags, times = columns.qc_flags.tolist(), columns.ts_ns.tolist()
     tails = [f",qc_flags={f}i {t}" for f, t in zip(flags, times, strict=True)]
-    rows = zip(columns.device_ids.tolist(), sites, tails, *field_texts, strict=True)
-    if not gaps:  # every field left is measured in every reading
-        return [
-            prefixes[device, site] + ",".join(parts) + tail for device, site, tail, *parts in rows
-        ]
     return [
-        prefixes[device, site] + ",".join([p for p in parts if p is not None]) + tail
-        for device, site, tail, *parts in rows
+        head + ",".join([p for p in parts if p is not None]) + tail
+        for head, tail, *parts in zip(heads, tails, *field_texts, strict=True)
     ]
+
+
+def _bare_text(kind_of: str, column: FloatArray) -> list[str]:
+    """Each value of a column with no gaps as line-protocol text (an int's ``i`` not included)."""
+    if kind_of == "float":
+        return orjson.dumps(column.tolist())[1:-1].decode().split(",")
+    if kind_of == "int":
+        return orjson.dumps(column.astype(np.int64).tolist())[1:-1].decode().split(",")
+    return ["true" if v else "false" for v in column.tolist()]
 
 
 def _column_text(
@@ -90,7 +169,9 @@ def _column_text(
     ]
 
 
-def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> list[str]:
+def reject_lines(
+    rejects: Sequence[Reject], timestamps_ns: Sequence[int], precision: Precision = "ns"
+) -> list[str]:
     """One point per reject, tagged only by its reason; what the device sent stays in fields.
 
     ``timestamps_ns`` must be distinct: two rejects with the same reason and
@@ -108,14 +189,17 @@ def reject_lines(rejects: Sequence[Reject], timestamps_ns: Sequence[int]) -> lis
             fields["device_id"] = reject.device_id
         if reject.field_path:
             fields["field"] = reject.field_path
-        lines.append(format_point(REJECTS_MEASUREMENT, {"reason": reject.reason.value}, fields, ts))
+        tags = {"reason": reject.reason.value}
+        lines.append(format_point(REJECTS_MEASUREMENT, tags, fields, ts, precision))
     return lines
 
 
 DEVICE_INFO_MEASUREMENT = "device_info"
 
 
-def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
+def device_info_lines(
+    records: Sequence[tuple[DeviceRecord, int]], precision: Precision = "ns"
+) -> list[str]:
     """Where each device stands and whether it is active, for maps: one point per registry update."""
     lines = []
     for record, ts in records:
@@ -125,5 +209,5 @@ def device_info_lines(records: Sequence[tuple[DeviceRecord, int]]) -> list[str]:
         if record.profile:
             fields["profile"] = record.profile
         tags = {"device_id": record.device_id, "kind": record.kind, "site": record.site or ""}
-        lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts))
+        lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts, precision))
     return lines

@@ -17,9 +17,9 @@ from smartplace.errors import InfluxError
 
 
 def write_isolating_refusals(
-    write: Callable[[Sequence[str]], object], lines: Sequence[str]
-) -> list[tuple[str, str]]:
-    """Write ``lines``; returns each line InfluxDB refused, with its reason."""
+    write: Callable[[Sequence[str]], object], lines: Sequence[str], start: int = 0
+) -> list[tuple[int, str]]:
+    """Write ``lines``; returns the place of each line InfluxDB refused, with its reason."""
     if not lines:
         return []
     try:
@@ -28,9 +28,9 @@ def write_isolating_refusals(
         if exc.status_code != 400:
             raise
         if len(lines) == 1:
-            return [(lines[0], str(exc))]
+            return [(start, str(exc))]
         middle = len(lines) // 2
-        return write_isolating_refusals(write, lines[:middle]) + write_isolating_refusals(
-            write, lines[middle:]
+        return write_isolating_refusals(write, lines[:middle], start) + write_isolating_refusals(
+            write, lines[middle:], start + middle
         )
     return []

@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.windows.tumbling import WindowAggregates
 from smartplace.ingest.write.aggregates import window_lines
-from smartplace.ingest.write.points import raw_lines, reject_lines
+from smartplace.ingest.write.points import Points, raw_lines, reject_lines
 from smartplace.lineprotocol import (
     escape_measurement,
     escape_tag,
     format_point,
     string_field,
-    tag_value,
-    with_precision,
 )
+from smartplace.lineprotocol import Precision
 from smartplace.schemas.reasons import Reject, RejectReason
 
 
@@ -131,18 +130,43 @@ def test_a_point_never_carries_nan_or_infinity(value: float) -> None:
         ("s", "1795514400"),
     ],
 )
-def test_timestamps_are_truncated_to_the_configured_precision(precision: str, ts: str) -> None:
-    line = 'm,device_id=a\\ b v=1.0,t="x 1" 1795514400123456789'
-    assert with_precision([line], precision) == [f'm,device_id=a\\ b v=1.0,t="x 1" {ts}']
+def test_timestamps_are_truncated_to_the_configured_precision(
+    precision: Precision, ts: str
+) -> None:
+    line = format_point(
+        "m", {"device_id": "a b"}, {"v": 1.0, "t": "x 1"}, 1795514400123456789, precision
+    )
+    assert line == f'm,device_id=a\\ b v=1.0,t="x 1" {ts}'
+    cols = ReadingColumns(
+        measurement="air_quality",
+        kind="air_quality",
+        device_ids=np.array(["aq-1"]),
+        ts_ns=np.array([1795514400123456789], dtype=np.int64),
+        fields=("pm25_ugm3",),
+        field_types=("float",),
+        values=np.array([[4.5]]),
+        qc_flags=np.zeros(1, dtype=np.uint32),
+    )
+    assert raw_lines(cols, precision) == [
+        f"air_quality,device_id=aq-1,kind=air_quality pm25_ugm3=4.5,qc_flags=0i {ts}"
+    ]
 
 
-_PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\\")
-
-
-@given(
-    key=st.text(_PRINTABLE, min_size=1, max_size=12),
-    value=st.text(_PRINTABLE, min_size=1, max_size=20),
-)
-def test_tag_value_reads_back_any_escaped_tag(key: str, value: str) -> None:
-    line = format_point("m,x", {"site": "a b", key: value}, {"v": 1.0}, 5)
-    assert tag_value(line, key) == value
+def test_points_name_the_device_of_each_reading_line_across_runs() -> None:
+    points, more = Points(), Points()
+    points.add(["r1", "r2"], "air_quality", "air_quality", ["aq-1", "aq-2"])
+    points.add(["x1"], "ingest_rejects")
+    more.add(["b1"], "bin", "bin", ["bin-9"])
+    points.extend(more)
+    assert points.lines == ["r1", "r2", "x1", "b1"]
+    assert [points.reading_device(i) for i in range(4)] == ["aq-1", "aq-2", None, "bin-9"]
+    assert [points.run_of(i)[0].measurement for i in range(4)] == [
+        "air_quality",
+        "air_quality",
+        "ingest_rejects",
+        "bin",
+    ]
+    with pytest.raises(IndexError):
+        points.run_of(4)
+    with pytest.raises(ValueError, match="1 devices for 2 lines"):
+        points.add(["a", "b"], "m", "k", ["d"])

@@ -36,7 +36,7 @@ def test_footfall_is_never_aggregated_below_15_minutes() -> None:
         for m in range(40, 0, -1)
     ]
     out = p.process(bodies)
-    written = out.agg_lines + p.flush().agg_lines
+    written = out.agg.lines + p.flush().agg.lines
     measurements = {line.split(",", 1)[0] for line in written}
     assert measurements == {"footfall_15m", "footfall_1h", "footfall_1d"}
 
@@ -44,7 +44,7 @@ def test_footfall_is_never_aggregated_below_15_minutes() -> None:
 def test_air_quality_gets_every_window_length() -> None:
     p = pipeline()
     p.process([message("air_quality", "aq-0001", {"pm25_ugm3": 5.0}, 0)])
-    measurements = {line.split(",", 1)[0] for line in p.flush().agg_lines}
+    measurements = {line.split(",", 1)[0] for line in p.flush().agg.lines}
     assert measurements == {"air_quality_1m", "air_quality_15m", "air_quality_1h", "air_quality_1d"}
 
 
@@ -64,12 +64,12 @@ def test_a_checkpointed_pipeline_carries_on_exactly_as_the_original() -> None:
     """Restoring from the checkpoint and processing the rest writes what one pipeline would."""
     stream = aq_stream(400)
     whole = pipeline()
-    expected = whole.process(stream).agg_lines + whole.flush().agg_lines
+    expected = whole.process(stream).agg.lines + whole.flush().agg.lines
 
     first = pipeline()
-    before = first.process(stream[:170]).agg_lines
+    before = first.process(stream[:170]).agg.lines
     restored = restored_copy(first)  # through the checkpoint file, as a restart does
-    after = restored.process(stream[170:]).agg_lines + restored.flush().agg_lines
+    after = restored.process(stream[170:]).agg.lines + restored.flush().agg.lines
     # Windows emitted before and after the checkpoint overwrite each other (same series and
     # time), so what InfluxDB ends up holding is the last line per series and time.
     assert _last_per_point(before + after) == _last_per_point(expected)
@@ -78,14 +78,14 @@ def test_a_checkpointed_pipeline_carries_on_exactly_as_the_original() -> None:
 def test_redelivered_messages_are_counted_once() -> None:
     stream = aq_stream(60)
     once = pipeline()
-    expected = once.process(stream).agg_lines + once.flush().agg_lines
+    expected = once.process(stream).agg.lines + once.flush().agg.lines
     twice = pipeline()
     redelivered = [replace(m, redelivered=True) for m in stream[40:55]]
     out = twice.process(stream[:55])
     again = twice.process(redelivered + stream[55:])
     assert again.redelivered == 15
     assert again.accepted == 5
-    assert _last_per_point(out.agg_lines + again.agg_lines + twice.flush().agg_lines) == (
+    assert _last_per_point(out.agg.lines + again.agg.lines + twice.flush().agg.lines) == (
         _last_per_point(expected)
     )
 

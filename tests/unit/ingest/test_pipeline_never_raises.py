@@ -168,5 +168,5 @@ def test_the_pipeline_never_raises_whatever_arrives(batch: list[RawMessage]) -> 
     out = PIPELINE.process(batch)
     failed: list[Any] = [r for r in out.rejects if r.reason is RejectReason.INTERNAL_ERROR]
     assert failed == [], batch
-    "\n".join([*out.raw_lines, *out.agg_lines]).encode()  # as InfluxClient.write sends them
+    "\n".join([*out.raw.lines, *out.agg.lines]).encode()  # as InfluxClient.write sends them
     PIPELINE.tick(RECEIVED_NS + 10 * 86_400 * 10**9)

@@ -191,7 +191,7 @@ def test_the_pipeline_counts_and_stores_an_internal_error_like_any_reject(
     )
     assert [r.reason for r in out.rejects] == [RejectReason.INTERNAL_ERROR]
     assert out.accepted == 1
-    [line] = [line for line in out.raw_lines if line.startswith("ingest_rejects,")]
+    [line] = [line for line in out.raw.lines if line.startswith("ingest_rejects,")]
     assert "reason=internal_error" in line
-    [ledger] = [line for line in out.raw_lines if line.startswith("delivery_ledger,")]
+    [ledger] = pipeline.ledger_points().lines
     assert "rejected_internal_error=1i" in ledger

@@ -83,7 +83,7 @@ def mixed_stream(start: int, count: int) -> list[RawMessage]:
 def outputs(out: PipelineOutput) -> tuple[list[str], list[str]]:
     # Restored windows sit in other state rows, so a batch emits them in another order:
     # each is its own point, so the order within one write changes nothing stored.
-    return out.raw_lines, sorted(out.agg_lines)
+    return out.raw.lines, sorted(out.agg.lines)
 
 
 def test_every_part_of_the_state_comes_back_exactly() -> None:
@@ -156,10 +156,10 @@ def as_format_0(snapshot: Snapshot) -> Snapshot:
 def test_a_format_0_state_is_migrated_and_carries_on(tmp_path: Path) -> None:
     stream = mixed_stream(0, 400)
     whole = Pipeline(settings())
-    expected = whole.process(stream).agg_lines + whole.flush().agg_lines
+    expected = whole.process(stream).agg.lines + whole.flush().agg.lines
 
     first = Pipeline(settings())
-    before = first.process(stream[:500]).agg_lines
+    before = first.process(stream[:500]).agg.lines
     save_checkpoint(tmp_path, 3, as_format_0(export_pipeline(first)))
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint is not None
@@ -168,7 +168,7 @@ def test_a_format_0_state_is_migrated_and_carries_on(tmp_path: Path) -> None:
     copy = Pipeline(settings())
     restored = restore_pipeline(copy, checkpoint.state)
     assert ("air_quality", 86400) in restored.windows
-    after = copy.process(stream[500:]).agg_lines + copy.flush().agg_lines
+    after = copy.process(stream[500:]).agg.lines + copy.flush().agg.lines
     assert _last_per_point(before + after) == _last_per_point(expected)
 
 
@@ -222,7 +222,7 @@ def test_a_rebuild_influxdb_refuses_leaves_empty_windows_and_says_so(
     spool.close()
     refusing = _RefusingInflux(InfluxError("InfluxQL error: database not found"))
     with caplog.at_level(logging.ERROR):
-        assert service._rebuild(refusing) == []  # type: ignore[arg-type]
+        assert service._rebuild(refusing).lines == []  # type: ignore[arg-type]
     assert "COULD NOT REBUILD windows" in caplog.text
     assert service._to_rebuild == {}
     assert not any(a.rebuilding for a in service.pipeline._aggregators["air_quality"])

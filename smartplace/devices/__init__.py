@@ -1,1 +1,3 @@
-"""Device registry and provisioning (broker credentials and ACLs). Not built yet: see issue 6."""
+"""Devices: the registry (``registry``, SQLite), each device's broker account and ACL
+(``provisioning`` over mosquitto's dynamic security, ``dynsec``), the ``devices`` CLI, and
+the registry as ingest follows it (``directory``)."""

@@ -202,7 +202,7 @@ class IngestService:
         while not stop.is_set():
             self._check_writer()
             now = time.monotonic()
-            self.stats.spool_bytes = spool_bytes = spool.size_bytes
+            self.stats.spool_bytes = spool.size_bytes
             self.stats.mqtt_connected = subscriber.connected
             self.stats.session_expiry_granted_s = subscriber.session_expiry_granted_s
             if now >= next_stats:
@@ -219,7 +219,7 @@ class IngestService:
             if subscriber.connected_at != seen_connect:
                 seen_connect = subscriber.connected_at
                 self._hold_ticks()  # the broker may be sending a backlog kept while we were away
-            if spool_bytes >= spool.max_bytes:
+            if spool.is_full:
                 self._hold_back(spool)
                 subscriber.keep_alive()
                 stop.wait(FULL_SPOOL_POLL_S)

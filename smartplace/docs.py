@@ -15,7 +15,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic.fields import FieldInfo
 
 from smartplace.config import settings_reference
-from smartplace.schemas import READING_MODELS, DeviceStatusReading, Reading
+from smartplace.schemas import KINDS, DeviceStatusReading, Reading
 from smartplace.schemas.profiles import load_profiles
 from smartplace.schemas.reasons import reasons_markdown
 
@@ -33,7 +33,7 @@ def fields_markdown() -> str:
     """Per kind: each field, its JSON type, its accepted range and its meaning."""
     blocks = []
     models: list[tuple[str, type[Reading]]] = [
-        *READING_MODELS.items(),
+        *((name, spec.model) for name, spec in KINDS.items()),
         ("status", DeviceStatusReading),
     ]
     for name, model in models:

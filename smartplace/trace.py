@@ -19,7 +19,7 @@ from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.ledger import LEDGER_MEASUREMENT
 from smartplace.ingest.write.points import REJECTS_MEASUREMENT
 from smartplace.schemas.device_status import DeviceStatusReading
-from smartplace.schemas.kinds import READING_MODELS
+from smartplace.schemas.kinds import KINDS
 
 NEAR = timedelta(minutes=1)
 """How far from the asked-for time a reading may be and still be 'that' reading."""
@@ -175,9 +175,7 @@ def _flags(reading: dict[str, Any]) -> str:
 
 
 def _reading_measurements() -> list[str]:
-    return [model.measurement for model in READING_MODELS.values()] + [
-        DeviceStatusReading.measurement
-    ]
+    return [spec.model.measurement for spec in KINDS.values()] + [DeviceStatusReading.measurement]
 
 
 def _ns(moment: datetime) -> int:

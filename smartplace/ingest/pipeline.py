@@ -39,7 +39,7 @@ from smartplace.ingest.write.points import (
     reject_lines,
 )
 from smartplace.lineprotocol import Precision
-from smartplace.schemas.air_quality import POLLUTANT_FIELDS
+from smartplace.schemas.kinds import KINDS, QUANTILE_MIN_WINDOW_S, KindSpec
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
 
@@ -59,11 +59,6 @@ class PipelineOutput:
     """Messages dropped as the broker's redeliveries of ones already processed."""
     lorawan_frames: Counter[str] = field(default_factory=Counter)
     """LoRaWAN uplinks missed (frame counter gaps) and backfilled in this batch."""
-
-
-AGGREGATED_MEASUREMENTS = frozenset({"air_quality", "footfall", "bin"})
-MIN_WINDOW_S = 900
-"""Footfall is never aggregated (or published) below 15 minutes: small counts identify people."""
 
 
 class Pipeline:
@@ -99,11 +94,14 @@ class Pipeline:
             accepted=decoded.accepted, rejects=decoded.rejects, redelivered=redelivered
         )
         for columns in decoded.columns:
-            if columns.measurement == "bin":
+            spec = _spec_of(columns)
+            if spec is not None and spec.collections:
                 columns = self._collections.mark(columns)  # a column like any other from here on
             checker = self._quality.get(columns.measurement)
             if checker is None:
-                checker = self._quality[columns.measurement] = QualityChecker(columns.fields)
+                checked = spec.checked_fields if spec is not None else ()
+                checker = QualityChecker(columns.fields, checked)
+                self._quality[columns.measurement] = checker
             report = checker.check(columns)
             columns = replace(columns, qc_flags=report.flags)
             out.flag_counts.update(count_flags(report.flags))
@@ -111,15 +109,15 @@ class Pipeline:
             lines = raw_lines(columns, self.precision)
             out.raw.add(lines, columns.measurement, columns.kind, devices)
             duplicate = (report.flags & np.uint32(QcFlag.DUPLICATE)) != 0
-            if columns.measurement not in AGGREGATED_MEASUREMENTS:
+            if spec is None:  # device status: raw only
                 self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))
                 continue
             # Flagged values stay raw but, field by field, out of the aggregates.
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
-            if columns.measurement == "air_quality":
+            if spec.site_index:
                 out.agg.add(self._daqi.add(kept), SITE_DAQI_MEASUREMENT)
-            aggregators = self._aggregators_for(columns.measurement, columns.fields)
+            aggregators = self._aggregators_for(spec.name, columns.fields)
             for index, aggregator in enumerate(aggregators):
                 aggregates = aggregator.add(kept, include, now_ns)
                 self._add_windows(out.agg, aggregates)
@@ -177,21 +175,18 @@ class Pipeline:
 
     def window_lengths(self, kind: str) -> list[int]:
         """The configured window lengths a kind is aggregated over, shortest first."""
-        # Footfall (privacy) and bins (slow to change) get no windows under 15 minutes.
-        return sorted(s for s in self.windows_s if kind == "air_quality" or s >= MIN_WINDOW_S)
+        return sorted(s for s in self.windows_s if s >= KINDS[kind].min_window_s)
 
     def new_aggregator(self, kind: str, fields: tuple[str, ...], length_s: int) -> WindowAggregator:
         """Empty windows of one length, as the current settings make them."""
+        spec = KINDS[kind]
         return WindowAggregator(
             kind,
             fields,
             length_s,
             self.grace_s,
-            track_order=kind == "bin",
-            # p95 of a minute's one to six readings is its maximum by another name.
-            quantile_fields=POLLUTANT_FIELDS
-            if kind == "air_quality" and length_s >= MIN_WINDOW_S
-            else (),
+            track_order=spec.track_order,
+            quantile_fields=spec.quantile_fields if length_s >= QUANTILE_MIN_WINDOW_S else (),
         )
 
     def _aggregators_for(self, kind: str, fields: tuple[str, ...]) -> list[WindowAggregator]:
@@ -219,3 +214,9 @@ class Pipeline:
             self._last_reject_ns = max(reject.received_ns, self._last_reject_ns + 1)
             times.append(self._last_reject_ns)
         return times
+
+
+def _spec_of(columns: ReadingColumns) -> KindSpec | None:
+    """The kind whose readings these are; None for device status, which every kind sends."""
+    spec = KINDS.get(columns.kind)
+    return spec if spec is not None and spec.model.measurement == columns.measurement else None

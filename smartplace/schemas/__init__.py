@@ -4,7 +4,7 @@ from smartplace.schemas.air_quality import AirQualityReading
 from smartplace.schemas.bin import BinReading, fill_pct_from_distance
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.footfall import FootfallReading
-from smartplace.schemas.kinds import KINDS, READING_MODELS
+from smartplace.schemas.kinds import KINDS, KindSpec
 from smartplace.schemas.reading import DEVICE_ID_PATTERN, DEVICE_ID_RE, Reading, timestamp_to_ns
 from smartplace.schemas.topics import Topic, ingest_subscription, parse_topic, reading_topic
 
@@ -12,11 +12,11 @@ __all__ = [
     "DEVICE_ID_PATTERN",
     "DEVICE_ID_RE",
     "KINDS",
-    "READING_MODELS",
     "AirQualityReading",
     "BinReading",
     "DeviceStatusReading",
     "FootfallReading",
+    "KindSpec",
     "Reading",
     "Topic",
     "fill_pct_from_distance",

@@ -26,7 +26,7 @@ from smartplace.schemas.candidate import Candidate, Decoded, Refusal
 from smartplace.schemas.codecs import decode_frame
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.footfall import MAX_PEOPLE_PER_S, FootfallReading
-from smartplace.schemas.kinds import READING_MODELS
+from smartplace.schemas.kinds import KINDS
 from smartplace.schemas.profiles import Profile, profile_for_model_id, profile_named
 from smartplace.schemas.reading import Reading, timestamp_to_ns
 from smartplace.schemas.reasons import RejectReason, reason_for
@@ -480,7 +480,7 @@ def _kind_candidates(
     ts_ns: int | None,
     state: TtnState,
 ) -> Decoded:
-    model: type[Reading] = READING_MODELS[profile.kind]
+    model: type[Reading] = KINDS[profile.kind].model
     device = state.devices.get(device_id)
     registered = {
         k: float(v)

@@ -47,8 +47,6 @@ class QualityRules:
     """Recent timestamps per device remembered to find duplicates."""
 
 
-# Value checks apply to what sensors measure, not to counters, settings or link quality.
-CHECKED_FIELDS = ("pm1_ugm3", "pm25_ugm3", "pm10_ugm3", "no2_ugm3", "o3_ugm3")
 OPTICAL_PM_FIELDS = ("pm1_ugm3", "pm25_ugm3", "pm10_ugm3")
 _MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution is 0.6745 sigma
 _NEVER = np.iinfo(np.int64).min
@@ -119,10 +117,17 @@ class QualityReport:
 class QualityChecker:
     """Flags batches of one measurement's readings; remembers per device what the checks need."""
 
-    def __init__(self, fields: tuple[str, ...], rules: QualityRules | None = None) -> None:
+    def __init__(
+        self,
+        fields: tuple[str, ...],
+        checked_fields: tuple[str, ...] = (),
+        rules: QualityRules | None = None,
+    ) -> None:
+        """``checked_fields``: the ones spike and flatline checks watch (the kind's spec)."""
         self.rules = rules or QualityRules()
         self.fields = fields
-        self.checked = [i for i, name in enumerate(fields) if name in CHECKED_FIELDS]
+        self.checked_fields = checked_fields
+        self.checked = [i for i, name in enumerate(fields) if name in checked_fields]
         self._slots = DeviceSlots()
         capacity = 64
         n_checked, history = len(self.checked), self.rules.spike_history

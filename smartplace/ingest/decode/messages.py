@@ -34,7 +34,7 @@ from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.decode.screen import screen_for, screen_rows
 from smartplace.ingest.receive.message import RawMessage
-from smartplace.schemas import DEVICE_ID_RE, READING_MODELS, DeviceStatusReading, Reading
+from smartplace.schemas import DEVICE_ID_RE, KINDS, DeviceStatusReading, Reading
 from smartplace.schemas.candidate import Candidate, Decoded, Refusal, join_path
 from smartplace.schemas.chirpstack import chirpstack_candidates
 from smartplace.schemas.chirpstack import topic_device_id as chirpstack_device
@@ -339,11 +339,12 @@ def _decode_message(
         if record is not None:
             batch.registry_updates.append((record, message.received_ns))
         return
-    model = READING_MODELS.get(topic.kind)
+    spec = KINDS.get(topic.kind)
+    model = spec.model if spec is not None else None
     if model is None and topic.leaf not in LORAWAN_LEAVES:
         reject(
             RejectReason.UNKNOWN_KIND,
-            f"kind must be one of {', '.join(READING_MODELS)}",
+            f"kind must be one of {', '.join(KINDS)}",
             device_id,
             payload,
         )

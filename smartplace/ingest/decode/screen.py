@@ -19,7 +19,6 @@ a missing value.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Union, cast, get_args, get_origin
@@ -31,44 +30,17 @@ from pydantic_core import PydanticCustomError
 
 from smartplace.ingest.decode.columns import FloatArray
 from smartplace.ingest.decode.times import parse_utc
-from smartplace.schemas import AirQualityReading, BinReading, FootfallReading, Reading
-from smartplace.schemas.air_quality import POLLUTANT_FIELDS
-from smartplace.schemas.footfall import MAX_PEOPLE_PER_S
+from smartplace.schemas import Reading
+from smartplace.schemas.kinds import ColumnRule, every_row, spec_of_model
 from smartplace.schemas.reading import NS_PER_S, field_layout, timestamp_to_ns
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
-ModelRule = Callable[[Mapping[str, FloatArray]], BoolArray]
 
 # Float epoch seconds converted a column at a time: below this, seconds * 1e9 fits in int64.
 _MAX_SCREENED_S = 4_000_000_000
 _INT64_LIMIT = 2**63
 
-
-def _has_a_pollutant(columns: Mapping[str, FloatArray]) -> BoolArray:
-    some: BoolArray = np.zeros(len(columns[POLLUTANT_FIELDS[0]]), dtype=np.bool_)
-    for name in POLLUTANT_FIELDS:
-        some |= ~np.isnan(columns[name])
-    return some
-
-
-def _plausible_rate(columns: Mapping[str, FloatArray]) -> BoolArray:
-    people = columns["count_in"] + columns["count_out"]
-    plausible: BoolArray = people <= MAX_PEOPLE_PER_S * columns["interval_s"]
-    return plausible
-
-
-def _always(columns: Mapping[str, FloatArray]) -> BoolArray:
-    return np.ones(len(next(iter(columns.values()))), dtype=np.bool_)
-
-
-# The models' own validators, over columns. A model with a validator but no rule here
-# is never screened (tests/unit/ingest/test_screen.py asserts every reading model has one).
-_MODEL_RULES: dict[type[Reading], ModelRule] = {
-    AirQualityReading: _has_a_pollutant,
-    FootfallReading: _plausible_rate,
-    BinReading: _always,  # its validator only explains a missing fill_pct, required anyway
-}
 
 _TYPES = {"float": frozenset({float, int}), "int": frozenset({int}), "bool": frozenset({bool})}
 
@@ -85,7 +57,7 @@ class ModelScreen:
     high: FloatArray
     low_open: BoolArray
     high_open: BoolArray
-    rule: ModelRule
+    rule: ColumnRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +72,12 @@ class Screened:
 @cache
 def screen_for(model: type[Reading]) -> ModelScreen | None:
     """The model's screen, or None when it cannot have one (text fields, unknown constraints,
-    a validator with no rule here)."""
+    a validator whose kind's spec gives no ``screen_rule``)."""
     layout = field_layout(model)
     validators = model.__pydantic_decorators__.model_validators
-    if layout.texts or (validators and model not in _MODEL_RULES):
+    spec = spec_of_model(model)
+    rule = spec.screen_rule if spec is not None else None
+    if layout.texts or (validators and rule is None):
         return None
     lows, highs, low_open, high_open = [], [], [], []
     for name in layout.numeric:
@@ -122,7 +96,7 @@ def screen_for(model: type[Reading]) -> ModelScreen | None:
         high=np.array(highs),
         low_open=np.array(low_open),
         high_open=np.array(high_open),
-        rule=_MODEL_RULES.get(model, _always),
+        rule=rule or every_row,
     )
 
 

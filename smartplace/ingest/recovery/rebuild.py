@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from smartplace.influx import InfluxClient, quote_identifier
-from smartplace.ingest.check.quality import CHECKED_FIELDS, OPTICAL_PM_FIELDS
+from smartplace.ingest.check.quality import OPTICAL_PM_FIELDS
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.recovery.state import aggregated_fields
@@ -41,6 +41,7 @@ from smartplace.ingest.windows.tumbling import WindowAggregator, window_label
 from smartplace.ingest.write.aggregates import window_lines
 from smartplace.ingest.write.points import Points
 from smartplace.lineprotocol import Precision
+from smartplace.schemas.kinds import KINDS
 from smartplace.schemas.reading import NS_PER_S
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def _columns(kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> 
     for k, name in enumerate(fields):
         if name in OPTICAL_PM_FIELDS:
             values[humid, k] = np.nan
-        if name in CHECKED_FIELDS:
+        if name in KINDS[kind].checked_fields:
             values[suspect, k] = np.nan
     return ReadingColumns(
         measurement=kind,

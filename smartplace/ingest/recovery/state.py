@@ -36,12 +36,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import StateFileError
 from smartplace.ingest.check.quality import QualityChecker
-from smartplace.ingest.pipeline import AGGREGATED_MEASUREMENTS, Pipeline
+from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.windows.site_daqi import _Site
 from smartplace.ingest.windows.sketch import BUCKETS
 from smartplace.ingest.windows.tumbling import WindowAggregator
 from smartplace.schemas.device_status import DeviceStatusReading
-from smartplace.schemas.kinds import READING_MODELS
+from smartplace.schemas.kinds import KINDS, spec_of_model
 from smartplace.schemas.reading import NS_PER_S, Reading, field_layout
 from smartplace.schemas.ttn import TtnMemory
 
@@ -62,8 +62,9 @@ class Snapshot:
 
 def aggregated_fields(kind: str) -> tuple[str, ...]:
     """The value columns a kind's windows hold: its model's numeric fields (bins: + collected)."""
-    numeric = field_layout(READING_MODELS[kind]).numeric
-    return (*numeric, "collected") if kind == "bin" else numeric
+    spec = KINDS[kind]
+    numeric = field_layout(spec.model).numeric
+    return (*numeric, "collected") if spec.collections else numeric
 
 
 # -- the document's shape, checked on load ---------------------------------------------
@@ -341,7 +342,7 @@ def install(pipeline: Pipeline, aggregator: WindowAggregator) -> None:
 
 def configured_windows(pipeline: Pipeline) -> dict[str, list[int]]:
     """Every aggregated kind's window lengths under the current settings."""
-    return {kind: pipeline.window_lengths(kind) for kind in sorted(AGGREGATED_MEASUREMENTS)}
+    return {kind: pipeline.window_lengths(kind) for kind in sorted(KINDS)}
 
 
 class _Arrays:
@@ -420,7 +421,7 @@ def _padded(array: npt.NDArray[Any], length: int, fill: object) -> npt.NDArray[A
 
 
 def _restore_quality(doc: QualityDoc, arrays: _Arrays) -> QualityChecker:
-    known: list[type[Reading]] = [*READING_MODELS.values(), DeviceStatusReading]
+    known: list[type[Reading]] = [*(spec.model for spec in KINDS.values()), DeviceStatusReading]
     models = {m.measurement: m for m in known}
     model = models.get(doc.measurement)
     if model is None:
@@ -429,7 +430,8 @@ def _restore_quality(doc: QualityDoc, arrays: _Arrays) -> QualityChecker:
     if tuple(doc.fields) not in (numeric, (*numeric, "collected")):
         # The checks index values by field: other fields (another version's) cannot be used.
         raise StateFileError(f"quality state for {doc.measurement} has other fields")
-    checker = QualityChecker(tuple(doc.fields))
+    spec = spec_of_model(model)
+    checker = QualityChecker(tuple(doc.fields), spec.checked_fields if spec is not None else ())
     key, d = f"quality.{doc.measurement}", len(doc.devices)
     if len(set(doc.devices)) != d:
         raise StateFileError(f"{key}: a device is listed twice")

@@ -11,12 +11,13 @@ Per window, not per reading: a batch emits a window at most once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from smartplace.ingest.windows.tumbling import WindowAggregates
 from smartplace.lineprotocol import FieldValue, Precision, format_point
+from smartplace.schemas.kinds import KINDS, AggregateShape
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
 
@@ -28,7 +29,7 @@ def window_lines(
 ) -> list[str]:
     """One point per (device, window), at the window start, tagged with device and site."""
     sites = sites or {}
-    fields_of = {"footfall": _footfall, "bin": _bin}.get(aggregates.kind, _measured)
+    fields_of = _FIELDS_OF[KINDS[aggregates.kind].aggregate]
     column = {name: k for k, name in enumerate(aggregates.fields)}
     lines = []
     for i, (device, start) in enumerate(
@@ -94,3 +95,13 @@ def _bin(a: WindowAggregates, i: int, column: dict[str, int]) -> dict[str, Field
             k = column[name]
             fields[field] = float(a.max[i, k]) if field.endswith("max") else int(a.sum[i, k])
     return fields
+
+
+_FIELDS_OF: dict[
+    AggregateShape, Callable[[WindowAggregates, int, dict[str, int]], dict[str, FieldValue]]
+] = {
+    "measured": _measured,
+    "counts": _footfall,
+    "fill": _bin,
+}
+"""A window's fields, by the shape its kind's spec names."""

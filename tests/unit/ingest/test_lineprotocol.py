@@ -12,12 +12,12 @@ from smartplace.ingest.windows.tumbling import WindowAggregates
 from smartplace.ingest.write.aggregates import window_lines
 from smartplace.ingest.write.points import Points, raw_lines, reject_lines
 from smartplace.lineprotocol import (
+    Precision,
     escape_measurement,
     escape_tag,
     format_point,
     string_field,
 )
-from smartplace.lineprotocol import Precision
 from smartplace.schemas.reasons import Reject, RejectReason
 
 

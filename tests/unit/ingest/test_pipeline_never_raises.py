@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from smartplace.config import IngestSettings, Settings
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.receive.message import RawMessage
-from smartplace.schemas import READING_MODELS, DeviceStatusReading
+from smartplace.schemas import KINDS, DeviceStatusReading
 from smartplace.schemas.reasons import RejectReason
 
 EXAMPLES = 10_000 if os.environ.get("CI") else 300
@@ -23,7 +23,7 @@ RECEIVED_NS = 1_795_046_460 * 10**9  # 2026-11-19T00:01:00Z
 FIELDS = sorted(
     {
         name
-        for model in (*READING_MODELS.values(), DeviceStatusReading)
+        for model in (*(spec.model for spec in KINDS.values()), DeviceStatusReading)
         for name in model.model_fields
     }
     | {
@@ -116,7 +116,7 @@ payloads = st.one_of(
         records.filter(bool),
     ),
 )
-kinds = st.sampled_from([*READING_MODELS, "device_status", "", "unknown"])
+kinds = st.sampled_from([*KINDS, "device_status", "", "unknown"])
 device_ids = st.one_of(
     st.sampled_from(["aq-0001", "ff-0001", "bin-0001", "a" * 65, "+", "#", "..", " aq", "aq\n"]),
     st.text(max_size=30),

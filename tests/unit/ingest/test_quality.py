@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from smartplace.ingest.check.quality import QualityChecker, count_flags, nan_median, robust_z
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
+from smartplace.schemas.kinds import AIR_QUALITY
 
 S = 1_000_000_000
 NAN = float("nan")
@@ -38,7 +39,7 @@ def flags_of(report_flags: np.ndarray) -> list[QcFlag]:
 
 @pytest.fixture
 def checker() -> QualityChecker:
-    return QualityChecker(FIELDS)
+    return QualityChecker(FIELDS, AIR_QUALITY.checked_fields)
 
 
 def test_humidity_soft_and_hard_limits_and_only_pm_is_left_out(checker: QualityChecker) -> None:

@@ -15,7 +15,7 @@ from smartplace.ingest.decode import messages as decode_module
 from smartplace.ingest.decode.messages import DecodedBatch, DecodeLimits, decode_messages
 from smartplace.ingest.decode.screen import screen_for, screen_rows
 from smartplace.ingest.receive.message import RawMessage
-from smartplace.schemas import READING_MODELS
+from smartplace.schemas import KINDS
 
 NOW_NS = 1_795_046_460 * 10**9  # 2026-11-19T00:01:00Z
 NOW_S = NOW_NS // 10**9
@@ -35,8 +35,8 @@ TOPICS = {
 
 def test_every_reading_model_has_a_screen() -> None:
     # A model given a validator without a column rule in ingest/decode/screen.py would lose it here.
-    assert {kind: screen_for(model) is not None for kind, model in READING_MODELS.items()} == {
-        kind: True for kind in READING_MODELS
+    assert {kind: screen_for(spec.model) is not None for kind, spec in KINDS.items()} == {
+        kind: True for kind in KINDS
     }
 
 
@@ -304,7 +304,7 @@ def _described(batch: DecodedBatch) -> tuple[object, ...]:
 
 
 def test_the_screen_takes_rows_at_the_exact_edges_of_every_range() -> None:
-    screen = screen_for(READING_MODELS["air_quality"])
+    screen = screen_for(KINDS["air_quality"].model)
     assert screen is not None
     earliest, latest = NOW_NS - 7 * 86400 * 10**9, NOW_NS + 300 * 10**9
     rows = [

@@ -519,7 +519,7 @@ def air_quality() -> Dashboard:
                 ).alias("$tag_device_id raw"),
                 InfluxQL(
                     f'SELECT mean("{field}_mean") FROM "agg"."air_quality_1h" WHERE $timeFilter'
-                    f' AND {DEVICE} GROUP BY time(1h), "device_id"',
+                    f' AND {DEVICE} GROUP BY time($__interval), "device_id"',
                     "B",
                 ).alias("$tag_device_id hourly"),
             )
@@ -592,11 +592,11 @@ def footfall() -> Dashboard:
         .with_panel(
             with_data_links(
                 series(
-                    "People in, per site and hour",
+                    "People in, per site (hourly; longer buckets on long ranges)",
                     "short",
-                    InfluxQL(hourly).alias("$tag_site"),
+                    InfluxQL(hourly.replace("time(1h)", "time($__interval)")).alias("$tag_site"),
                     width=24,
-                ),
+                ).interval("1h"),
                 site_links("${__field.labels.site}"),
             )
         )
@@ -620,14 +620,15 @@ def footfall() -> Dashboard:
         )
         .with_panel(
             series(
-                "In and out, whole town (15 min)",
+                "In and out, whole town (15 min; longer buckets on long ranges)",
                 "short",
                 InfluxQL(
                     'SELECT sum("count_in_sum") AS "in", sum("count_out_sum") AS "out" FROM'
-                    f' "agg"."footfall_15m" WHERE $timeFilter AND {SITE} GROUP BY time(15m)'
+                    f' "agg"."footfall_15m" WHERE $timeFilter AND {SITE} GROUP BY'
+                    " time($__interval)"
                 ),
                 width=24,
-            )
+            ).interval("15m")
         )
     )
 
@@ -790,9 +791,9 @@ def bins() -> Dashboard:
                 "short",
                 InfluxQL(
                     'SELECT sum("collections") FROM "agg"."bin_1h" WHERE $timeFilter'
-                    f' AND {SITE} GROUP BY time(1h), "device_id"'
+                    f' AND {SITE} GROUP BY time($__interval), "device_id"'
                 ).alias("$tag_device_id"),
-            )
+            ).interval("1h")
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,17 +124,39 @@ def test_push_to_a_grafana_that_is_not_there_says_so() -> None:
         push(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)
 
 
-def test_every_panel_grouping_by_interval_sets_a_min_interval() -> None:
-    ledger_panels = 0
+WINDOW = re.compile(r'"(?:raw|agg)"\."(\w+?)(?:_(\d+[mh]))?"')
+RESOLUTION = {"1m": 60, "15m": 900, "1h": 3600}
+
+
+def test_every_panel_grouping_by_interval_sets_the_min_interval_of_what_it_reads() -> None:
+    """At least a minute (devices report no faster), and no finer than the finest window a
+    panel reads: 15 minutes over footfall_15m, an hour over *_1h and the hourly ledger."""
+    grouped = 0
     for name, board in BOARDS.items():
         for panel in board["panels"]:
             queries = [t["query"] for t in panel.get("targets", [])]
-            if any("$__interval" in q for q in queries):
-                # The ledger counts per arrival hour: its panels ask for no finer buckets.
-                wanted = "1h" if all("delivery_ledger" in q for q in queries) else "1m"
-                ledger_panels += wanted == "1h"
-                assert panel.get("interval") == wanted, f"{name} / {panel['title']}"
-    assert ledger_panels == 2
+            if not any("$__interval" in q for q in queries):
+                continue
+            grouped += 1
+            finest = min(
+                3600 if measurement == "delivery_ledger" else RESOLUTION.get(window or "1m", 60)
+                for q in queries
+                for measurement, window in WINDOW.findall(q)
+            )
+            wanted = {60: "1m", 900: "15m", 3600: "1h"}[finest]
+            assert panel.get("interval") == wanted, f"{name} / {panel['title']}"
+    assert grouped >= 15
+
+
+def test_no_time_series_over_the_dashboards_range_groups_by_a_fixed_interval() -> None:
+    for name, board in BOARDS.items():
+        for panel in board["panels"]:
+            if panel["type"] != "timeseries" or panel.get("timeFrom"):
+                continue  # a fixed range (7 days) has a fixed number of buckets
+            for target in panel["targets"]:
+                assert "GROUP BY time($__interval)" in target["query"], (
+                    f"{name} / {panel['title']}: {target['query']}"
+                )
 
 
 NOTIFY = yaml.safe_load(FILES["provisioning/alerting/notifications.yaml"])
@@ -217,7 +240,8 @@ WORDS = [
 
 
 def _panel(board: str, title: str) -> dict[str, Any]:
-    (panel,) = [p for p in BOARDS[board]["panels"] if p["title"] == title]
+    panels: list[dict[str, Any]] = [p for p in BOARDS[board]["panels"] if p["title"] == title]
+    (panel,) = panels
     return panel
 
 

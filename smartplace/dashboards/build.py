@@ -266,11 +266,12 @@ def overview() -> Dashboard:
         .with_panel(
             headline(
                 "Worst air quality index now, any site",
-                # Each site's latest hour, then the worst of those: now, not the day's maximum.
+                # Each site's latest hour, then the worst of those: now, not the day's maximum;
+                # a stale site's old hour is not now, so it is left out ("stale" if all are).
                 'SELECT max("index") FROM (SELECT last("index") AS "index" FROM "agg"."daqi_1h"'
-                ' WHERE $timeFilter GROUP BY "site")',
+                f' WHERE {FRESH_INDEX} GROUP BY "site")',
                 steps=DAQI_STEPS,
-            )
+            ).mappings(daqi_words())
         )
         .with_panel(
             headline(

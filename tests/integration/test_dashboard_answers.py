@@ -96,7 +96,7 @@ def write_daqi(influx: InfluxClient, n: int) -> None:
             'daqi_1h,site=fresh-gas index=9i,band="High",pollutant="no2",pm_only=false'
             f" {ns(n - 5 * H)}",
             # stale: newest hour ended 3 h ago.
-            'daqi_1h,site=stale index=5i,band="Moderate",pollutant="pm10",pm_only=true'
+            'daqi_1h,site=stale index=8i,band="High",pollutant="pm10",pm_only=true'
             f" {ns(n - 4 * H)}",
         ],
         "agg",
@@ -119,8 +119,11 @@ def test_the_index_now_leaves_a_stale_site_out_of_what_is_current(
     assert run_timed(influx, AQ, table, "B") == {
         ("fresh-gas",): [[hour - 2 * H, 7]],
         ("fresh-pm",): [[hour - H, 3]],
-        ("stale",): [[hour - 4 * H, 5]],
+        ("stale",): [[hour - 4 * H, 8]],
     }
+    # The town's worst index now is fresh-gas's 7: not the stale site's 8, nor an older 9.
+    worst = "Worst air quality index now, any site"
+    assert run(influx, "overview.json", worst) == {(): [[7]]}
 
 
 def test_the_index_map_places_each_site_at_its_monitors_and_colours_it_by_the_index_now(

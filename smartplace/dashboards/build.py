@@ -868,13 +868,20 @@ def devices() -> Dashboard:
         .with_panel(
             table.Panel()
             .title("Rejects, by reason")
+            .description(
+                "How many of each reason in the time range, and the latest example of each"
+                " (one row per reason, however long the range: not every reject's row)."
+            )
             .datasource(DATASOURCE)
             .with_target(
                 InfluxQL(
-                    'SELECT "device_id", "detail", "payload" FROM "raw"."ingest_rejects" WHERE'
+                    'SELECT sum("count") AS "rejects", last("device_id") AS "latest device",'
+                    ' last("topic") AS "latest topic", last("detail") AS "latest detail",'
+                    ' last("payload") AS "latest payload" FROM "raw"."ingest_rejects" WHERE'
                     ' $timeFilter GROUP BY "reason"'
                 ).table()
             )
+            .with_transformation(sort_by("rejects", desc=True))
             .span(24)
             .height(10)
         )

@@ -274,3 +274,27 @@ def test_the_ledger_balance_is_zero_for_each_hour_that_lost_nothing(
             [hour - H, 4, 4, 0, 0, 0],
         ]
     }
+
+
+def test_rejects_by_reason_count_each_reason_and_show_its_latest_example(
+    influx: InfluxClient, hour: int
+) -> None:
+    now = int(time.time())
+    influx.write(
+        [
+            f'ingest_rejects,reason=invalid_json count=1i,topic="t/a",detail="d{k}",'
+            f'payload="p{k}",device_id="aq-{k}" {ns(now - 600 + k)}'
+            for k in range(3)
+        ]
+        + [
+            f'ingest_rejects,reason=unknown_device count=1i,topic="t/b",detail="who",'
+            f'payload="x" {ns(now - 500)}',
+            f'ingest_rejects,reason=invalid_json count=1i,topic="t/old",detail="old",'
+            f'payload="o",device_id="aq-9" {ns(now - 2 * DAY)}',  # before the range
+        ],
+        "raw",
+    )
+    assert run(influx, "devices.json", "Rejects, by reason") == {
+        ("invalid_json",): [[3, "aq-2", "t/a", "d2", "p2"]],
+        ("unknown_device",): [[1, None, "t/b", "who", "x"]],
+    }

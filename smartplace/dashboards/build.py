@@ -652,6 +652,10 @@ COLLECTION_LIST = (
 )
 
 
+ALARMS_UPPER = 1_000_000
+"""The upper end of the 'YES' range for fire and tilt counts (any count a bin can send)."""
+
+
 def collection_list() -> table.Panel:
     """Every bin, soonest full first, with where it stands and whether it burns or lies tilted."""
     alarms = [
@@ -691,12 +695,12 @@ def collection_list() -> table.Panel:
                 model.DynamicConfigValue(
                     id_val="mappings",
                     value=[
-                        model.RangeMap(
-                            options=model.DashboardRangeMapOptions(
-                                from_val=NOT_FILLING,
-                                to=None,
-                                result=model.ValueMappingResult(text="not filling", index=0),
-                            )
+                        model.ValueMap(
+                            options={
+                                str(NOT_FILLING): model.ValueMappingResult(
+                                    text="not filling", index=0
+                                )
+                            }
                         )
                     ],
                 ),
@@ -727,7 +731,7 @@ def collection_list() -> table.Panel:
                         model.RangeMap(
                             options=model.DashboardRangeMapOptions(
                                 from_val=1,
-                                to=None,
+                                to=ALARMS_UPPER,
                                 result=model.ValueMappingResult(text="YES", color="red", index=1),
                             )
                         ),

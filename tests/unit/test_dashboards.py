@@ -323,6 +323,21 @@ def test_the_collection_list_is_sorted_soonest_full_first_with_location_fire_and
     queries = " ".join(t["query"] for t in panel["targets"])
     for needed in ('"latitude"', '"longitude"', '"fire_alarm" = true', '"tilt" = true'):
         assert needed in queries
+    mappings = {
+        o["matcher"]["options"]: p["value"]
+        for o in panel["fieldConfig"]["overrides"]
+        for p in o["properties"]
+        if p["id"] == "mappings"
+    }
+    assert mappings["hours to full"] == [
+        {"type": "value", "options": {"100000": {"text": "not filling", "index": 0}}}
+    ]
+    alarms = mappings["/^(fire|tilted)/"]
+    assert [(m["type"], m["options"]["result"]["text"]) for m in alarms] == [
+        ("special", "no"),
+        ("range", "YES"),
+    ]
+    assert (alarms[1]["options"]["from"], alarms[1]["options"]["to"]) == (1, 1_000_000)
 
 
 def test_footfall_is_compared_with_the_same_24_hours_one_to_four_weeks_before() -> None:

@@ -10,12 +10,15 @@ JSON differs from what this code builds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from grafana_foundation_sdk.builders import bargauge, geomap, heatmap, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import geomap as geomap_builders
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
+    DashboardLink,
     QueryVariable,
     Row,
     ThresholdsConfig,
@@ -35,7 +38,25 @@ SITE = '"site" =~ /^$site$/'
 DEVICE = '"device_id" =~ /^$device$/'
 
 # UK DAQI bands (DOMAIN.md): 1-3 Low, 4-6 Moderate, 7-9 High, 10 Very High.
-DAQI_STEPS = [(None, "green"), (4, "yellow"), (7, "red"), (10, "purple")]
+DAQI_COLOURS = (
+    "#9CFF9C",
+    "#31FF00",
+    "#31CF00",
+    "#FFFF00",
+    "#FFCF00",
+    "#FF9A00",
+    "#FF6464",
+    "#FF0000",
+    "#990000",
+    "#CE30FF",
+)
+"""DEFRA's colour for each index 1-10, as its air quality services show them. Source: the
+openair R package (openair-project/openair, R/openColours.R lines 1239-1250 at 97886840,
+"taken directly from https://check-air-quality.service.gov.uk/"); the Met Office's ADAQ
+toolkit's ``daqi_cmap`` gives the same ten colours as RGB triples."""
+DAQI_STEPS: list[tuple[float | None, str]] = [
+    (None if index == 1 else index, colour) for index, colour in enumerate(DAQI_COLOURS, 1)
+]
 # Each pollutant's DAQI band edges, in ug/m3 (PM: 24 h means; NO2: hourly means).
 POLLUTANT_STEPS = {
     "pm25_ugm3": [(None, "green"), (36, "yellow"), (54, "red"), (71, "purple")],
@@ -43,20 +64,48 @@ POLLUTANT_STEPS = {
     "no2_ugm3": [(None, "green"), (201, "yellow"), (401, "red"), (601, "purple")],
 }
 DAQI_BANDS = [(1, 3, "Low"), (4, 6, "Moderate"), (7, 9, "High"), (10, 10, "Very High")]
-"""DEFRA's band words (DOMAIN.md), shown instead of the index; the bar's length is the index."""
+"""DEFRA's band words (DOMAIN.md), shown with the index: "3 Low", "7 High"."""
+STALE = "stale"
+STALE_COLOUR = "#808080"
+STALE_AFTER_H = 2
+"""A site whose newest hourly index is for an hour that ended longer ago than this is stale:
+its hour starts more than STALE_AFTER_H + 1 hours ago (daqi_1h is stamped at the hour's start)."""
+FRESH_INDEX = f"time > now() - {STALE_AFTER_H + 1}h"
+
+
+def band_of(index: int) -> str:
+    return next(word for low, high, word in DAQI_BANDS if low <= index <= high)
 
 
 def daqi_words() -> list[model.ValueMapping]:
+    """Each index as "N Band" in its DEFRA colour; no index (a stale site) as grey "stale"."""
     return [
-        model.RangeMap(
-            options=model.DashboardRangeMapOptions(
-                from_val=low,
-                to=high,
-                result=model.ValueMappingResult(text=word),
+        model.ValueMap(
+            options={
+                str(index): model.ValueMappingResult(
+                    text=f"{index} {band_of(index)}", color=colour, index=index - 1
+                )
+                for index, colour in enumerate(DAQI_COLOURS, 1)
+            }
+        ),
+        model.SpecialValueMap(
+            options=model.DashboardSpecialValueMapOptions(
+                match=model.SpecialValueMatch.NULL,
+                result=model.ValueMappingResult(text=STALE, color=STALE_COLOUR, index=10),
             )
-        )
-        for low, high, word in DAQI_BANDS
+        ),
     ]
+
+
+PM_ONLY_WORDS: list[model.ValueMapping] = [
+    model.ValueMap(
+        options={
+            "true": model.ValueMappingResult(text="DAQI (PM only)", index=0),
+            "false": model.ValueMappingResult(text="PM and gases", index=1),
+        }
+    )
+]
+"""daqi_1h's ``pm_only``: true where no NO2 or O3 index went into the site's index."""
 
 
 FILL_STEPS = [(None, "green"), (60, "yellow"), (80, "red")]
@@ -94,10 +143,76 @@ def _dashboard(uid: str, title: str, description: str) -> Dashboard:
         Dashboard(title)
         .uid(uid)
         .description(description)
-        .tags(["smartplace"])
+        .tags([TAG])
         .time("now-24h", "now")
         .refresh("1m")
         .timezone("browser")
+        .links(
+            [
+                # Every smartplace board, from every other, keeping the time range and the
+                # variables (so a site chosen here stays chosen there).
+                DashboardLink("Smartplace boards")
+                .type(model.DashboardLinkType.DASHBOARDS)
+                .tags([TAG])
+                .as_dropdown(True)
+                .keep_time(True)
+                .include_vars(True)
+            ]
+        )
+    )
+
+
+TAG = "smartplace"
+"""Every board's tag: the dashboard links list the boards by it."""
+BOARD_UIDS = {
+    "air quality": "smartplace-air-quality",
+    "bins": "smartplace-bins",
+    "footfall": "smartplace-footfall",
+}
+
+
+def site_links(value: str) -> list[dict[str, object]]:
+    """Data links from a site to the air quality, bin and footfall boards filtered by it.
+
+    ``value`` is how the panel names the site: ``${__value.raw}`` on a table's site column,
+    ``${__field.labels.site}`` on a series tagged by site (Grafana's data link variables)."""
+    return [
+        {
+            "title": f"{name.capitalize()} at this site",
+            "url": f"/d/{uid}?var-site={value}&${{__url_time_range}}",
+        }
+        for name, uid in BOARD_UIDS.items()
+    ]
+
+
+Linkable = TypeVar("Linkable", timeseries.Panel, table.Panel, stat.Panel, geomap.Panel)
+
+
+def with_data_links(panel: Linkable, links: list[dict[str, object]]) -> Linkable:
+    """Links on every field (the SDK types field links as dashboard links; Grafana's data
+    link is {title, url})."""
+    built = panel._internal  # the SDK has no setter for a raw data link
+    if built.field_config is None:
+        built.field_config = model.FieldConfigSource()
+    if built.field_config.defaults is None:
+        built.field_config.defaults = model.FieldConfig()
+    built.field_config.defaults.links = links  # type: ignore[assignment]
+    return panel
+
+
+def site_column_links(panel: table.Panel) -> table.Panel:
+    return panel.override_by_name(
+        "site", [model.DynamicConfigValue(id_val="links", value=site_links("${__value.raw}"))]
+    )
+
+
+def join_by(field: str) -> DataTransformerConfig:
+    return DataTransformerConfig(id_val="joinByField", options={"byField": field, "mode": "outer"})
+
+
+def sort_by(field: str, desc: bool = False) -> DataTransformerConfig:
+    return DataTransformerConfig(
+        id_val="sortBy", options={"sort": [{"field": field, "desc": desc}]}
     )
 
 
@@ -151,11 +266,12 @@ def overview() -> Dashboard:
         .with_panel(
             headline(
                 "Worst air quality index now, any site",
-                # Each site's latest hour, then the worst of those: now, not the day's maximum.
+                # Each site's latest hour, then the worst of those: now, not the day's maximum;
+                # a stale site's old hour is not now, so it is left out ("stale" if all are).
                 'SELECT max("index") FROM (SELECT last("index") AS "index" FROM "agg"."daqi_1h"'
-                ' WHERE $timeFilter GROUP BY "site")',
+                f' WHERE {FRESH_INDEX} GROUP BY "site")',
                 steps=DAQI_STEPS,
-            )
+            ).mappings(daqi_words())
         )
         .with_panel(
             headline(
@@ -216,16 +332,121 @@ def overview() -> Dashboard:
                     id_val="joinByField", options={"byField": "device_id", "mode": "outer"}
                 )
             )
-            .view(
-                geomap_builders.MapViewConfig()
-                .id("coords")
-                .lat(TOWN_CENTRE[0])  # type: ignore[arg-type]  # the SDK types degrees as int
-                .lon(TOWN_CENTRE[1])  # type: ignore[arg-type]
-                .zoom(14)
-            )
+            .view(town_view())
             .span(24)
             .height(14)
         )
+    )
+
+
+def fresh_daqi() -> InfluxQL:
+    """Each site's newest index, set-by pollutant and PM-only flag, if its hour is not stale."""
+    return InfluxQL(
+        'SELECT last("index") AS "index", last("pollutant") AS "set by", last("pm_only") AS'
+        f' "PM only" FROM "agg"."daqi_1h" WHERE {FRESH_INDEX} AND {SITE} GROUP BY "site"'
+    ).table()
+
+
+def daqi_table() -> table.Panel:
+    panel = (
+        table.Panel()
+        .title("Index now, by site (stale sites marked)")
+        .description(
+            f"index: the newest hourly index if its hour ended less than {STALE_AFTER_H} h ago,"
+            " else 'stale'; last index and Time: the newest there is in the time range;"
+            " PM only: 'DAQI (PM only)' where no gas was measured. Click a site for its boards."
+        )
+        .datasource(DATASOURCE)
+        .with_target(fresh_daqi())
+        .with_target(
+            InfluxQL(
+                'SELECT last("index") AS "last index" FROM "agg"."daqi_1h" WHERE $timeFilter'
+                f' AND {SITE} GROUP BY "site"',
+                "B",
+            ).table()
+        )
+        .with_transformation(join_by("site"))
+        .with_transformation(sort_by("index", desc=True))
+        .override_by_name(
+            "index",
+            [
+                model.DynamicConfigValue(id_val="mappings", value=daqi_words()),
+                model.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-background"}
+                ),
+            ],
+        )
+        .override_by_name(
+            "last index", [model.DynamicConfigValue(id_val="mappings", value=daqi_words()[:1])]
+        )
+        .override_by_name(
+            "PM only", [model.DynamicConfigValue(id_val="mappings", value=PM_ONLY_WORDS)]
+        )
+        .thresholds(thresholds(DAQI_STEPS))
+        .span(8)
+        .height(8)
+    )
+    return site_column_links(panel)
+
+
+def daqi_map() -> geomap.Panel:
+    """The sites on the map, each in its index's colour, or grey where stale."""
+    return (
+        geomap.Panel()
+        .title("Index now, on the map")
+        .description(
+            "A site sits where its air quality monitors stand (the mean of their registered"
+            " positions); its marker is coloured by the index now, grey where stale."
+        )
+        .datasource(DATASOURCE)
+        .with_target(
+            InfluxQL(
+                'SELECT mean("latitude") AS "latitude", mean("longitude") AS "longitude" FROM'
+                ' (SELECT last("latitude") AS "latitude", last("longitude") AS "longitude" FROM'
+                f' "raw"."device_info" WHERE "kind" = \'air_quality\' AND {SITE} GROUP BY'
+                ' "device_id", "site") GROUP BY "site"'
+            ).table()
+        )
+        .with_target(fresh_daqi().ref_id("B"))
+        .with_transformation(join_by("site"))
+        .thresholds(thresholds(DAQI_STEPS))
+        .mappings(daqi_words())
+        .view(town_view())
+        .layers(
+            [
+                common_builders.MapLayerOptions()
+                .type("markers")
+                .name("Sites")
+                .location(
+                    common_builders.FrameGeometrySource()
+                    .mode(common.FrameGeometrySourceMode.COORDS)
+                    .latitude("latitude")
+                    .longitude("longitude")
+                )
+                .config(
+                    {
+                        "showLegend": True,
+                        "style": {
+                            "color": {"field": "index", "fixed": STALE_COLOUR},
+                            "size": {"fixed": 12, "min": 4, "max": 20},
+                            "text": {"mode": "field", "field": "site", "fixed": ""},
+                        },
+                    }
+                )
+            ]
+        )
+        .span(8)
+        .height(8)
+    )
+
+
+def town_view() -> geomap_builders.MapViewConfig:
+    return (
+        geomap_builders.MapViewConfig()
+        .id("coords")
+        .lat(TOWN_CENTRE[0])  # type: ignore[arg-type]  # the SDK types degrees as int
+        .lon(TOWN_CENTRE[1])  # type: ignore[arg-type]
+        .zoom(14)
     )
 
 
@@ -238,37 +459,49 @@ def air_quality() -> Dashboard:
         )
         .with_variable(tag_variable("site", "Site", '"agg"."daqi_1h"', "site"))
         .with_variable(tag_variable("device", "Device", '"raw"."air_quality"', "device_id"))
-        .with_row(Row("Air quality index"))
+        .with_row(Row("Air quality index now"))
         .with_panel(
-            bargauge.Panel()
-            .title("Index now, per site")
+            stat.Panel()
+            .title(f"Index now, per site (sites silent for {STALE_AFTER_H} h: see the table)")
+            .description(
+                "Each site's newest hourly index, in DEFRA's colours, when its hour ended less"
+                f" than {STALE_AFTER_H} h ago. A site with nothing newer is not shown here as"
+                " if current: the table beside marks it stale."
+            )
             .datasource(DATASOURCE)
             .with_target(
                 InfluxQL(
-                    f'SELECT last("index") FROM "agg"."daqi_1h" WHERE $timeFilter AND {SITE}'
+                    f'SELECT last("index") FROM "agg"."daqi_1h" WHERE {FRESH_INDEX} AND {SITE}'
                     ' GROUP BY "site"'
                 ).alias("$tag_site")
             )
             .thresholds(thresholds(DAQI_STEPS))
             .mappings(daqi_words())
+            .color_mode(common.BigValueColorMode.BACKGROUND)
             .min(1)
             .max(10)
             .span(8)
             .height(8)
         )
+        .with_panel(daqi_table())
+        .with_panel(daqi_map())
         .with_panel(
-            series(
-                "Index over the last 7 days",
-                "short",
-                InfluxQL(
-                    f'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter AND {SITE}'
-                    ' GROUP BY time(1h), "site"'
-                ).alias("$tag_site"),
-                width=16,
+            with_data_links(
+                series(
+                    "Index over the last 7 days",
+                    "short",
+                    InfluxQL(
+                        f'SELECT max("index") FROM "agg"."daqi_1h" WHERE $timeFilter AND {SITE}'
+                        ' GROUP BY time(1h), "site"'
+                    ).alias("$tag_site"),
+                    width=16,
+                )
+                .time_from("7d")
+                .thresholds(thresholds(DAQI_STEPS))
+                .thresholds_style(threshold_style(common.GraphThresholdsStyleMode.AREA))
+                .mappings(daqi_words()[:1]),
+                site_links("${__field.labels.site}"),
             )
-            .time_from("7d")
-            .thresholds(thresholds(DAQI_STEPS))
-            .thresholds_style(threshold_style(common.GraphThresholdsStyleMode.AREA))
         )
         .with_row(Row("Pollutants: raw readings and hourly means"))
     )
@@ -287,7 +520,7 @@ def air_quality() -> Dashboard:
                 ).alias("$tag_device_id raw"),
                 InfluxQL(
                     f'SELECT mean("{field}_mean") FROM "agg"."air_quality_1h" WHERE $timeFilter'
-                    f' AND {DEVICE} GROUP BY time(1h), "device_id"',
+                    f' AND {DEVICE} GROUP BY time($__interval), "device_id"',
                     "B",
                 ).alias("$tag_device_id hourly"),
             )
@@ -307,6 +540,44 @@ def air_quality() -> Dashboard:
     )
 
 
+WEEKS_BACK = (1, 2, 3, 4)
+
+
+def same_weekday() -> bargauge.Panel:
+    """The last 24 hours against the same 24 hours (so the same weekday and hours) one, two,
+    three and four weeks before. InfluxQL 1.x cannot shift a series in time and Grafana 11
+    shifts a whole panel, not one query, so each bar is its own window relative to now()."""
+    windows = [("last 24 h", "time > now() - 24h")] + [
+        (
+            f"{weeks} week{'s' if weeks > 1 else ''} before",
+            f"time > now() - {7 * weeks + 1}d AND time <= now() - {7 * weeks}d",
+        )
+        for weeks in WEEKS_BACK
+    ]
+    panel = (
+        bargauge.Panel()
+        .title("People in: the last 24 h against the same 24 h in each of the 4 weeks before")
+        .description(
+            "Same weekday, same hours: each bar sums footfall_1h over 24 h ending now, or"
+            " exactly 7, 14, 21 or 28 days before now. Follows the site filter, not the time"
+            " picker."
+        )
+        .datasource(DATASOURCE)
+        .min(0)
+        .span(24)
+        .height(6)
+    )
+    for k, (name, window) in enumerate(windows):
+        panel = panel.with_target(
+            InfluxQL(
+                f'SELECT sum("count_in_sum") AS "{name}" FROM "agg"."footfall_1h" WHERE {window}'
+                f" AND {SITE}",
+                "ABCDE"[k],
+            )
+        )
+    return panel
+
+
 def footfall() -> Dashboard:
     hourly = (
         f'SELECT sum("count_in_sum") FROM "agg"."footfall_1h" WHERE $timeFilter AND {SITE}'
@@ -320,11 +591,14 @@ def footfall() -> Dashboard:
         )
         .with_variable(tag_variable("site", "Site", '"agg"."footfall_1h"', "site"))
         .with_panel(
-            series(
-                "People in, per site and hour",
-                "short",
-                InfluxQL(hourly).alias("$tag_site"),
-                width=24,
+            with_data_links(
+                series(
+                    "People in, per site (hourly; longer buckets on long ranges)",
+                    "short",
+                    InfluxQL(hourly.replace("time(1h)", "time($__interval)")).alias("$tag_site"),
+                    width=24,
+                ).interval("1h"),
+                site_links("${__field.labels.site}"),
             )
         )
         .with_panel(
@@ -336,6 +610,7 @@ def footfall() -> Dashboard:
             .span(24)
             .height(9)
         )
+        .with_panel(same_weekday())
         .with_panel(
             series("This week", "short", InfluxQL(hourly).alias("$tag_site")).time_from("7d")
         )
@@ -346,16 +621,129 @@ def footfall() -> Dashboard:
         )
         .with_panel(
             series(
-                "In and out, whole town (15 min)",
+                "In and out, whole town (15 min; longer buckets on long ranges)",
                 "short",
                 InfluxQL(
                     'SELECT sum("count_in_sum") AS "in", sum("count_out_sum") AS "out" FROM'
-                    f' "agg"."footfall_15m" WHERE $timeFilter AND {SITE} GROUP BY time(15m)'
+                    f' "agg"."footfall_15m" WHERE $timeFilter AND {SITE} GROUP BY'
+                    " time($__interval)"
                 ),
                 width=24,
-            )
+            ).interval("15m")
         )
     )
+
+
+NOT_FILLING = 100_000
+"""Hours to full written for a bin that is not filling (falling, flat, or just emptied): it
+sorts after every real estimate and shows as 'not filling'."""
+HOURS_TO_FULL = (
+    # Innermost: each bin's hourly windows in range; time_to_full_h (ingest's estimate from the
+    # hour's own rate of rise, first to last reading) is absent where the bin was not rising,
+    # and fill() makes that NOT_FILLING, so the newest window decides, not an older estimate.
+    'SELECT max("time_to_full_h") AS "ttf", last("fill_pct_last") AS "fill" FROM "agg"."bin_1h"'
+    f' WHERE $timeFilter AND {SITE} GROUP BY time(1h), "device_id" fill({NOT_FILLING})'
+)
+COLLECTION_LIST = (
+    'SELECT last("hours") AS "hours to full", last("fill") AS "fill" FROM ('
+    # A full bin (fill 100 %) has no estimate (ingest stops at 100): ceil() makes it 0 hours.
+    'SELECT "ttf" * ceil((100 - "fill") / 100) AS "hours", "fill" FROM ('
+    f'{HOURS_TO_FULL}) WHERE "fill" <= 100) GROUP BY "device_id"'
+)
+
+
+ALARMS_UPPER = 1_000_000
+"""The upper end of the 'YES' range for fire and tilt counts (any count a bin can send)."""
+
+
+def collection_list() -> table.Panel:
+    """Every bin, soonest full first, with where it stands and whether it burns or lies tilted."""
+    alarms = [
+        InfluxQL(
+            f'SELECT count("{field}") AS "{name}" FROM "raw"."bin" WHERE time > now() - 1h AND'
+            f' "{field}" = true AND {SITE} GROUP BY "device_id"',
+            ref,
+        ).table()
+        for field, name, ref in (("fire_alarm", "fire (1 h)", "C"), ("tilt", "tilted (1 h)", "D"))
+    ]
+    panel = (
+        table.Panel()
+        .title("Collection list, soonest full first")
+        .description(
+            "Hours to full: from the newest hourly window's rate of rise (ingest's"
+            " time_to_full_h); 0 for a full bin; 'not filling' where the newest hour did not"
+            " rise (just emptied, flat). Location from the registry. Fire and tilt: readings"
+            " raising them in the last hour. Click a site for its boards."
+        )
+        .datasource(DATASOURCE)
+        .with_target(InfluxQL(COLLECTION_LIST).table())
+        .with_target(
+            InfluxQL(
+                'SELECT last("latitude") AS "latitude", last("longitude") AS "longitude" FROM'
+                f' "raw"."device_info" WHERE "kind" = \'bin\' AND {SITE} GROUP BY "device_id",'
+                ' "site"',
+                "B",
+            ).table()
+        )
+        .with_target(alarms[0])
+        .with_target(alarms[1])
+        .with_transformation(join_by("device_id"))
+        .with_transformation(sort_by("hours to full"))
+        .override_by_name(
+            "hours to full",
+            [
+                model.DynamicConfigValue(
+                    id_val="mappings",
+                    value=[
+                        model.ValueMap(
+                            options={
+                                str(NOT_FILLING): model.ValueMappingResult(
+                                    text="not filling", index=0
+                                )
+                            }
+                        )
+                    ],
+                ),
+            ],
+        )
+        .override_by_name(
+            "fill",
+            [
+                model.DynamicConfigValue(id_val="unit", value="percent"),
+                model.DynamicConfigValue(id_val="thresholds", value=thresholds(FILL_STEPS).build()),
+                model.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-background"}
+                ),
+            ],
+        )
+        .override_by_regexp(
+            "/^(fire|tilted)/",
+            [
+                model.DynamicConfigValue(
+                    id_val="mappings",
+                    value=[
+                        model.SpecialValueMap(
+                            options=model.DashboardSpecialValueMapOptions(
+                                match=model.SpecialValueMatch.NULL,
+                                result=model.ValueMappingResult(text="no", index=0),
+                            )
+                        ),
+                        model.RangeMap(
+                            options=model.DashboardRangeMapOptions(
+                                from_val=1,
+                                to=ALARMS_UPPER,
+                                result=model.ValueMappingResult(text="YES", color="red", index=1),
+                            )
+                        ),
+                    ],
+                ),
+                model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-text"}),
+            ],
+        )
+        .span(24)
+        .height(10)
+    )
+    return site_column_links(panel)
 
 
 def bins() -> Dashboard:
@@ -401,28 +789,16 @@ def bins() -> Dashboard:
             .span(12)
             .height(10)
         )
-        .with_panel(
-            table.Panel()
-            .title("Estimated hours to full")
-            .datasource(DATASOURCE)
-            .with_target(
-                InfluxQL(
-                    'SELECT last("time_to_full_h") AS "hours to full" FROM "agg"."bin_1h" WHERE'
-                    f' $timeFilter AND {SITE} GROUP BY "device_id"'
-                ).table()
-            )
-            .span(12)
-            .height(8)
-        )
+        .with_panel(collection_list())
         .with_panel(
             series(
                 "Collections",
                 "short",
                 InfluxQL(
                     'SELECT sum("collections") FROM "agg"."bin_1h" WHERE $timeFilter'
-                    f' AND {SITE} GROUP BY time(1h), "device_id"'
+                    f' AND {SITE} GROUP BY time($__interval), "device_id"'
                 ).alias("$tag_device_id"),
-            )
+            ).interval("1h")
         )
     )
 
@@ -496,17 +872,33 @@ def devices() -> Dashboard:
         .with_panel(
             table.Panel()
             .title("Rejects, by reason")
+            .description(
+                "How many of each reason in the time range, and the latest example of each"
+                " (one row per reason, however long the range: not every reject's row)."
+            )
             .datasource(DATASOURCE)
             .with_target(
                 InfluxQL(
-                    'SELECT "device_id", "detail", "payload" FROM "raw"."ingest_rejects" WHERE'
+                    'SELECT sum("count") AS "rejects", last("device_id") AS "latest device",'
+                    ' last("topic") AS "latest topic", last("detail") AS "latest detail",'
+                    ' last("payload") AS "latest payload" FROM "raw"."ingest_rejects" WHERE'
                     ' $timeFilter GROUP BY "reason"'
                 ).table()
             )
+            .with_transformation(sort_by("rejects", desc=True))
             .span(24)
             .height(10)
         )
     )
+
+
+LEDGER_INTERVAL = "1h"
+"""The ledger counts per arrival hour: finer buckets would only split an hour's point from
+nothing."""
+LEDGER_BALANCE = (
+    'SELECT sum("received") - sum("written") - sum("rejected") AS "unaccounted" FROM'
+    ' "raw"."delivery_ledger" WHERE $timeFilter GROUP BY time($__interval) fill(none)'
+)
 
 
 def pipeline() -> Dashboard:
@@ -583,6 +975,33 @@ def pipeline() -> Dashboard:
                 rate("write_refused_lines"),
                 rate("late_beyond_grace", "B"),
             )
+        )
+        .with_panel(
+            series(
+                "Delivery ledger per arrival hour: received, written, rejected",
+                "short",
+                InfluxQL(
+                    'SELECT sum("received") AS "received", sum("written") AS "written",'
+                    ' sum("rejected") AS "rejected", sum("duplicate") AS "flagged duplicate",'
+                    ' sum("late") AS "late beyond grace" FROM "raw"."delivery_ledger" WHERE'
+                    " $timeFilter GROUP BY time($__interval) fill(none)"
+                ),
+            ).interval(LEDGER_INTERVAL)
+        )
+        .with_panel(
+            series(
+                "Ledger balance: received - written - rejected (0: nothing lost)",
+                "short",
+                InfluxQL(LEDGER_BALANCE),
+            )
+            .description(
+                "Every reading ingest received is written or rejected (a line InfluxDB refused"
+                " moves from written to rejected), so each arrival hour must balance at 0."
+                " Duplicates and late readings are stored, flagged: they are not losses."
+            )
+            .interval(LEDGER_INTERVAL)
+            .thresholds(thresholds([(None, "green"), (1, "red")]))
+            .thresholds_style(threshold_style(common.GraphThresholdsStyleMode.LINE))
         )
         .with_panel(
             table.Panel()

@@ -79,6 +79,10 @@ class InfluxQL(cogbuilder.Builder[InfluxQLQuery]):
         self._internal.result_format = "table"
         return self
 
+    def ref_id(self, ref_id: str) -> Self:
+        self._internal.ref_id = ref_id
+        return self
+
     def alias(self, alias: str) -> Self:
         self._internal.alias = alias
         return self

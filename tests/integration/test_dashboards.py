@@ -24,6 +24,7 @@ from tests.integration.conftest import SimulatedTown
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+PEOPLE_IN_WEEKS = "People in: the last 24 h against the same 24 h in each of the 4 weeks before"
 
 
 def expand(query: str, range_s: tuple[int, int], variables: dict[str, str], interval: str) -> str:
@@ -67,6 +68,18 @@ def dashboards() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+QUIET_TARGETS = {
+    ("bins.json", "Collection list, soonest full first", "C"): "fire alarms: the town raises none",
+    ("bins.json", "Collection list, soonest full first", "D"): "tilts: the town raises none",
+    **{
+        ("footfall.json", PEOPLE_IN_WEEKS, ref): "the town is 8 days old: no week 2-4 before"
+        for ref in "CDE"
+    },
+}
+"""Targets that may return nothing from the simulated town (test_dashboard_answers.py gives
+each known data and checks its exact answer)."""
+
+
 @pytest.mark.parametrize(("name", "board"), dashboards(), ids=[n for n, _ in dashboards()])
 def test_every_panel_query_returns_data(
     simulated_town: SimulatedTown, name: str, board: dict[str, Any]
@@ -84,7 +97,8 @@ def test_every_panel_query_returns_data(
                     series = [
                         s for r in influx.query(query) for s in r.get("series", []) if s["values"]
                     ]
-                    assert series, f"{name} / {panel['title']}: no data from\n{query}"
+                    if (name, panel["title"], target["refId"]) not in QUIET_TARGETS:
+                        assert series, f"{name} / {panel['title']}: no data from\n{query}"
                     checked += 1
         assert checked >= 2 * len([p for p in board["panels"] if p.get("targets")])
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -122,11 +124,39 @@ def test_push_to_a_grafana_that_is_not_there_says_so() -> None:
         push(f"http://127.0.0.1:{free_port()}", "token", timeout_s=2)
 
 
-def test_every_panel_grouping_by_interval_sets_a_min_interval() -> None:
+WINDOW = re.compile(r'"(?:raw|agg)"\."(\w+?)(?:_(\d+[mh]))?"')
+RESOLUTION = {"1m": 60, "15m": 900, "1h": 3600}
+
+
+def test_every_panel_grouping_by_interval_sets_the_min_interval_of_what_it_reads() -> None:
+    """At least a minute (devices report no faster), and no finer than the finest window a
+    panel reads: 15 minutes over footfall_15m, an hour over *_1h and the hourly ledger."""
+    grouped = 0
     for name, board in BOARDS.items():
         for panel in board["panels"]:
-            if any("$__interval" in t["query"] for t in panel.get("targets", [])):
-                assert panel.get("interval") == "1m", f"{name} / {panel['title']}"
+            queries = [t["query"] for t in panel.get("targets", [])]
+            if not any("$__interval" in q for q in queries):
+                continue
+            grouped += 1
+            finest = min(
+                3600 if measurement == "delivery_ledger" else RESOLUTION.get(window or "1m", 60)
+                for q in queries
+                for measurement, window in WINDOW.findall(q)
+            )
+            wanted = {60: "1m", 900: "15m", 3600: "1h"}[finest]
+            assert panel.get("interval") == wanted, f"{name} / {panel['title']}"
+    assert grouped >= 15
+
+
+def test_no_time_series_over_the_dashboards_range_groups_by_a_fixed_interval() -> None:
+    for name, board in BOARDS.items():
+        for panel in board["panels"]:
+            if panel["type"] != "timeseries" or panel.get("timeFrom"):
+                continue  # a fixed range (7 days) has a fixed number of buckets
+            for target in panel["targets"]:
+                assert "GROUP BY time($__interval)" in target["query"], (
+                    f"{name} / {panel['title']}: {target['query']}"
+                )
 
 
 NOTIFY = yaml.safe_load(FILES["provisioning/alerting/notifications.yaml"])
@@ -198,12 +228,179 @@ def test_provisioning_and_push_use_one_folder_uid() -> None:
     assert provider["folderUid"] == push.FOLDER_UID == "smartplace"
 
 
-def test_the_index_now_reads_as_defras_band_words() -> None:
-    (gauge,) = [
-        p for p in BOARDS["air-quality.json"]["panels"] if p["title"] == "Index now, per site"
+DEFRA_COLOURS = [
+    "#9CFF9C", "#31FF00", "#31CF00", "#FFFF00", "#FFCF00",
+    "#FF9A00", "#FF6464", "#FF0000", "#990000", "#CE30FF",
+]  # fmt: skip
+"""openair-project/openair R/openColours.R (the "daqi" scheme), as cited in build.py."""
+WORDS = [
+    "1 Low", "2 Low", "3 Low", "4 Moderate", "5 Moderate", "6 Moderate",
+    "7 High", "8 High", "9 High", "10 Very High",
+]  # fmt: skip
+
+
+def _panel(board: str, title: str) -> dict[str, Any]:
+    panels: list[dict[str, Any]] = [p for p in BOARDS[board]["panels"] if p["title"] == title]
+    (panel,) = panels
+    return panel
+
+
+def _words(mappings: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[Any]]:
+    (values,) = [m for m in mappings if m["type"] == "value"]
+    ordered = sorted(values["options"].items(), key=lambda kv: int(kv[0]))
+    assert [k for k, _ in ordered] == [str(i) for i in range(1, 11)]
+    special = [
+        (m["options"]["match"], m["options"]["result"]) for m in mappings if m["type"] == "special"
     ]
-    bands = [
-        (m["options"]["from"], m["options"]["to"], m["options"]["result"]["text"])
-        for m in gauge["fieldConfig"]["defaults"]["mappings"]
+    return [(r["text"], r["color"]) for _, r in ordered], special
+
+
+STAT = "Index now, per site (sites silent for 2 h: see the table)"
+TABLE = "Index now, by site (stale sites marked)"
+MAP = "Index now, on the map"
+
+
+def test_the_index_now_reads_as_band_words_in_defras_ten_colours_on_stat_table_and_map() -> None:
+    for source in (
+        _panel("air-quality.json", STAT)["fieldConfig"]["defaults"],
+        _panel("air-quality.json", MAP)["fieldConfig"]["defaults"],
+        *(
+            {"mappings": prop["value"]}
+            for o in _panel("air-quality.json", TABLE)["fieldConfig"]["overrides"]
+            if o["matcher"]["options"] == "index"
+            for prop in o["properties"]
+            if prop["id"] == "mappings"
+        ),
+    ):
+        words, special = _words(source["mappings"])
+        assert words == list(zip(WORDS, DEFRA_COLOURS, strict=True))
+        assert special == [("null", {"text": "stale", "color": "#808080", "index": 10})]
+    for name in (STAT, TABLE, MAP):
+        steps = _panel("air-quality.json", name)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["value"], s["color"]) for s in steps] == [
+            (None if i == 1 else i, c) for i, c in enumerate(DEFRA_COLOURS, 1)
+        ]
+
+
+def test_stale_sites_are_read_only_from_hours_that_ended_within_two_hours() -> None:
+    for name in (STAT, TABLE, MAP):
+        queries = [t["query"] for t in _panel("air-quality.json", name)["targets"]]
+        (fresh,) = [q for q in queries if '"daqi_1h"' in q and "$timeFilter" not in q]
+        assert "time > now() - 3h" in fresh  # stamped at the hour's start: ended 2 h ago
+    table = _panel("air-quality.json", TABLE)
+    assert table["transformations"][0] == {
+        "id": "joinByField",
+        "options": {"byField": "site", "mode": "outer"},
+    }
+
+
+def test_pm_only_is_shown_in_words() -> None:
+    table = _panel("air-quality.json", TABLE)
+    assert 'last("pm_only") AS "PM only"' in table["targets"][0]["query"]
+    (override,) = [
+        o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "PM only"
     ]
-    assert bands == [(1, 3, "Low"), (4, 6, "Moderate"), (7, 9, "High"), (10, 10, "Very High")]
+    (mapping,) = override["properties"][0]["value"]
+    assert mapping["options"]["true"]["text"] == "DAQI (PM only)"
+
+
+def test_the_map_colours_each_site_marker_by_the_index_and_opens_on_the_town() -> None:
+    panel = _panel("air-quality.json", MAP)
+    (layer,) = panel["options"]["layers"]
+    assert layer["type"] == "markers"
+    assert layer["location"] == {"mode": "coords", "latitude": "latitude", "longitude": "longitude"}
+    assert layer["config"]["style"]["color"] == {"field": "index", "fixed": "#808080"}
+    assert (panel["options"]["view"]["lat"], panel["options"]["view"]["lon"]) == (53.4106, -2.1575)
+
+
+def test_the_collection_list_is_sorted_soonest_full_first_with_location_fire_and_tilt() -> None:
+    panel = _panel("bins.json", "Collection list, soonest full first")
+    assert [t["resultFormat"] for t in panel["targets"]] == ["table"] * 4
+    assert panel["transformations"] == [
+        {"id": "joinByField", "options": {"byField": "device_id", "mode": "outer"}},
+        {"id": "sortBy", "options": {"sort": [{"field": "hours to full", "desc": False}]}},
+    ]
+    queries = " ".join(t["query"] for t in panel["targets"])
+    for needed in ('"latitude"', '"longitude"', '"fire_alarm" = true', '"tilt" = true'):
+        assert needed in queries
+    mappings = {
+        o["matcher"]["options"]: p["value"]
+        for o in panel["fieldConfig"]["overrides"]
+        for p in o["properties"]
+        if p["id"] == "mappings"
+    }
+    assert mappings["hours to full"] == [
+        {"type": "value", "options": {"100000": {"text": "not filling", "index": 0}}}
+    ]
+    alarms = mappings["/^(fire|tilted)/"]
+    assert [(m["type"], m["options"]["result"]["text"]) for m in alarms] == [
+        ("special", "no"),
+        ("range", "YES"),
+    ]
+    assert (alarms[1]["options"]["from"], alarms[1]["options"]["to"]) == (1, 1_000_000)
+
+
+def test_footfall_is_compared_with_the_same_24_hours_one_to_four_weeks_before() -> None:
+    panel = _panel(
+        "footfall.json",
+        "People in: the last 24 h against the same 24 h in each of the 4 weeks before",
+    )
+    windows = [t["query"].split(" WHERE ")[1].split(' AND "site"')[0] for t in panel["targets"]]
+    assert windows == [
+        "time > now() - 24h",
+        "time > now() - 8d AND time <= now() - 7d",
+        "time > now() - 15d AND time <= now() - 14d",
+        "time > now() - 22d AND time <= now() - 21d",
+        "time > now() - 29d AND time <= now() - 28d",
+    ]
+
+
+def test_every_board_links_to_the_others_by_their_tag_keeping_time_and_site() -> None:
+    for name, board in BOARDS.items():
+        assert board["tags"] == ["smartplace"]
+        (link,) = board["links"]
+        assert (link["type"], link["tags"], link["keepTime"], link["includeVars"]) == (
+            "dashboards",
+            ["smartplace"],
+            True,
+            True,
+        ), name
+
+
+def test_a_site_links_to_its_air_quality_bin_and_footfall_boards() -> None:
+    wanted = {
+        f"/d/smartplace-{board}?var-site=VALUE&${{__url_time_range}}"
+        for board in ("air-quality", "bins", "footfall")
+    }
+    found = 0
+    for board in BOARDS.values():
+        for panel in board["panels"]:
+            config = panel.get("fieldConfig", {})
+            for links, variable in [
+                (config.get("defaults", {}).get("links"), "${__field.labels.site}"),
+                *(
+                    (p["value"], "${__value.raw}")
+                    for o in config.get("overrides", [])
+                    if o["matcher"]["options"] == "site"
+                    for p in o["properties"]
+                    if p["id"] == "links"
+                ),
+            ]:
+                if links:
+                    assert {link["url"] for link in links} == {
+                        u.replace("VALUE", variable) for u in wanted
+                    }
+                    found += 1
+    assert found == 4  # the air quality table and series, the collection list, footfall by site
+
+
+def test_the_ledger_balance_is_received_less_written_less_rejected_per_hour() -> None:
+    panel = _panel(
+        "pipeline.json", "Ledger balance: received - written - rejected (0: nothing lost)"
+    )
+    (target,) = panel["targets"]
+    assert target["query"].startswith(
+        'SELECT sum("received") - sum("written") - sum("rejected") AS "unaccounted" FROM'
+        ' "raw"."delivery_ledger"'
+    )
+    assert panel["interval"] == "1h"

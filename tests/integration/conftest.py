@@ -17,6 +17,7 @@ from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
 from smartplace.ingest.stats import IngestStats, stats_line
 from smartplace.publisher import Publisher
+from smartplace.schemas.reasons import RejectReason
 from smartplace.simulator import modes
 from smartplace.simulator.faults import FaultRates
 from smartplace.simulator.fleet import Fleet, load_fleet
@@ -91,9 +92,12 @@ def simulated_town(
     ingest.close()
     # The worker's counters a minute before it started, all zero, as a longer-running
     # ingest would have written: rates are differences between 1-minute buckets, and a run
-    # this short can fall within one clock minute.
+    # this short can fall within one clock minute. Every reject reason is there, at 0, as
+    # the first reject of each kind makes it appear.
+    zero = IngestStats()
+    zero.rejected_by_reason.update({reason.value: 0 for reason in RejectReason})
     with InfluxClient(settings.influx) as influx:
-        baseline = stats_line(mqtt.client_id, IngestStats(), 0, started_ns - 60 * 10**9)
+        baseline = stats_line(mqtt.client_id, zero, 0, started_ns - 60 * 10**9)
         influx.write([baseline], settings.influx.raw_retention_policy)
     records = [orjson.loads(line) for line in oracle.getvalue().splitlines()]
     return SimulatedTown(settings, fleet, records)

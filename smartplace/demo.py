@@ -21,8 +21,10 @@ from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats
 from smartplace.publisher import Publisher
+from smartplace.schemas.kinds import AIR_QUALITY
 from smartplace.simulator.run import air_quality_device_ids, provision_fleet, simulate
 from smartplace.stack.local import LocalStack
+from smartplace.storage import REJECTS, aggregate_field, aggregate_measurement
 
 CATCH_UP_TIMEOUT_S = 30.0
 
@@ -169,15 +171,16 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
     agg = quote_identifier(influx.agg_retention_policy)
     window_start_ns = started_ns - started_ns % 60_000_000_000
     # Only quoted identifiers from settings and integers of our own go into these statements.
+    raw_name, minute_name = AIR_QUALITY.model.measurement, aggregate_measurement("air_quality", 60)
     queries = {
-        f"{influx.raw_retention_policy}.air_quality": (
-            f"SELECT count(*) FROM {raw}.air_quality WHERE time >= {started_ns}"  # noqa: S608
+        f"{influx.raw_retention_policy}.{raw_name}": (
+            f"SELECT count(*) FROM {raw}.{raw_name} WHERE time >= {started_ns}"  # noqa: S608
         ),
-        f"{influx.agg_retention_policy}.air_quality_1m": (
-            f"SELECT count(*) FROM {agg}.air_quality_1m WHERE time >= {window_start_ns}"  # noqa: S608
+        f"{influx.agg_retention_policy}.{minute_name}": (
+            f"SELECT count(*) FROM {agg}.{minute_name} WHERE time >= {window_start_ns}"  # noqa: S608
         ),
-        f"{influx.raw_retention_policy}.ingest_rejects": (
-            f"SELECT count(*) FROM {raw}.ingest_rejects WHERE time >= {started_ns}"  # noqa: S608
+        f"{influx.raw_retention_policy}.{REJECTS}": (
+            f"SELECT count(*) FROM {raw}.{REJECTS} WHERE time >= {started_ns}"  # noqa: S608
         ),
     }
     with InfluxClient(influx.for_reading()) as client:
@@ -193,9 +196,10 @@ def _report(settings: Settings, console: Console, started_ns: int, result: DemoR
             table.add_row(name, f"{count:,}")
         console.print(table)
 
-        fields = "pm25_ugm3_mean, pm25_ugm3_min, pm25_ugm3_max, pm25_ugm3_count, no2_ugm3_mean"
+        shown = [("pm25_ugm3", stat) for stat in ("mean", "min", "max", "count")]
+        fields = ", ".join(aggregate_field(f, s) for f, s in [*shown, ("no2_ugm3", "mean")])
         latest = client.query_rows(
-            f"SELECT {fields} FROM {agg}.air_quality_1m WHERE time >= {window_start_ns} "  # noqa: S608
+            f"SELECT {fields} FROM {agg}.{minute_name} WHERE time >= {window_start_ns} "  # noqa: S608
             "GROUP BY device_id ORDER BY time DESC LIMIT 1 SLIMIT 5"
         )
     sample = Table(title="A few 1-minute aggregates, read back with InfluxQL")

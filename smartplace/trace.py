@@ -16,10 +16,9 @@ from typing import Any
 from smartplace.errors import SmartplaceError
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.decode.flags import QcFlag
-from smartplace.ingest.ledger import LEDGER_MEASUREMENT
-from smartplace.ingest.write.points import REJECTS_MEASUREMENT
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import KINDS
+from smartplace.storage import DELIVERY_LEDGER, REJECTS
 
 NEAR = timedelta(minutes=1)
 """How far from the asked-for time a reading may be and still be 'that' reading."""
@@ -144,7 +143,7 @@ def trace(
             params["end"] = _ns(end)
         return influx.query_rows(statement, params)
 
-    for row in rows(LEDGER_MEASUREMENT, since, None):
+    for row in rows(DELIVERY_LEDGER, since, None):
         counts = {
             key: int(value)
             for key, value in row.items()
@@ -164,7 +163,7 @@ def trace(
                 ]
                 result.readings.append(reading)
     reject_start, reject_end = (at - NEAR, at + REJECT_SEARCH) if at else (since, None)
-    for row in rows(REJECTS_MEASUREMENT, reject_start, reject_end, " GROUP BY reason"):
+    for row in rows(REJECTS, reject_start, reject_end, " GROUP BY reason"):
         row["time"] = _time(row["time"])
         result.rejects.append(row)
     return result

@@ -16,10 +16,13 @@ console = Console()
 def build(
     out: Annotated[Path, typer.Option(help="Where to write them.")] = Path("dashboards"),
 ) -> None:
-    """Write the dashboards' JSON and Grafana's provisioning files (data source, provider, alerts)."""
+    """Write the dashboards' JSON and Grafana's provisioning files (data source, provider, alerts),
+    reading the retention policies SMARTPLACE_INFLUX__RAW/AGG_RETENTION_POLICY name."""
+    from smartplace.config import Settings
     from smartplace.dashboards.provisioning import write_all
 
-    written = write_all(out)
+    influx = Settings().influx
+    written = write_all(out, (influx.raw_retention_policy, influx.agg_retention_policy))
     console.print(f"Wrote {len(written)} files under {out}/.")
 
 
@@ -31,9 +34,12 @@ def push(
     ],
 ) -> None:
     """Upload every dashboard into the 'smartplace' folder; unchanged ones are left alone."""
+    from smartplace.config import Settings
     from smartplace.dashboards.push import push as push_dashboards
 
-    report = push_dashboards(url, token)
+    influx = Settings().influx
+    policies = (influx.raw_retention_policy, influx.agg_retention_policy)
+    report = push_dashboards(url, token, policies=policies)
     if report.created_folder:
         console.print("Created folder smartplace.")
     console.print(

@@ -23,7 +23,7 @@ from grafana_client.client import (
 )
 
 from smartplace.dashboards.build import DASHBOARDS, FOLDER, FOLDER_UID
-from smartplace.dashboards.provisioning import dashboard_json
+from smartplace.dashboards.provisioning import DEFAULT_POLICIES, Policies, dashboard_json
 from smartplace.errors import SmartplaceError
 
 
@@ -34,13 +34,15 @@ class PushReport:
     unchanged: list[str] = field(default_factory=list)
 
 
-def push(url: str, token: str, timeout_s: float = 10.0) -> PushReport:
+def push(
+    url: str, token: str, timeout_s: float = 10.0, policies: Policies = DEFAULT_POLICIES
+) -> PushReport:
     grafana = GrafanaApi.from_url(url=url, credential=token, timeout=timeout_s)
     report = PushReport()
     try:
         report.created_folder = _ensure_folder(grafana)
         for name in DASHBOARDS:
-            built = json.loads(dashboard_json(name))
+            built = json.loads(dashboard_json(name, policies))
             if _same_as_stored(grafana, built):
                 report.unchanged.append(built["uid"])
                 continue

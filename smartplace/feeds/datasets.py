@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from smartplace.storage import SITE_DAQI, aggregate_field, aggregate_measurement
+
 LICENCE_URL = "http://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
 """The OGL's URI as CKAN's licence list (and so ckanext-dcat, which matches it exactly) has it."""
 LICENCE_NAME = "Open Government Licence v3.0"
@@ -96,7 +98,7 @@ def _pollutants(window: str) -> tuple[Column, ...]:
             "number",
             unit,
             f"{what}: the site's mean over the period (each monitor's {window} mean, averaged)",
-            f'mean("{field}_mean")',
+            f'mean("{aggregate_field(field, "mean")}")',
         )
 
     return (
@@ -110,7 +112,7 @@ def _pollutants(window: str) -> tuple[Column, ...]:
             "integer",
             "1",
             "PM2.5 readings behind the means (low-cost sensors: indicative, not reference-grade)",
-            'sum("pm25_ugm3_count")',
+            f'sum("{aggregate_field("pm25_ugm3", "count")}")',
         ),
         _complete(f"it has ended and coverage is at least {COMPLETE_COVERAGE}"),
         _window_coverage("15-minute windows", "monitors"),
@@ -168,29 +170,37 @@ DATASETS: dict[str, Dataset] = {
             "air-quality-hourly",
             "Air quality, hourly, by site",
             "Hourly mean PM2.5, PM10, NO2, temperature and humidity at each monitored site.",
-            "air_quality_1h",
+            aggregate_measurement("air_quality", 3600),
             3_600,
             _pollutants("hourly"),
             7,
-            Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            Coverage(
+                aggregate_measurement("air_quality", 900),
+                900,
+                aggregate_field("pm25_ugm3", "count"),
+            ),
             sparse=True,
         ),
         Dataset(
             "air-quality-daily",
             "Air quality, daily, by site",
             "Daily mean PM2.5, PM10, NO2, temperature and humidity at each monitored site.",
-            "air_quality_1d",
+            aggregate_measurement("air_quality", 86_400),
             86_400,
             _pollutants("daily"),
             90,
-            Coverage("air_quality_15m", 900, "pm25_ugm3_count"),
+            Coverage(
+                aggregate_measurement("air_quality", 900),
+                900,
+                aggregate_field("pm25_ugm3", "count"),
+            ),
             sparse=True,
         ),
         Dataset(
             "air-quality-index-hourly",
             "Daily Air Quality Index, hourly, by site",
             "The UK Daily Air Quality Index (1-10) and its band at each site, each hour.",
-            "daqi_1h",
+            SITE_DAQI,
             3_600,
             (
                 Column(
@@ -218,7 +228,7 @@ DATASETS: dict[str, Dataset] = {
             "footfall-15min",
             "Footfall, every 15 minutes, by site",
             "People counted in and out at each site, per 15 minutes (never finer).",
-            "footfall_15m",
+            aggregate_measurement("footfall", 900),
             900,
             _footfall(),
             7,
@@ -227,7 +237,7 @@ DATASETS: dict[str, Dataset] = {
             "footfall-hourly",
             "Footfall, hourly, by site",
             "People counted in and out at each site, per hour.",
-            "footfall_1h",
+            aggregate_measurement("footfall", 3600),
             3_600,
             _footfall(),
             7,
@@ -236,7 +246,7 @@ DATASETS: dict[str, Dataset] = {
             "bins-daily",
             "Litter bins, daily, by site",
             "The fullest bin's highest fill and the collections made at each site, per day.",
-            "bin_1d",
+            aggregate_measurement("bin", 86_400),
             86_400,
             (
                 Column(
@@ -251,7 +261,7 @@ DATASETS: dict[str, Dataset] = {
                 _window_coverage("hours", "bins"),
             ),
             90,
-            Coverage("bin_1h", 3600, "fill_pct_max"),
+            Coverage(aggregate_measurement("bin", 3600), 3600, "fill_pct_max"),
         ),
     )
 }

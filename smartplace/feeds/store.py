@@ -22,6 +22,7 @@ import orjson
 
 from smartplace.feeds.datasets import COMPLETE_COVERAGE, Dataset
 from smartplace.influx import InfluxClient
+from smartplace.storage import DEVICE_INFO
 
 NS = 1_000_000_000
 SLICE_NS = 31 * 86_400 * NS
@@ -154,7 +155,7 @@ class FeedStore:
         """Each site's location (its devices' mean position) and the kinds of device there."""
         rows = self.influx.query_rows(
             'SELECT last("latitude") AS "latitude", last("longitude") AS "longitude"'
-            f' FROM {self.raw}."device_info" GROUP BY "site", "kind", "device_id"'
+            f' FROM {self.raw}."{DEVICE_INFO}" GROUP BY "site", "kind", "device_id"'
         )
         by_site: dict[str, list[dict[str, Any]]] = {}
         for row in rows:

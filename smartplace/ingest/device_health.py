@@ -32,6 +32,7 @@ from smartplace.errors import InfluxError
 from smartplace.ingest.receive.shard import shard_of
 from smartplace.lineprotocol import FieldValue, format_point
 from smartplace.schemas.topics import parse_topic, reading_topic
+from smartplace.storage import DEVICE_HEALTH
 
 if TYPE_CHECKING:
     from smartplace.influx import InfluxClient
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEVICE_HEALTH_MEASUREMENT = "device_health"
 STATUS_SUFFIXES = ("/status", "/up")
 """Topics whose payloads carry a device's battery or radio link (native status, TTN uplink)."""
 NUMERIC = {"battery_pct": (0.0, 100.0), "rssi_dbm": (-150.0, 0.0), "snr_db": (-30.0, 30.0)}
@@ -105,7 +105,7 @@ class DeviceHealth:
                 "site": record.site or "",
                 "status": record.status,
             }
-            lines.append(format_point(DEVICE_HEALTH_MEASUREMENT, tags, fields, now_ns))
+            lines.append(format_point(DEVICE_HEALTH, tags, fields, now_ns))
         return lines
 
     def _shard(self, record: DeviceRecord) -> int:

@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from smartplace.lineprotocol import FieldValue, Precision, format_point
 from smartplace.schemas.reasons import Reject
+from smartplace.storage import DELIVERY_LEDGER
 
-LEDGER_MEASUREMENT = "delivery_ledger"
 HOUR_NS = 3_600 * 1_000_000_000
 KEEP_HOURS = 2
 """Hours kept open behind the newest arrival: a replay after a crash reaches back this far."""
@@ -98,7 +98,7 @@ class DeliveryLedger:
             fields.update(totals)
             fields["rejected"] = sum(v for k, v in totals.items() if k.startswith("rejected_"))
             tags = {"device_id": device}
-            out.append(format_point(LEDGER_MEASUREMENT, tags, fields, hour, precision))
+            out.append(format_point(DELIVERY_LEDGER, tags, fields, hour, precision))
         self._touched.clear()
         horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
         for key in [key for key in self._totals if key[1] < horizon]:

@@ -22,17 +22,14 @@ from smartplace.ingest.check.quality import QualityChecker, count_flags
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
-from smartplace.ingest.ledger import LEDGER_MEASUREMENT, DeliveryLedger
+from smartplace.ingest.ledger import DeliveryLedger
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.redelivery import RecentMessages
 from smartplace.ingest.windows.bins import CollectionDetector
-from smartplace.ingest.windows.site_daqi import MEASUREMENT as SITE_DAQI_MEASUREMENT
 from smartplace.ingest.windows.site_daqi import SiteDaqi
 from smartplace.ingest.windows.tumbling import WindowAggregates, WindowAggregator
 from smartplace.ingest.write.aggregates import window_lines
 from smartplace.ingest.write.points import (
-    DEVICE_INFO_MEASUREMENT,
-    REJECTS_MEASUREMENT,
     Points,
     device_info_lines,
     raw_lines,
@@ -42,6 +39,7 @@ from smartplace.lineprotocol import Precision
 from smartplace.schemas.kinds import KINDS, QUANTILE_MIN_WINDOW_S, KindSpec
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
+from smartplace.storage import DELIVERY_LEDGER, DEVICE_INFO, REJECTS, SITE_DAQI
 
 
 @dataclass(slots=True)
@@ -116,7 +114,7 @@ class Pipeline:
             kept = replace(columns, values=np.where(report.excluded, np.nan, columns.values))
             include = np.ones(len(columns), dtype=bool)
             if spec.site_index:
-                out.agg.add(self._daqi.add(kept), SITE_DAQI_MEASUREMENT)
+                out.agg.add(self._daqi.add(kept), SITE_DAQI)
             aggregators = self._aggregators_for(spec.name, columns.fields)
             for index, aggregator in enumerate(aggregators):
                 aggregates = aggregator.add(kept, include, now_ns)
@@ -125,9 +123,9 @@ class Pipeline:
                 if index == 0:
                     # Late for the shortest window means missing from at least one aggregate.
                     self._ledger_count(columns, duplicate, aggregates.late)
-        out.raw.add(self.reject_points(decoded.rejects), REJECTS_MEASUREMENT)
+        out.raw.add(self.reject_points(decoded.rejects), REJECTS)
         info = device_info_lines(decoded.registry_updates, self.precision)
-        out.raw.add(info, DEVICE_INFO_MEASUREMENT)
+        out.raw.add(info, DEVICE_INFO)
         self.ledger.count_rejects(decoded.rejects)
         for device, name, count in self.ttn.take_frame_events():
             self.ledger.count_frames(device, name, count, now_ns or self._latest_arrival_ns)
@@ -140,7 +138,7 @@ class Pipeline:
         """The delivery ledger's totals changed since the last call, as of the latest batch."""
         points = Points()
         lines = self.ledger.lines(self._latest_arrival_ns, self.precision)
-        points.add(lines, LEDGER_MEASUREMENT)
+        points.add(lines, DELIVERY_LEDGER)
         return points
 
     def _add_windows(self, points: Points, aggregates: WindowAggregates) -> None:
@@ -167,7 +165,7 @@ class Pipeline:
     def flush(self) -> PipelineOutput:
         """Every changed window, complete or not: what a graceful stop writes before it goes."""
         out = PipelineOutput()
-        out.agg.add(self._daqi.flush(), SITE_DAQI_MEASUREMENT)
+        out.agg.add(self._daqi.flush(), SITE_DAQI)
         for aggregators in self._aggregators.values():
             for aggregator in aggregators:
                 self._add_windows(out.agg, aggregator.flush())

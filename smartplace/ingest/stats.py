@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from smartplace.lineprotocol import FieldValue, format_point
+from smartplace.storage import INGEST_STATS
 
 
 @dataclass
@@ -120,9 +121,6 @@ class IngestStats:
         return max(0.0, (now_ns - since) / 1e9) if since else 0.0
 
 
-STATS_MEASUREMENT = "ingest_stats"
-
-
 def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str:
     """The worker's counters since it started (monotonic: rates come from their derivative)."""
     fields: dict[str, FieldValue] = {
@@ -138,4 +136,4 @@ def stats_line(worker: str, stats: IngestStats, backlog: int, ts_ns: int) -> str
     fields |= {f"rejected_{reason}": count for reason, count in stats.reject_snapshot().items()}
     with stats._lock:
         fields |= {f"lorawan_{name}": count for name, count in sorted(stats.lorawan_frames.items())}
-    return format_point(STATS_MEASUREMENT, {"worker": worker}, fields, ts_ns)
+    return format_point(INGEST_STATS, {"worker": worker}, fields, ts_ns)

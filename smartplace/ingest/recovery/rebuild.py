@@ -37,12 +37,13 @@ from smartplace.ingest.check.quality import OPTICAL_PM_FIELDS
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.recovery.state import aggregated_fields
-from smartplace.ingest.windows.tumbling import WindowAggregator, window_label
+from smartplace.ingest.windows.tumbling import WindowAggregator
 from smartplace.ingest.write.aggregates import window_lines
 from smartplace.ingest.write.points import Points
 from smartplace.lineprotocol import Precision
 from smartplace.schemas.kinds import KINDS
 from smartplace.schemas.reading import NS_PER_S
+from smartplace.storage import window_label
 
 log = logging.getLogger(__name__)
 

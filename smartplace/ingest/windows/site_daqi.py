@@ -19,6 +19,7 @@ import numpy as np
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.windows.daqi import AVERAGING_HOURS, Pollutant, daqi_band, daqi_index
 from smartplace.lineprotocol import FieldValue, Precision, format_point
+from smartplace.storage import SITE_DAQI
 
 HOUR_NS = 3_600 * 1_000_000_000
 DAY_HOURS = 24
@@ -30,7 +31,6 @@ FIELD_OF: dict[Pollutant, str] = {
     "no2": "no2_ugm3",
     "o3": "o3_ugm3",
 }
-MEASUREMENT = "daqi_1h"
 
 
 @dataclass
@@ -115,7 +115,7 @@ class SiteDaqi:
                 fields = self.fields_for(state, hour)
                 if fields:
                     lines.append(
-                        format_point(MEASUREMENT, {"site": site}, fields, hour, self.precision)
+                        format_point(SITE_DAQI, {"site": site}, fields, hour, self.precision)
                     )
                 state.due.discard(hour)
             horizon = (

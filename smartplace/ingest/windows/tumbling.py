@@ -30,17 +30,10 @@ from smartplace.ingest.decode.columns import FloatArray, IntArray, ReadingColumn
 from smartplace.ingest.decode.slots import DeviceSlots
 from smartplace.ingest.windows.sketch import BUCKETS, bucket_of, quantile
 from smartplace.schemas.reading import NS_PER_S
+from smartplace.storage import aggregate_measurement
 
 _NEVER = np.iinfo(np.int64).min
 _LATEST = np.iinfo(np.int64).max
-
-
-def window_label(length_s: int) -> str:
-    """The suffix of an aggregate measurement: 60 -> '1m', 900 -> '15m', 3600 -> '1h', 86400 -> '1d'."""
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if length_s % size == 0:
-            return f"{length_s // size}{unit}"
-    return f"{length_s}s"
 
 
 def window_starts(ts_ns: IntArray, length_ns: int) -> IntArray:
@@ -208,7 +201,7 @@ class WindowAggregator:
         self.kind = kind
         self.track_order = track_order
         """Keep each field's first and last value in event time (bins: last fill, rate of rise)."""
-        self.measurement = f"{kind}_{window_label(length_s)}"
+        self.measurement = aggregate_measurement(kind, length_s)
         self.fields = fields
         self.length_ns = length_s * NS_PER_S
         self.grace_ns = int(grace_s * NS_PER_S)

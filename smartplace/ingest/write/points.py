@@ -26,8 +26,7 @@ from smartplace.lineprotocol import (
     string_field,
 )
 from smartplace.schemas.reasons import Reject
-
-REJECTS_MEASUREMENT = "ingest_rejects"
+from smartplace.storage import DEVICE_INFO, REJECTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +189,8 @@ def reject_lines(
         if reject.field_path:
             fields["field"] = reject.field_path
         tags = {"reason": reject.reason.value}
-        lines.append(format_point(REJECTS_MEASUREMENT, tags, fields, ts, precision))
+        lines.append(format_point(REJECTS, tags, fields, ts, precision))
     return lines
-
-
-DEVICE_INFO_MEASUREMENT = "device_info"
 
 
 def device_info_lines(
@@ -209,5 +205,5 @@ def device_info_lines(
         if record.profile:
             fields["profile"] = record.profile
         tags = {"device_id": record.device_id, "kind": record.kind, "site": record.site or ""}
-        lines.append(format_point(DEVICE_INFO_MEASUREMENT, tags, fields, ts, precision))
+        lines.append(format_point(DEVICE_INFO, tags, fields, ts, precision))
     return lines

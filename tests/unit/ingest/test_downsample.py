@@ -9,9 +9,9 @@ from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.windows.tumbling import (
     WindowAggregator,
     partial_aggregates,
-    window_label,
     window_starts,
 )
+from smartplace.storage import window_label
 
 S = 1_000_000_000
 NAN = float("nan")

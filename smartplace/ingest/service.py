@@ -35,10 +35,12 @@ from smartplace.ingest.recovery.state import (
     restore_pipeline,
 )
 from smartplace.ingest.stats import IngestStats, stats_line
+from smartplace.ingest.windows.site_daqi import SiteDaqi
 from smartplace.ingest.windows.tumbling import WindowAggregator
 from smartplace.ingest.write.points import Points
 from smartplace.ingest.writer_thread import WriterThread, retry
 from smartplace.schemas import ingest_subscription
+from smartplace.schemas.kinds import KINDS
 from smartplace.schemas.topics import parse_topic
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,8 @@ class IngestService:
         for kind, lengths in self._to_rebuild.items():
             for aggregator in self.pipeline._aggregators_for(kind, aggregated_fields(kind)):
                 aggregator.rebuilding = aggregator.length_ns // 1_000_000_000 in lengths
+        # The site index is made from the same readings: rebuilt whenever they are.
+        self.pipeline._daqi.rebuilding = any(KINDS[k].site_index for k in self._to_rebuild)
         if checkpoint is None:
             return 0
         pending = spool.next_seq - checkpoint.committed_seq
@@ -157,9 +161,17 @@ class IngestService:
             if (held := [a for a in aggregators if a.rebuilding])
         }
         sites = self.pipeline.directory.sites
+        daqi = SiteDaqi(self.pipeline.precision)
+        daqi.rebuilding = self.pipeline._daqi.rebuilding
         try:
             points = rebuild_windows(
-                influx, fresh, time.time_ns(), sites, replayed, self.pipeline.precision
+                influx,
+                fresh,
+                time.time_ns(),
+                sites,
+                replayed,
+                self.pipeline.precision,
+                daqi if daqi.rebuilding else None,
             )
         except InfluxError as exc:
             if isinstance(exc, InfluxUnavailableError | InfluxAuthError):
@@ -173,9 +185,12 @@ class IngestService:
             )
             points = Points()
             fresh = self._empty_windows()
+            daqi.rebuilding = False
         for aggregators in fresh.values():
             for aggregator in aggregators:
                 install(self.pipeline, aggregator)
+        if self.pipeline._daqi.rebuilding:
+            self.pipeline._daqi = daqi
         self._to_rebuild = {}
         return points
 

@@ -37,13 +37,14 @@ from smartplace.ingest.check.quality import OPTICAL_PM_FIELDS
 from smartplace.ingest.decode.columns import ReadingColumns
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.ingest.recovery.state import aggregated_fields
+from smartplace.ingest.windows.site_daqi import DAY_HOURS, HOUR_NS, SiteDaqi
 from smartplace.ingest.windows.tumbling import WindowAggregator
 from smartplace.ingest.write.aggregates import window_lines
 from smartplace.ingest.write.points import Points
 from smartplace.lineprotocol import Precision
 from smartplace.schemas.kinds import KINDS
 from smartplace.schemas.reading import NS_PER_S
-from smartplace.storage import window_label
+from smartplace.storage import SITE_DAQI, window_label
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,60 @@ def rebuild_windows(
     sites: Mapping[str, str],
     replayed_from: Mapping[str, Mapping[str, int]],
     precision: Precision = "ns",
+    site_daqi: SiteDaqi | None = None,
 ) -> Points:
     """Refill ``aggregators`` (empty, per kind) from raw points; the aggregates they make due.
 
     Those aggregates hold every reading of their windows, so writing them is right
     (some were perhaps not written before the restart). ``replayed_from``: per kind and
     device, the earliest event time the replay before the rebuild held (its windows'
-    aggregates were held back, so they are rebuilt and written too).
+    aggregates were held back, so they are rebuilt and written too). ``site_daqi`` (empty,
+    rebuilding): refilled with the site index's last day before the first window rebuilt.
     """
     points = Points()
     for kind, of_kind in aggregators.items():
         targets = list(of_kind)
         if targets:
             replayed = replayed_from.get(kind, {})
-            _rebuild_kind(influx, kind, targets, now_ns, sites, replayed, precision, points)
+            start_ns = _rebuild_kind(
+                influx, kind, targets, now_ns, sites, replayed, precision, points
+            )
+            if site_daqi is not None and KINDS[kind].site_index:
+                _rebuild_site_daqi(influx, site_daqi, start_ns, now_ns, points)
+    if site_daqi is not None and site_daqi.rebuilding:  # no kind of its had open windows
+        site_daqi.rebuilding = False
     return points
+
+
+def _rebuild_site_daqi(
+    influx: InfluxClient, daqi: SiteDaqi, from_ns: int | None, now_ns: int, into: Points
+) -> None:
+    """The site index from the raw readings of the day before ``from_ns`` on (its longest
+    running mean), quality exclusions as the live path makes them; the hours from
+    ``from_ns`` are written again, whole."""
+    if from_ns is None:
+        daqi.rebuilding = False
+        return
+    kind = next(name for name, spec in KINDS.items() if spec.site_index)
+    raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
+    fields = aggregated_fields(kind)
+    first_hour = from_ns - from_ns % HOUR_NS
+    points = 0
+    for slice_start in range(first_hour - DAY_HOURS * HOUR_NS, now_ns + 1, SLICE_NS):
+        rows = influx.query_rows(
+            f"SELECT * FROM {raw} WHERE time >= $start AND time < $end GROUP BY *",  # noqa: S608
+            {"start": slice_start, "end": slice_start + SLICE_NS},
+        )
+        columns = _columns(kind, fields, rows)
+        points += len(columns)
+        daqi.add(columns)
+    into.add(daqi.resume(from_ns), SITE_DAQI)
+    log.warning(
+        "REBUILT the hourly site air quality index from %d raw points in InfluxDB, from %d s"
+        " since the epoch: no saved state could be used for it",
+        points,
+        first_hour // NS_PER_S,
+    )
 
 
 def _rebuild_kind(
@@ -84,8 +124,9 @@ def _rebuild_kind(
     replayed: Mapping[str, int],
     precision: Precision,
     into: Points,
-) -> None:
-    """Refill one kind's windows; the aggregates they make due go ``into`` the points."""
+) -> int | None:
+    """Refill one kind's windows; the aggregates they make due go ``into`` the points.
+    Returns where the rebuilt span began (None when no device had open windows)."""
     raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
     grace_ns = aggregators[0].grace_ns
     longest_ns = max(a.length_ns for a in aggregators)
@@ -105,7 +146,7 @@ def _rebuild_kind(
     labels = ", ".join(window_label(a.length_ns // NS_PER_S) for a in aggregators)
     if not active:
         log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
-        return
+        return None
     # Per device and length: the first window still open (it ends after watermark - grace),
     # or the first the replay touched.
     first_open = {
@@ -145,6 +186,7 @@ def _rebuild_kind(
         len(active),
         start_ns // NS_PER_S,
     )
+    return start_ns
 
 
 def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None:
@@ -178,6 +220,7 @@ def _columns(kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> 
         ts_ns=np.array([int(row["time"]) for row in rows], dtype=np.int64),
         values=values,
         qc_flags=flags,
+        sites=np.array([str(row.get("site") or "") for row in rows], dtype=np.str_),
     )
 
 

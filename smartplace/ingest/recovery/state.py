@@ -130,7 +130,9 @@ def export_pipeline(pipeline: Pipeline) -> Snapshot:
     fills = pipeline._collections._last_fill
     arrays["bins.last_fill"] = np.array(list(fills.values()), dtype=np.float64)
     sites = []
-    for index, (site, state) in enumerate(pipeline._daqi._sites.items()):
+    # A site index being rebuilt is partial: the next start rebuilds it with the windows.
+    daqi = {} if pipeline._daqi.rebuilding else pipeline._daqi._sites
+    for index, (site, state) in enumerate(daqi.items()):
         hours = sorted(state.counts)
         n = len(pipeline._daqi.pollutants)
         arrays[f"daqi.{index}.hours"] = np.array(hours, dtype=np.int64).reshape(len(hours))

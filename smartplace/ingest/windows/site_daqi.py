@@ -48,6 +48,9 @@ class SiteDaqi:
         """The time precision its points are written in."""
         self.pollutants: tuple[Pollutant, ...] = tuple(FIELD_OF)
         self._sites: dict[str, _Site] = {}
+        self.rebuilding = False
+        """Partial until rebuilt from raw points (no saved state covered it): nothing is
+        emitted, and what it holds is replaced by the rebuilt index."""
 
     def add(self, columns: ReadingColumns) -> list[str]:
         """Take a batch of air quality readings (excluded values already NaN); return the points due."""
@@ -103,7 +106,18 @@ class SiteDaqi:
     def flush(self) -> list[str]:
         return self._emit(final=True)
 
+    def resume(self, from_ns: int) -> list[str]:
+        """Rebuilt: emit again, from the hour holding ``from_ns`` on (the hours before it were
+        written whole before the restart); returns the points now due."""
+        start = from_ns - from_ns % HOUR_NS
+        for state in self._sites.values():
+            state.due = {h for h in state.due if h >= start}
+        self.rebuilding = False
+        return self._emit(final=False)
+
     def _emit(self, final: bool) -> list[str]:
+        if self.rebuilding:
+            return []
         lines = []
         for site, state in self._sites.items():
             ready = sorted(

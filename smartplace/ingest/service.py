@@ -271,7 +271,7 @@ class IngestService:
 
     def _unwritten(self, spool: Spool) -> int:
         """The backlog: messages acknowledged (in the spool) and not yet written to InfluxDB."""
-        return spool.next_seq - (self.writer.next_seq if self.writer is not None else 0)
+        return spool.next_seq - (self.writer.offsets.written if self.writer is not None else 0)
 
     def _hold_back(self, spool: Spool) -> None:
         if self.stats.acknowledging:
@@ -307,7 +307,7 @@ class IngestService:
         if writer.thread.is_alive():
             writer.give_up.set()
             writer.thread.join()
-        left = spool.next_seq - writer.committed_seq
+        left = spool.next_seq - writer.offsets.committed
         if writer.drained:
             log.info("drained: every received message is in InfluxDB")
         else:

@@ -62,8 +62,7 @@ class WriterThread:
         self.settings = settings
         self.spool = spool
         self.pipeline = pipeline
-        self.committed_seq = committed_seq
-        self.next_seq = committed_seq
+        self.offsets = Offsets(committed_seq, committed_seq, committed_seq)
         self.stats = stats
         self.may_tick = may_tick
         self.rebuild = rebuild
@@ -106,9 +105,9 @@ class WriterThread:
         # its offset.
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-influx") as sender:
             in_flight: _InFlight | None = None
-            read_seq = self.next_seq
+            self.offsets.read = self.offsets.written
             while True:
-                if self.rebuild is not None and read_seq >= self.replay_until:
+                if self.rebuild is not None and self.offsets.read >= self.replay_until:
                     if in_flight is not None:
                         if not self._land(influx, in_flight):
                             return
@@ -116,7 +115,7 @@ class WriterThread:
                     if not self._rebuild(influx):
                         return
                 records = self.spool.read(
-                    read_seq, self._batch_limit(read_seq), ingest.batch_max_bytes
+                    self.offsets.read, self._batch_limit(), ingest.batch_max_bytes
                 )
                 if not records:
                     if in_flight is not None:
@@ -132,10 +131,15 @@ class WriterThread:
                         if ticked is not None:
                             self._write(influx, ticked, batch=False)
                         next_tick = time.monotonic() + TICK_INTERVAL_S
-                    if self.next_seq > self.committed_seq and time.monotonic() >= next_commit:
+                    if (
+                        self.offsets.written > self.offsets.committed
+                        and time.monotonic() >= next_commit
+                    ):
                         self._commit()
                         next_commit = time.monotonic() + ingest.commit_interval_s
-                    self.spool.wait_for(read_seq, min(TICK_INTERVAL_S, ingest.batch_max_wait_s))
+                    self.spool.wait_for(
+                        self.offsets.read, min(TICK_INTERVAL_S, ingest.batch_max_wait_s)
+                    )
                     continue
                 out = self._process(records)
                 if out is None:  # rolled back to the last checkpoint: replay from there
@@ -143,7 +147,7 @@ class WriterThread:
                         return
                     in_flight = None
                     self._roll_back()
-                    read_seq = self.next_seq
+                    self.offsets.read = self.offsets.written
                     continue
                 if records[0].seq > self._replay_through:
                     self._count(len(records), out)
@@ -151,8 +155,10 @@ class WriterThread:
                     return
                 # Taken now, with the batch before settled: its refusals are in these totals.
                 out.raw.extend(self.pipeline.ledger_points())
-                read_seq = records[-1].seq + 1
-                in_flight = _InFlight(sender.submit(self._send, influx, out, True), out, read_seq)
+                self.offsets.read = records[-1].seq + 1
+                in_flight = _InFlight(
+                    sender.submit(self._send, influx, out, True), out, self.offsets.read
+                )
                 self.stats.unwritten_since_ns = records[0].message.received_ns
                 if time.monotonic() >= next_commit:
                     if not self._land(influx, in_flight):
@@ -161,13 +167,16 @@ class WriterThread:
                     self._commit()
                     next_commit = time.monotonic() + ingest.commit_interval_s
 
-    def _batch_limit(self, read_seq: int) -> int:
+    def _batch_limit(self) -> int:
         """A record at a time while finding the one that raised; batches that end where the
         replay does (so what was counted once is not counted again); else the usual."""
-        if read_seq <= self._isolate_through:
+        if self.offsets.read <= self._isolate_through:
             return 1
-        if read_seq <= self._replay_through:
-            return min(self.settings.ingest.batch_max_messages, self._replay_through - read_seq + 1)
+        if self.offsets.read <= self._replay_through:
+            return min(
+                self.settings.ingest.batch_max_messages,
+                self._replay_through - self.offsets.read + 1,
+            )
         return self.settings.ingest.batch_max_messages
 
     def _process(self, records: list[SpooledMessage]) -> PipelineOutput | None:
@@ -196,7 +205,7 @@ class WriterThread:
                     "a batch made the pipeline fail (%s): rolling back to spool record %d and"
                     " replaying, this batch a record at a time",
                     type(exc).__name__,
-                    self.committed_seq,
+                    self.offsets.committed,
                     exc_info=exc,
                 )
                 self._isolate_through = max(self._isolate_through, records[-1].seq)
@@ -210,7 +219,7 @@ class WriterThread:
         if (
             checkpoint is not None
             and checkpoint.state is not None
-            and checkpoint.committed_seq == self.committed_seq
+            and checkpoint.committed_seq == self.offsets.committed
         ):
             try:
                 restore_pipeline(pipeline, checkpoint.state)
@@ -220,7 +229,7 @@ class WriterThread:
                 )
                 pipeline = Pipeline(self.settings)
         self.pipeline = pipeline
-        self.next_seq = self.committed_seq
+        self.offsets.written = self.offsets.committed
 
     def _tick(self) -> PipelineOutput | None:
         """What the clock makes due; None (and nothing written) should ticking fail."""
@@ -238,7 +247,7 @@ class WriterThread:
             return False
         if not self._settle(influx, in_flight.out, sent, batch=True):
             return False
-        self.next_seq = in_flight.next_seq
+        self.offsets.written = in_flight.written_after
         self.stats.unwritten_since_ns = 0
         return True
 
@@ -262,9 +271,9 @@ class WriterThread:
         return self._write(influx, out, batch=False)
 
     def _commit(self) -> None:
-        save_checkpoint(self.spool.directory, self.next_seq, export_pipeline(self.pipeline))
-        self.committed_seq = self.next_seq
-        self.spool.release(self.committed_seq)
+        save_checkpoint(self.spool.directory, self.offsets.written, export_pipeline(self.pipeline))
+        self.offsets.committed = self.offsets.written
+        self.spool.release(self.offsets.committed)
 
     def _count(self, received: int, out: PipelineOutput) -> None:
         self.stats.record_batch(
@@ -370,6 +379,19 @@ class WriterThread:
         log.error("write refused status=%s error=%s", exc.status_code, exc)
 
 
+@dataclass(slots=True)
+class Offsets:
+    """How far the writer has come through the spool, as record sequence numbers; always
+    committed <= written <= read <= the spool's next record (``Spool.next_seq``)."""
+
+    committed: int
+    """Saved in the checkpoint with the state: a restart replays the spool from here."""
+    written: int
+    """Every record below it is in InfluxDB (its batch's write landed)."""
+    read: int
+    """Every record below it has gone through the pipeline (its write may be in flight)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Sent:
     """A finished write: the lines InfluxDB refused (each as its points and place, with the
@@ -384,8 +406,8 @@ class _Sent:
 class _InFlight:
     future: Future[_Sent | None]
     out: PipelineOutput
-    next_seq: int
-    """The spool offset after the batch, committed once its write lands."""
+    written_after: int
+    """The spool offset after the batch: written once its write lands, then committed."""
 
 
 def _refusal(line: str, reason: str) -> Reject:

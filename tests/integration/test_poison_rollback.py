@@ -54,7 +54,7 @@ def test_a_message_that_breaks_the_quality_checks_is_rolled_back_and_rejected_al
     writer = WriterThread(settings, spool, Pipeline(settings), 0, IngestStats(), lambda: False)
     writer.start()
     deadline = time.monotonic() + 30
-    while writer.next_seq < 3:
+    while writer.offsets.written < 3:
         assert writer.error is None
         assert time.monotonic() < deadline, "the writer did not get past the poison"
         time.sleep(0.05)

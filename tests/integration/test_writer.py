@@ -87,7 +87,7 @@ def test_a_refusal_settled_after_the_next_batch_was_processed_still_corrects_the
     )
     writer.start()
     deadline = time.monotonic() + 30
-    while writer.next_seq < 2:
+    while writer.offsets.written < 2:
         assert time.monotonic() < deadline, "the writer did not land both batches"
         time.sleep(0.05)
     writer.finishing.set()

@@ -19,9 +19,11 @@ Cases, each for (a) one reading per message and (b) arrays of 100:
 - ingest's peak RSS, CPU seconds and CPU microseconds per reading landed.
 Beside them, on the same broker and database: a C `mosquitto_sub` receive
 rate and a batched raw write rate into influxd (the limits), and a baseline
-(paho subscriber, one HTTP write per message).
+(paho subscriber, one HTTP write per message). Then, on the same stack, the
+peers' burst (bench/peers.py: smartplace, a tutorial paho + influxdb script and
+Node-RED, 50,000 readings each), so one run gives every figure the README shows.
 
-    .venv/bin/python -m bench.e2e [--readings 200000] [--json bench/results/e2e.json]
+    .venv/bin/python -m bench.e2e [--readings 200000] [--peers-readings 50000]
 """
 
 from __future__ import annotations
@@ -575,8 +577,17 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--baseline-readings", type=int, default=10_000)
     parser.add_argument("--json", type=Path, default=Path("bench/results/e2e.json"))
+    parser.add_argument(
+        "--peers-readings",
+        type=int,
+        default=50_000,
+        help="the peers' burst (bench/peers.py) in the same run; 0 leaves it out",
+    )
     args = parser.parse_args()
+    from bench.peers import PeerResult, print_peers, run_peers  # peers builds on this module
+
     results: list[Result] = []
+    peers: list[PeerResult] = []
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
         results.append(probe_mosquitto_sub(stack, args.readings // 2))
         results.append(probe_influx_write(stack, args.readings))
@@ -594,6 +605,8 @@ def main() -> None:
         results += sweep(stack, "sweep-batched", 100, batched_rates)
         results.append(sustained(stack, "batched-2", args.readings * 5, 100, workers=2))
         results += sweep(stack, "sweep-batched-2", 100, batched_rates, workers=2)
+        if args.peers_readings:
+            peers = run_peers(stack, args.peers_readings, flat_s=15.0)
     for r in results:
         if r.cpu_s is not None and r.readings:
             r.cpu_us_per_reading = r.cpu_s * 1e6 / r.readings
@@ -619,6 +632,8 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     print(f"\nwritten to {args.json}")
+    if peers:
+        print_peers(peers, args.json.with_name("peers.json"))
 
 
 def _half(result: Result) -> int:

@@ -329,33 +329,30 @@ def burst(
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readings", type=int, default=50_000)
-    parser.add_argument(
-        "--flat-s", type=float, default=15.0, help="stop waiting once the count is flat this long"
-    )
-    parser.add_argument("--json", type=Path, default=Path("bench/results/peers.json"))
-    args = parser.parse_args()
+def run_peers(stack: Stack, readings: int, flat_s: float) -> list[PeerResult]:
+    """The same burst through each peer, one after another, on this stack."""
     results: list[PeerResult] = []
-    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
-        starters = {
-            "smartplace": start_smartplace,
-            "paho + influxdb (tutorial)": start_paho,
-        }
-        red, why = node_red_installed()
-        if red is not None:
-            starters[
-                f"Node-RED {NODE_RED_VERSION} + node-red-contrib-influxdb {NODE_RED_INFLUXDB_VERSION}"
-            ] = lambda m, i, w: start_node_red(red, m, i, w)
-        else:
-            print(f"Node-RED skipped: {why}")
-        for number, (name, start) in enumerate(starters.items()):
-            mqtt, influx = stack.accounts(f"peer{number}")
-            workdir = Path(tempfile.mkdtemp(dir=stack.base))
-            peer = start(mqtt, influx, workdir)
-            peer.name = name
-            results.append(burst(peer, mqtt, influx, args.readings, args.flat_s))
+    starters = {
+        "smartplace": start_smartplace,
+        "paho + influxdb (tutorial)": start_paho,
+    }
+    red, why = node_red_installed()
+    if red is not None:
+        starters[
+            f"Node-RED {NODE_RED_VERSION} + node-red-contrib-influxdb {NODE_RED_INFLUXDB_VERSION}"
+        ] = lambda m, i, w: start_node_red(red, m, i, w)
+    else:
+        print(f"Node-RED skipped: {why}")
+    for number, (name, start) in enumerate(starters.items()):
+        mqtt, influx = stack.accounts(f"peer{number}")
+        workdir = Path(tempfile.mkdtemp(dir=stack.base))
+        peer = start(mqtt, influx, workdir)
+        peer.name = name
+        results.append(burst(peer, mqtt, influx, readings, flat_s))
+    return results
+
+
+def print_peers(results: list[PeerResult], path: Path) -> None:
     print(
         f"\n{'peer':<58} {'acked':>7} {'landed':>7} {'s to land':>9} {'CPU µs/reading':>14} {'RSS MiB':>8}"
     )
@@ -365,9 +362,22 @@ def main() -> None:
             f" {_f(r.cpu_us_per_reading):>14} {_f(r.peak_rss_mib):>8}"
             + (f"  ({'; '.join(r.notes)})" if r.notes else "")
         )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    print(f"\nwritten to {args.json}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"\nwritten to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=50_000)
+    parser.add_argument(
+        "--flat-s", type=float, default=15.0, help="stop waiting once the count is flat this long"
+    )
+    parser.add_argument("--json", type=Path, default=Path("bench/results/peers.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
+        results = run_peers(stack, args.readings, args.flat_s)
+    print_peers(results, args.json)
 
 
 def _f(value: float | None, decimals: int = 0) -> str:

@@ -78,9 +78,16 @@ def up(
         console.print("Stopped the local stack." if stopped else "The local stack was not running.")
         return
     if not status:
-        _state, started = stack.up()
+        state, started = stack.up()
         console.print(
             "Started the local stack." if started else "The local stack is already running."
+        )
+        console.print(
+            f"Devices connect over TLS to {state.mqtt_tls_address}, trusting the CA"
+            f" {stack.tls.ca_cert}: {stack.tls_env_path} has SMARTPLACE_MQTT__PORT and"
+            " SMARTPLACE_MQTT__TLS_CA_FILE for them. Ingest and the other commands use the"
+            f" plain listener, {state.mqtt_address}, on loopback.",
+            highlight=False,
         )
     table = Table(title=f"local stack in {stack.dir}/")
     for column in ("server", "address", "pid", "running", "answering"):

@@ -439,6 +439,40 @@ def broker_init_dynsec(
     console.print(f"Created {path} with the admin account.")
 
 
+@broker_app.command("certificates")
+def broker_certificates(
+    names: Annotated[
+        list[str],
+        typer.Argument(help="Host names (or addresses) devices reach the broker by."),
+    ],
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", help="Where to write them: what docker-compose mounts."),
+    ] = Path("deploy/mosquitto/certs"),
+) -> None:
+    """Make a CA of your own and a broker certificate it signs for NAMES.
+
+    The code 'smartplace up' makes its local certificates with (openssl). It never
+    replaces a file: devices trust the CA, so a new one is a decision (delete the files).
+    """
+    from smartplace.stack.tls import TlsFiles, ensure_certificates
+
+    existing = [path.name for path in TlsFiles(directory).all() if path.exists()]
+    if existing:
+        raise SmartplaceError(
+            f"{directory} already holds {', '.join(existing)}: devices may trust that CA;"
+            " delete the files first to make a new one"
+        )
+    files = ensure_certificates(directory, names)
+    console.print(
+        f"Made a CA and a broker certificate for {', '.join(names)} in {directory}/."
+        f" Devices trust {files.ca_cert.name}; {files.ca_key.name} signs certificates: move"
+        " it somewhere safe, the broker does not need it. mosquitto reads the rest as uid"
+        f" 1883: sudo chown -R 1883:1883 {directory}",
+        highlight=False,
+    )
+
+
 @broker_app.command("accounts")
 def broker_accounts() -> None:
     """Create (or reset the passwords of) the ingest and simulator accounts, from settings."""

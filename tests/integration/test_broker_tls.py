@@ -18,13 +18,14 @@ import pytest
 
 from smartplace.accounts import simulator_client_id
 from smartplace.config import MqttSettings, Settings
+from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ConfigError, MqttError
 from smartplace.influx import InfluxClient
 from smartplace.ingest.mqtt_wire import Subscription
 from smartplace.ingest.subscriber import MqttSubscriber
 from smartplace.publisher import Publisher
 from smartplace.stack import MosquittoServer, free_port
-from smartplace.stack.tls import ensure_certificates
+from smartplace.stack.tls import TlsFiles, ensure_certificates
 from tests.conftest import RunningIngest
 
 from .helpers import points, publish_all, reading_message, run_smartplace
@@ -243,3 +244,42 @@ def test_a_ca_file_that_is_not_one_is_a_one_line_error(
         assert result.returncode == 1, command
         assert result.stderr.splitlines()[-1] == f"error: {expected}", command
         assert "Traceback" not in result.stderr, command
+
+
+def test_broker_certificates_makes_a_set_a_broker_serves_and_never_replaces_it(
+    settings: Settings, mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "certs"
+    made = run_smartplace(
+        {"COLUMNS": "1000"}, "broker", "certificates", "localhost", "--dir", str(directory)
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(
+        f"Made a CA and a broker certificate for localhost in {directory}/."
+    )
+    files = TlsFiles(directory)
+    ca = files.ca_cert.read_bytes()
+    again = run_smartplace(
+        {"COLUMNS": "1000"}, "broker", "certificates", "localhost", "--dir", str(directory)
+    )
+    assert (again.returncode, again.stderr) == (
+        1,
+        f"error: {directory} already holds ca.crt, ca.key, server.crt, server.key: devices may"
+        " trust that CA; delete the files first to make a new one\n",
+    )
+    assert files.ca_cert.read_bytes() == ca
+    broker = MosquittoServer(
+        mosquitto.binary,
+        tmp_path / "broker",
+        free_port(),
+        ("admin", secrets.token_urlsafe(12)),
+        mosquitto.plugin,
+        tls=(free_port(), files),
+    )
+    broker.start()
+    try:
+        mqtt = broker.tls_settings(settings.mqtt).model_copy(update={"host": "localhost"})
+        with Dynsec(mqtt, broker.admin) as dynsec:  # the admin logs in over TLS, by name
+            dynsec.ensure_service_accounts(mqtt)
+    finally:
+        broker.stop()

@@ -32,9 +32,11 @@ RENEW_BEFORE_S = 30 * 24 * 3600
 CA_NAME = "smartplace local CA"
 
 # Our own config, so that neither the distribution's openssl.cnf nor its defaults add to
-# or clash with these extensions. A CA that says it is one (basicConstraints, keyUsage),
-# key identifiers on both, and a server certificate for serverAuth with its names as SANs:
-# what a strict verifier (Python 3.13's VERIFY_X509_STRICT) asks for.
+# or clash with these extensions. A CA that says it is one (basicConstraints, and keyUsage,
+# without which a strict verifier, VERIFY_X509_STRICT as Python 3.13 sets by default,
+# refuses it: "CA cert does not include key usage extension", tests/unit/test_tls.py),
+# key identifiers (RFC 5280 4.2.1.1-2), and a server certificate for serverAuth with its
+# names as subject alternative names, which is what clients match (RFC 6125 6.4).
 OPENSSL_CONFIG = """\
 [req]
 distinguished_name = dn

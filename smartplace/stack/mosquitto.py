@@ -317,7 +317,8 @@ class MosquittoServer(ServerProcess):
         bind_admin_client_id(self.dynsec_file, self.admin[0])
         if self.bridges_dir is not None:
             private_dir(self.bridges_dir)  # mosquitto refuses to start on a missing include_dir
-        # extra_config before the include: its lines belong to our listener, not a bridge
+        # extra_config before the include: its lines belong to our last listener (the TLS one,
+        # when there is one), not to a bridge
         self.config_path.write_text(
             render_local_config(
                 self.host,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
+import ssl
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -283,3 +286,29 @@ def test_broker_certificates_makes_a_set_a_broker_serves_and_never_replaces_it(
             dynsec.ensure_service_accounts(mqtt)
     finally:
         broker.stop()
+
+
+def _handshake(port: int, ca_file: Path, version: ssl.TLSVersion) -> str:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if version < ssl.TLSVersion.TLSv1_2:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # so that only the broker can refuse it
+    context.minimum_version = context.maximum_version = version
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        return str(sock.version())
+
+
+def test_the_tls_listener_speaks_tls_1_2_and_1_3_and_refuses_older(
+    mosquitto: MosquittoServer,
+) -> None:
+    assert mosquitto.tls is not None
+    port, files = mosquitto.tls
+    assert _handshake(port, files.ca_cert, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert _handshake(port, files.ca_cert, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1_1 itself
+        # the broker's alert (a client-side refusal would be "no protocols available")
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):
+            _handshake(port, files.ca_cert, ssl.TLSVersion.TLSv1_1)

@@ -24,8 +24,8 @@ from smartplace.config import MqttSettings, Settings
 from smartplace.devices.dynsec import Dynsec
 from smartplace.errors import ConfigError, MqttError
 from smartplace.influx import InfluxClient
-from smartplace.ingest.mqtt_wire import Subscription
-from smartplace.ingest.subscriber import MqttSubscriber
+from smartplace.ingest.receive.mqtt_wire import Subscription
+from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.publisher import Publisher
 from smartplace.stack import MosquittoServer, free_port
 from smartplace.stack.tls import TlsFiles, ensure_certificates
@@ -72,7 +72,7 @@ def test_readings_published_over_tls_are_stored(
     # internal network and in 'smartplace up'), or over TLS itself.
     ingest_settings = tls_settings if ingest_over == "tls" else settings
     ingest = RunningIngest(ingest_settings)
-    with caplog.at_level(logging.INFO, logger="smartplace.ingest.subscriber"):
+    with caplog.at_level(logging.INFO, logger="smartplace.ingest.receive.subscriber"):
         ingest.start()
     try:
         scheme = "mqtts" if ingest_over == "tls" else "mqtt"

@@ -78,9 +78,16 @@ def up(
         console.print("Stopped the local stack." if stopped else "The local stack was not running.")
         return
     if not status:
-        _state, started = stack.up()
+        state, started = stack.up()
         console.print(
             "Started the local stack." if started else "The local stack is already running."
+        )
+        console.print(
+            f"Devices connect over TLS to {state.mqtt_tls_address}, trusting the CA"
+            f" {stack.tls.ca_cert}: {stack.tls_env_path} has SMARTPLACE_MQTT__PORT and"
+            " SMARTPLACE_MQTT__TLS_CA_FILE for them. Ingest and the other commands use the"
+            f" plain listener, {state.mqtt_address}, on loopback.",
+            highlight=False,
         )
     table = Table(title=f"local stack in {stack.dir}/")
     for column in ("server", "address", "pid", "running", "answering"):
@@ -430,6 +437,40 @@ def broker_init_dynsec(
     path.parent.mkdir(parents=True, exist_ok=True)
     init_dynsec(path, admin_account(load_settings()))
     console.print(f"Created {path} with the admin account.")
+
+
+@broker_app.command("certificates")
+def broker_certificates(
+    names: Annotated[
+        list[str],
+        typer.Argument(help="Host names (or addresses) devices reach the broker by."),
+    ],
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", help="Where to write them: what docker-compose mounts."),
+    ] = Path("deploy/mosquitto/certs"),
+) -> None:
+    """Make a CA of your own and a broker certificate it signs for NAMES.
+
+    The code 'smartplace up' makes its local certificates with (openssl). It never
+    replaces a file: devices trust the CA, so a new one is a decision (delete the files).
+    """
+    from smartplace.stack.tls import TlsFiles, ensure_certificates
+
+    existing = [path.name for path in TlsFiles(directory).all() if path.exists()]
+    if existing:
+        raise SmartplaceError(
+            f"{directory} already holds {', '.join(existing)}: devices may trust that CA;"
+            " delete the files first to make a new one"
+        )
+    files = ensure_certificates(directory, names)
+    console.print(
+        f"Made a CA and a broker certificate for {', '.join(names)} in {directory}/."
+        f" Devices trust {files.ca_cert.name}; {files.ca_key.name} signs certificates: move"
+        " it somewhere safe, the broker does not need it. mosquitto reads the rest as uid"
+        f" 1883: sudo chown -R 1883:1883 {directory}",
+        highlight=False,
+    )
 
 
 @broker_app.command("accounts")

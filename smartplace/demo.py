@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 
 from smartplace.accounts import simulator_client_id
-from smartplace.config import Settings, load_settings
+from smartplace.config import MqttSettings, Settings, load_settings
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.service import IngestService
 from smartplace.ingest.stats import IngestStats
@@ -62,7 +62,10 @@ def run_demo(
     stack = LocalStack(settings)
     console.print(f"[bold]Starting the local stack[/] in {stack.dir}/ ...")
     state, started = stack.up()
-    console.print(f"  broker   {state.mqtt_address}\n  influxdb {state.influx_url}")
+    console.print(
+        f"  broker   {state.mqtt_address} (ingest), {state.mqtt_tls_address} (devices: TLS)\n"
+        f"  influxdb {state.influx_url}"
+    )
     # The stack wrote where it listens and its accounts to stack.toml: read settings again.
     settings = load_settings()
     # The demo's ingest logs in as ingest: the broker binds that account to ingest's client id
@@ -73,7 +76,9 @@ def run_demo(
         update={"ingest": ingest.model_copy(update={"spool_dir": spool_dir})}
     )
     try:
-        return _run_loop(settings, console, duration_s, devices, interval_s)
+        # The simulated devices publish as real ones would: over TLS, trusting the stack's CA.
+        device_mqtt = stack.device_mqtt(settings.mqtt, state)
+        return _run_loop(settings, device_mqtt, console, duration_s, devices, interval_s)
     finally:
         if started and not keep_stack:
             stack.down()
@@ -83,7 +88,12 @@ def run_demo(
 
 
 def _run_loop(
-    settings: Settings, console: Console, duration_s: float, devices: int, interval_s: float
+    settings: Settings,
+    device_mqtt: MqttSettings,
+    console: Console,
+    duration_s: float,
+    devices: int,
+    interval_s: float,
 ) -> DemoResult:
     added = provision_fleet(settings, air_quality_device_ids(devices))
     console.print(
@@ -103,7 +113,7 @@ def _run_loop(
         if ingest.error:
             raise ingest.error
     publisher = Publisher(
-        settings.mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
+        device_mqtt, simulator_client_id(settings.mqtt), settings.mqtt.simulator_account()
     )
     publisher.start()
     simulator = _Worker(

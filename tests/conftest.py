@@ -38,6 +38,7 @@ from smartplace.stack import (
     free_port,
 )
 from smartplace.stack.mosquitto import find_dynsec_plugin, provisioned_mqtt
+from smartplace.stack.tls import ensure_certificates
 
 SERVER_FIXTURES = ("mosquitto", "influxd")
 _started: dict[str, ServerProcess] = {}
@@ -55,12 +56,21 @@ def _binary(finder: Callable[[Path | None], Path], env_name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
-    """A broker with dynamic security, as in production: nobody gets in without an account."""
+    """A broker with dynamic security, as in production: nobody gets in without an account.
+
+    With a TLS listener beside the plain one, made as 'smartplace up' makes its own.
+    """
     binary = _binary(find_mosquitto, "SMARTPLACE_MOSQUITTO_BIN")
     plugin = _binary(find_dynsec_plugin, "SMARTPLACE_MOSQUITTO_DYNSEC_PLUGIN")
     admin = ("test-admin", secrets.token_urlsafe(12))
+    certificates = ensure_certificates(tmp_path_factory.mktemp("mosquitto-tls"))
     server = MosquittoServer(
-        binary, tmp_path_factory.mktemp("mosquitto"), free_port(), admin, plugin
+        binary,
+        tmp_path_factory.mktemp("mosquitto"),
+        free_port(),
+        admin,
+        plugin,
+        tls=(free_port(), certificates),
     )
     server.start()
     _started["mosquitto"] = server

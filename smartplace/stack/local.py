@@ -5,12 +5,19 @@ are kept in ``state.json``, and ``stack.toml`` tells every other smartplace
 command where they listen. Data stays between runs. Every bridge file in
 ``bridges/`` (``smartplace lorawan bridge`` writes there by default) is part
 of the broker's configuration from the next start.
+
+The broker has two listeners, as docker-compose's has: TLS, for devices (the
+simulator, in the demo), with a CA and a certificate for 127.0.0.1 made once
+in ``tls/``; and plain MQTT, for ingest, the admin and the other commands,
+which compose keeps on its internal network and this stack on loopback.
+``tls.env`` holds the two settings a device-side command needs for TLS.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shlex
 from dataclasses import asdict, dataclass
 
 from pydantic import SecretStr
@@ -21,7 +28,7 @@ from smartplace.accounts import (
     INGEST_USERNAME,
     SIMULATOR_USERNAME,
 )
-from smartplace.config import STACK_FILE_NAME, Settings
+from smartplace.config import STACK_FILE_NAME, MqttSettings, Settings
 from smartplace.devices.dynsec import Dynsec
 from smartplace.private_files import private_dir, write_private_text
 from smartplace.stack.influxd import InfluxdServer, find_influxd, influx_answers, secure_storage
@@ -32,11 +39,16 @@ from smartplace.stack.mosquitto import (
     mqtt_answers,
 )
 from smartplace.stack.process import free_port, pid_is_running, port_is_free, terminate_pid
+from smartplace.stack.tls import TlsFiles, ensure_certificates
 
 HOST = "127.0.0.1"
 STATE_FILE_NAME = "state.json"
 BRIDGES_DIR_NAME = "bridges"
 """Under the stack dir: the bridge files ('smartplace lorawan bridge') the local broker includes."""
+TLS_DIR_NAME = "tls"
+"""Under the stack dir: the local CA and the broker's certificate (stack.tls), kept between runs."""
+TLS_ENV_FILE_NAME = "tls.env"
+"""Under the stack dir: SMARTPLACE_MQTT__PORT and __TLS_CA_FILE for the TLS listener."""
 
 
 @dataclass
@@ -46,10 +58,16 @@ class StackState:
     influxd_pid: int
     influx_http_port: int
     influx_rpc_port: int
+    mqtt_tls_port: int | None = None
+    """None in a state file from before the TLS listener: that stack is restarted whole."""
 
     @property
     def mqtt_address(self) -> str:
         return f"mqtt://{HOST}:{self.mqtt_port}"
+
+    @property
+    def mqtt_tls_address(self) -> str:
+        return f"mqtts://{HOST}:{self.mqtt_tls_port}"
 
     @property
     def influx_url(self) -> str:
@@ -72,6 +90,8 @@ class LocalStack:
         self.state_path = self.dir / STATE_FILE_NAME
         self.settings_path = self.dir / STACK_FILE_NAME
         self.bridges_dir = self.dir / BRIDGES_DIR_NAME
+        self.tls = TlsFiles(self.dir / TLS_DIR_NAME)
+        self.tls_env_path = self.dir / TLS_ENV_FILE_NAME
 
     def read_state(self) -> StackState | None:
         try:
@@ -92,9 +112,12 @@ class LocalStack:
         influxd_bin = find_influxd(self.settings.influxd_bin)
         # Keep the ports of the last run where they are still free, so dashboards stay pointed right.
         mqtt_port = _pick_port(previous.mqtt_port if previous else 1883)
+        previous_tls = previous.mqtt_tls_port if previous else None
+        tls_port = _pick_port(previous_tls or 8883, taken={mqtt_port})
         http_port = _pick_port(previous.influx_http_port if previous else 8086)
         rpc_port = _pick_port(previous.influx_rpc_port if previous else 8088)
         private_dir(self.dir)
+        ensure_certificates(self.tls.directory)
         accounts = self.accounts()
         plugin = find_dynsec_plugin(self.settings.mosquitto_dynsec_plugin)
         mosquitto = MosquittoServer(
@@ -105,6 +128,7 @@ class LocalStack:
             plugin,
             HOST,
             bridges_dir=self.bridges_dir,
+            tls=(tls_port, self.tls),
         )
         # Auth on, as in production: an admin, ingest's writer and a read-only reader.
         influxd = InfluxdServer(
@@ -138,10 +162,21 @@ class LocalStack:
         )
         with Dynsec(mqtt, accounts["admin"]) as dynsec:
             dynsec.ensure_service_accounts(mqtt)
-        state = StackState(mosquitto.pid, mqtt_port, influxd.pid, http_port, rpc_port)
+        state = StackState(mosquitto.pid, mqtt_port, influxd.pid, http_port, rpc_port, tls_port)
         write_private_text(self.state_path, json.dumps(asdict(state), indent=2) + "\n")
         self._write_settings(state, accounts)
+        write_private_text(
+            self.tls_env_path,
+            f"SMARTPLACE_MQTT__PORT={tls_port}\n"
+            f"SMARTPLACE_MQTT__TLS_CA_FILE={shlex.quote(str(self.tls.ca_cert.resolve()))}\n",
+        )
         return state, True
+
+    def device_mqtt(self, mqtt: MqttSettings, state: StackState) -> MqttSettings:
+        """``mqtt`` as a device reaches this stack's broker: by its TLS listener."""
+        return mqtt.model_copy(
+            update={"host": HOST, "port": state.mqtt_tls_port, "tls_ca_file": self.tls.ca_cert}
+        )
 
     def accounts(self) -> dict[str, tuple[str, str]]:
         """The local stack's MQTT and InfluxDB accounts, made once with random passwords and
@@ -189,6 +224,8 @@ class LocalStack:
             self.settings_path,
             "# Written by 'smartplace up': where the local stack listens and how to log in.\n"
             "# Every smartplace command run from this folder reads it (lowest precedence).\n"
+            "# ingest, the admin and the other commands use the plain listener, on loopback;\n"
+            f"# devices its TLS listener, on port {state.mqtt_tls_port} ({TLS_ENV_FILE_NAME}).\n"
             f'[mqtt]\nhost = "{HOST}"\nport = {state.mqtt_port}\n'
             f'username = "{ingest}"\npassword = "{ingest_pw}"\n'
             f'simulator_username = "{simulator}"\nsimulator_password = "{simulator_pw}"\n'
@@ -205,15 +242,27 @@ class LocalStack:
         if state is None:
             return [
                 ServerStatus("mosquitto", "-", None, False, False),
+                ServerStatus("mosquitto TLS", "-", None, False, False),
                 ServerStatus("influxd", "-", None, False, False),
             ]
+        mosquitto_running = pid_is_running(state.mosquitto_pid, "mosquitto")
+        tls_port = state.mqtt_tls_port
         return [
             ServerStatus(
                 "mosquitto",
                 state.mqtt_address,
                 state.mosquitto_pid,
-                pid_is_running(state.mosquitto_pid, "mosquitto"),
+                mosquitto_running,
                 mqtt_answers(HOST, state.mqtt_port),
+            ),
+            ServerStatus(
+                "mosquitto TLS",
+                "-" if tls_port is None else state.mqtt_tls_address,
+                state.mosquitto_pid,
+                mosquitto_running and tls_port is not None,
+                tls_port is not None
+                and self.tls.ca_cert.is_file()
+                and mqtt_answers(HOST, tls_port, self.tls.ca_cert),
             ),
             ServerStatus(
                 "influxd",
@@ -235,8 +284,11 @@ class LocalStack:
         terminate_pid(state.influxd_pid, "influxd")
         terminate_pid(state.mosquitto_pid, "mosquitto")
         self.settings_path.unlink(missing_ok=True)
+        self.tls_env_path.unlink(missing_ok=True)
         return was_running
 
 
-def _pick_port(preferred: int) -> int:
-    return preferred if port_is_free(preferred, HOST) else free_port(HOST)
+def _pick_port(preferred: int, taken: set[int] | None = None) -> int:
+    if preferred not in (taken or set()) and port_is_free(preferred, HOST):
+        return preferred
+    return free_port(HOST)

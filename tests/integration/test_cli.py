@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,8 @@ import pytest
 from smartplace.stack import InfluxdServer, MosquittoServer
 
 pytestmark = pytest.mark.integration
+
+TLS_FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
 
 
 def smartplace(
@@ -46,19 +49,37 @@ def test_up_status_and_stop_manage_a_detached_local_stack(
         assert "mqtt://127.0.0.1:" in started.stdout
         assert "http://127.0.0.1:" in started.stdout
         assert (stack_dir / "stack.toml").is_file()
+        state = json.loads((stack_dir / "state.json").read_text())
+        tls_port, ca = state["mqtt_tls_port"], (stack_dir / "tls" / "ca.crt").resolve()
+        assert (
+            f"Devices connect over TLS to mqtts://127.0.0.1:{tls_port}, trusting the CA {ca}:"
+            in " ".join(started.stdout.split())
+        )
+        assert (stack_dir / "tls.env").read_text() == (
+            f"SMARTPLACE_MQTT__PORT={tls_port}\nSMARTPLACE_MQTT__TLS_CA_FILE={ca}\n"
+        )
+        issued = {name: (stack_dir / "tls" / name).read_bytes() for name in TLS_FILES}
 
         again = smartplace(stack_dir, "up")
         assert "already running" in again.stdout
 
         status = smartplace(stack_dir, "up", "--status")
         assert status.returncode == 0
-        assert status.stdout.count("yes") == 4  # both servers running and answering
+        # mosquitto's two listeners and influxd, each running and answering
+        assert status.stdout.count("yes") == 6
+        assert f"mqtts://127.0.0.1:{tls_port}" in status.stdout
     finally:
         stopped = smartplace(stack_dir, "up", "--stop")
     assert "Stopped the local stack." in stopped.stdout
     down = smartplace(stack_dir, "up", "--status")
     assert down.returncode == 3
     assert (stack_dir / "influxdb" / "meta").is_dir()  # data stays for the next 'up'
+    assert not (stack_dir / "tls.env").exists()  # it points at a stopped broker
+    try:  # the certificates too: devices given the CA keep trusting the broker
+        assert smartplace(stack_dir, "up").returncode == 0
+        assert {name: (stack_dir / "tls" / name).read_bytes() for name in TLS_FILES} == issued
+    finally:
+        smartplace(stack_dir, "up", "--stop")
 
 
 def test_up_refuses_a_bridge_file_mosquitto_refuses_and_names_it(
@@ -89,6 +110,10 @@ def test_demo_runs_the_whole_loop_and_reports_what_landed(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert re.search(
+        r"broker   mqtt://127\.0\.0\.1:\d+ \(ingest\), mqtts://127\.0\.0\.1:\d+ \(devices: TLS\)",
+        out,
+    ), out
     assert "raw.air_quality" in out
     assert "agg.air_quality_1m" in out
     summary = re.search(r"Published (\d+); ingest accepted (\d+), rejected 0\.", out)

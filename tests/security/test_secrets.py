@@ -26,6 +26,8 @@ from .conftest import Stack
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
+TLS_FILES = ("ca.crt", "ca.key", "server.crt", "server.key")
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -64,6 +66,9 @@ def test_the_stack_s_files_are_its_owner_s_only(stack: Stack, tmp_path: Path) ->
             stack.stack_dir / "mosquitto",
             stack.stack_dir / "mosquitto" / "dynamic-security.json",
             stack.stack_dir / "influxdb",
+            stack.stack_dir / "tls",
+            *(stack.stack_dir / "tls" / name for name in TLS_FILES),
+            stack.stack_dir / "tls.env",
         )
     }
     assert modes == {
@@ -75,7 +80,15 @@ def test_the_stack_s_files_are_its_owner_s_only(stack: Stack, tmp_path: Path) ->
         "mosquitto": 0o700,
         "mosquitto/dynamic-security.json": 0o600,
         "influxdb": 0o700,
+        "tls": 0o700,
+        "tls/ca.crt": 0o600,
+        "tls/ca.key": 0o600,
+        "tls/server.crt": 0o600,
+        "tls/server.key": 0o600,
+        "tls.env": 0o600,
     }
+    # Only the four files: openssl's work (request, config) is made and removed elsewhere.
+    assert sorted(path.name for path in (stack.stack_dir / "tls").iterdir()) == sorted(TLS_FILES)
     assert _mode(secret_file) == 0o600
 
 

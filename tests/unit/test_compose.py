@@ -8,7 +8,12 @@ from typing import Any
 
 import yaml
 
-from smartplace.stack.mosquitto import DEPLOY_BRIDGES_DIR
+from smartplace.stack.mosquitto import (
+    DEPLOY_BRIDGES_DIR,
+    DEPLOY_CERTS_DIR,
+    DEPLOY_PLAIN_PORT,
+    DEPLOY_TLS_PORT,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -111,3 +116,52 @@ def test_each_influx_client_has_its_own_account_and_only_ingest_writes() -> None
         "./deploy/influxdb/init.sh:/docker-entrypoint-initdb.d/smartplace.sh:ro"
         in (influxdb["volumes"])
     )
+
+
+def _listeners(config: str) -> dict[str, dict[str, str]]:
+    """mosquitto.conf's listeners and the options given under each (mosquitto.conf(5): a
+    listener's options follow its 'listener' line; these are the ones that name its TLS)."""
+    per_listener = {"certfile", "keyfile", "cafile", "capath", "tls_version", "require_certificate"}
+    listeners: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in config.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition(" ")
+        if name == "listener":
+            current = listeners.setdefault(value, {})
+        elif name in per_listener:
+            assert current is not None, f"{name} before any listener"
+            current[name] = value
+    return listeners
+
+
+def test_only_the_broker_s_tls_listener_is_published_and_it_has_the_mounted_certificates() -> None:
+    mosquitto = SERVICES["mosquitto"]
+    assert mosquitto["ports"] == [f"{DEPLOY_TLS_PORT}:{DEPLOY_TLS_PORT}"]
+    for name, service in SERVICES.items():  # no service publishes plain MQTT
+        for port in service.get("ports", []):
+            assert str(DEPLOY_PLAIN_PORT) not in port.split(":"), f"{name} publishes {port}"
+    assert f"./deploy/mosquitto/certs:{DEPLOY_CERTS_DIR}:ro" in mosquitto["volumes"]
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert _listeners(config) == {
+        str(DEPLOY_PLAIN_PORT): {},  # plain, on compose's network only
+        str(DEPLOY_TLS_PORT): {
+            "certfile": f"{DEPLOY_CERTS_DIR}/server.crt",
+            "keyfile": f"{DEPLOY_CERTS_DIR}/server.key",
+            "tls_version": "tlsv1.2",  # the oldest allowed
+            "require_certificate": "false",
+        },
+    }
+    # a private key is never committed: the directory is in the repository, nothing in it
+    ignored = (ROOT / "deploy/mosquitto/certs/.gitignore").read_text().splitlines()
+    assert ignored[-2:] == ["*", "!.gitignore"]
+
+
+def test_the_services_inside_compose_use_the_plain_listener_on_its_network() -> None:
+    for name, service in SERVICES.items():
+        environment = service.get("environment", {})
+        if "SMARTPLACE_MQTT__HOST" in environment:
+            assert environment["SMARTPLACE_MQTT__HOST"] == "mosquitto", name
+            assert environment["SMARTPLACE_MQTT__PORT"] == str(DEPLOY_PLAIN_PORT), name
+            assert "SMARTPLACE_MQTT__TLS_CA_FILE" not in environment, name

@@ -30,14 +30,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Sequence
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartplace.broker import JitteredBackoff, describe
+from smartplace.broker import (
+    JitteredBackoff,
+    closed_before_connack,
+    describe,
+    tls_context,
+    unreachable,
+)
 from smartplace.config import MqttSettings
 from smartplace.errors import MqttError
 from smartplace.ingest.receive.message import RawMessage
@@ -128,10 +133,7 @@ class MqttSubscriber:
         try:
             self._connect(timeout_s)
         except OSError as exc:
-            raise MqttError(
-                f"cannot reach the MQTT broker at {describe(self.settings)} ({exc}); is it"
-                " running? ('smartplace up' starts a local one)"
-            ) from exc
+            raise MqttError(unreachable(self.settings, exc)) from exc
         # A resumed session's backlog comes between CONNACK and SUBACK, up to Receive Maximum
         # messages: hold none of it past the first read, but let the service spool it, and
         # take the SUBACK as it comes (the broker kept our subscriptions with the session).
@@ -150,7 +152,14 @@ class MqttSubscriber:
                     f"{describe(self.settings)}: the broker broke the protocol: {exc}"
                 ) from None
             except (_Refused, OSError) as exc:
+                answered = self.connected
                 self.stop()
+                if isinstance(exc, ConnectionError) and not answered:
+                    # reset or closed before CONNACK: mosquitto's TLS listener, to plain MQTT
+                    raise MqttError(
+                        f"the MQTT broker at {describe(self.settings)}"
+                        f" {closed_before_connack(self.settings)}"
+                    ) from None
                 raise MqttError(f"{describe(self.settings)}: {exc}") from None
 
     def stop(self) -> None:
@@ -241,12 +250,16 @@ class MqttSubscriber:
 
     def _connect(self, timeout_s: float) -> None:
         s = self.settings
+        context = tls_context(s)
         raw = socket.create_connection((s.host, s.port), timeout=timeout_s)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock: socket.socket = raw
-        if s.tls_ca_file is not None:
-            context = ssl.create_default_context(cafile=str(s.tls_ca_file))
-            sock = context.wrap_socket(raw, server_hostname=s.host)
+        if context is not None:
+            try:
+                sock = context.wrap_socket(raw, server_hostname=s.host)
+            except BaseException:
+                raw.close()
+                raise
         self._socket, self._pending, self._subscribed = sock, b"", False
         self._skip, self._oversized = 0, None
         self._unanswered_ping_at = None

@@ -9,6 +9,7 @@ make: a directory holding a complete, unexpired set is used as it is.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 
-from smartplace.errors import ServerStartError
+from smartplace.errors import ConfigError, ServerStartError
 from smartplace.private_files import PRIVATE_FILE_MODE, private_dir, write_private_text
 from smartplace.stack.process import server_environment
 
@@ -85,23 +86,39 @@ class TlsFiles:
         return (self.ca_cert, self.ca_key, self.cert, self.key)
 
 
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+"""A host name's label (RFC 1123 2.1): letters, digits and inner hyphens, 63 at most."""
+
+
 def subject_alt_names(names: Sequence[str]) -> str:
     """``DNS:localhost, IP:127.0.0.1``: an address as an IP entry, which is what clients
-    match an address against (RFC 6125 6.2.1), anything else as a DNS name."""
+    match an address against (RFC 6125 6.2.1), a host name (or ``*.`` and one) as a DNS name.
+
+    Anything else is a ConfigError: each name goes into openssl's config and ``-subj`` as it
+    is, where a newline, comma or slash would add lines, names or subject fields."""
     entries = []
     for name in names:
         try:
-            entries.append(f"IP:{ip_address(name)}")
+            address = ip_address(name)
         except ValueError:
+            host = name.removeprefix("*.")
+            if len(name) > 253 or not all(_LABEL.fullmatch(part) for part in host.split(".")):
+                raise ConfigError(f"not a host name or an IP address: {name!r}") from None
             entries.append(f"DNS:{name}")
+        else:
+            if getattr(address, "scope_id", None):  # fe80::1%eth0: no certificate names that
+                raise ConfigError(f"not a host name or an IP address: {name!r}")
+            entries.append(f"IP:{address}")
     return ", ".join(entries)
 
 
 def ensure_certificates(directory: Path, names: Sequence[str] = LOCAL_NAMES) -> TlsFiles:
     """The certificate set in ``directory``, made there first when it is not complete or
     its server certificate expires within RENEW_BEFORE_S (then all of it is made again, and
-    clients read the new CA from the same path)."""
+    clients read the new CA from the same path). A name that is neither a host name nor an
+    IP address is a ConfigError, before anything is made."""
     files = TlsFiles(directory)
+    alt_names = subject_alt_names(names)  # first: a name that is not one makes nothing
     private_dir(directory)
     if all(path.is_file() for path in files.all()) and _valid_for(files.cert, RENEW_BEFORE_S):
         for path in files.all():
@@ -109,7 +126,7 @@ def ensure_certificates(directory: Path, names: Sequence[str] = LOCAL_NAMES) -> 
         return files
     work = Path(tempfile.mkdtemp(prefix=".new-", dir=directory))  # 0700, as mkdtemp makes it
     try:
-        _make(TlsFiles(work), names)
+        _make(TlsFiles(work), names, alt_names)
         for made, final in zip(TlsFiles(work).all(), files.all(), strict=True):
             made.replace(final)  # each whole; the key last, as its certificate is in place
     finally:
@@ -117,9 +134,9 @@ def ensure_certificates(directory: Path, names: Sequence[str] = LOCAL_NAMES) -> 
     return files
 
 
-def _make(files: TlsFiles, names: Sequence[str]) -> None:
+def _make(files: TlsFiles, names: Sequence[str], alt_names: str) -> None:
     config = files.directory / "openssl.cnf"
-    write_private_text(config, OPENSSL_CONFIG.format(names=subject_alt_names(names)))
+    write_private_text(config, OPENSSL_CONFIG.format(names=alt_names))
     csr = files.directory / "server.csr"
     new_ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl(

@@ -136,3 +136,36 @@ def test_a_ca_file_that_is_not_one_is_a_config_error(tmp_path: Path) -> None:
         True,
         ssl.CERT_REQUIRED,
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # a newline would add a line to the openssl config: here basicConstraints CA:TRUE,
+        # making the broker's certificate a CA devices trust to sign any name
+        "mqtt.council.example\nbasicConstraints = critical, CA:TRUE",
+        "mqtt.council.example, DNS:evil.example",  # a comma adds an alternative name
+        "mqtt.council.example/O=Evil",  # a slash adds a field to the subject (-subj)
+        "",
+        "mqtt..council.example",
+        "mqtt.council.example.",
+        "-mqtt.council.example",
+        "mqtt_broker.council.example",
+        "fe80::1%eth0",  # an address with a zone is no certificate's address
+        "a" * 64 + ".example",  # a label longer than 63
+        ("a" * 62 + ".") * 4 + "example",  # a name longer than 253
+    ],
+)
+def test_a_name_that_is_not_a_host_name_or_address_is_refused_before_anything_is_made(
+    tmp_path: Path, name: str
+) -> None:
+    directory = tmp_path / "tls"
+    with pytest.raises(ConfigError, match=r"^not a host name or an IP address: "):
+        ensure_certificates(directory, ["localhost", name])
+    assert not directory.exists()
+
+
+def test_wildcard_dns_names_and_addresses_are_names() -> None:
+    assert subject_alt_names(["*.council.example", "MQTT-1.Council.Example", "10.0.0.5"]) == (
+        "DNS:*.council.example, DNS:MQTT-1.Council.Example, IP:10.0.0.5"
+    )

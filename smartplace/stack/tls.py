@@ -146,7 +146,7 @@ def _make(files: TlsFiles, names: Sequence[str], alt_names: str) -> None:
     )  # fmt: skip
     _openssl(
         "req", "-new", *new_ec_key, "-config", str(config),
-        "-subj", f"/CN={names[0]}", "-keyout", str(files.key), "-out", str(csr),
+        "-subj", f"/CN={_common_name(names)}", "-keyout", str(files.key), "-out", str(csr),
     )  # fmt: skip
     _openssl(
         "x509", "-req", "-in", str(csr), "-CA", str(files.ca_cert), "-CAkey", str(files.ca_key),
@@ -156,6 +156,16 @@ def _make(files: TlsFiles, names: Sequence[str], alt_names: str) -> None:
     )  # fmt: skip
     for path in files.all():
         path.chmod(PRIVATE_FILE_MODE)
+
+
+COMMON_NAME_MAX = 64
+"""ub-common-name (RFC 5280 appendix A.1): openssl refuses a longer CN; a host name may be 253."""
+
+
+def _common_name(names: Sequence[str]) -> str:
+    """The subject's CN: the first name that fits in one. Clients match the alternative names
+    (RFC 6125 6.4.4), which hold every name, so a CN that is none of them costs nothing."""
+    return next((name for name in names if len(name) <= COMMON_NAME_MAX), "smartplace broker")
 
 
 def _valid_for(cert: Path, seconds: int) -> bool:

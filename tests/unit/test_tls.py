@@ -169,3 +169,11 @@ def test_wildcard_dns_names_and_addresses_are_names() -> None:
     assert subject_alt_names(["*.council.example", "MQTT-1.Council.Example", "10.0.0.5"]) == (
         "DNS:*.council.example, DNS:MQTT-1.Council.Example, IP:10.0.0.5"
     )
+
+
+def test_a_name_longer_than_a_common_name_may_be_is_still_the_certificates_name(
+    tmp_path: Path,
+) -> None:
+    long_name = "a" * 40 + ".mqtt." + "b" * 40 + ".council.example"  # 98: a CN holds 64
+    files = ensure_certificates(tmp_path / "tls", [long_name])
+    assert _handshake(files, long_name, files.ca_cert) in {"TLSv1.2", "TLSv1.3"}

@@ -121,8 +121,10 @@ def unreachable(settings: MqttSettings, exc: OSError) -> str:
             f" ({exc.verify_message}): SMARTPLACE_MQTT__TLS_CA_FILE ({settings.tls_ca_file})"
             " must be the CA that signed it, and the host name one it names"
         )
-    # A plain listener resets the connection at a ClientHello, or closes it mid-handshake.
-    if isinstance(exc, ssl.SSLError) or (settings.tls_ca_file and isinstance(exc, ConnectionError)):
+    # A plain listener resets the connection at a ClientHello, or closes it mid-handshake;
+    # refused is before any of that: nothing listens there.
+    mid_handshake = isinstance(exc, ConnectionError) and not isinstance(exc, ConnectionRefusedError)
+    if isinstance(exc, ssl.SSLError) or (settings.tls_ca_file and mid_handshake):
         return (
             f"no TLS handshake with the MQTT broker at {describe(settings)}"
             f" ({getattr(exc, 'reason', None) or exc}); is {settings.port} its TLS port, not"

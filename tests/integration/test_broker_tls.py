@@ -312,3 +312,25 @@ def test_the_tls_listener_speaks_tls_1_2_and_1_3_and_refuses_older(
         # the broker's alert (a client-side refusal would be "no protocols available")
         with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):
             _handshake(port, files.ca_cert, ssl.TLSVersion.TLSv1_1)
+
+
+def test_tls_to_a_port_nothing_listens_on_says_the_broker_is_not_there(
+    settings: Settings, mosquitto: MosquittoServer
+) -> None:
+    """Refused is no TLS/plain mix-up: a plain listener accepts the connection first."""
+    assert mosquitto.tls is not None
+    nobody = free_port()
+    mqtt = settings.mqtt.model_copy(
+        update={"port": nobody, "tls_ca_file": mosquitto.tls[1].ca_cert}
+    )
+    attempts: list[Callable[[], None]] = [
+        lambda: _publisher(mqtt).start(timeout_s=5),
+        lambda: _subscriber(mqtt).start(timeout_s=5),
+    ]
+    for attempt in attempts:
+        with pytest.raises(MqttError) as failed:
+            attempt()
+        assert str(failed.value) == (
+            f"cannot reach the MQTT broker at mqtts://127.0.0.1:{nobody} ([Errno 111]"
+            " Connection refused); is it running? ('smartplace up' starts a local one)"
+        )

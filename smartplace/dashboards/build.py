@@ -547,20 +547,25 @@ def same_weekday() -> bargauge.Panel:
     """The last 24 hours against the same 24 hours (so the same weekday and hours) one, two,
     three and four weeks before. InfluxQL 1.x cannot shift a series in time and Grafana 11
     shifts a whole panel, not one query, so each bar is its own window relative to now()."""
-    windows = [("last 24 h", "time > now() - 24h")] + [
+    # footfall_1h is stamped at the hour's start and written once the hour has closed, so
+    # the hour now running has no point yet: each window is the 24 whole hours before the
+    # hour now() falls in (starts from now() - 25h, exclusive, to now() - 1h), and the same
+    # hours 7, 14, 21 and 28 days before; "time > now() - 24h" summed 23 hours against 24.
+    windows = [
         (
-            f"{weeks} week{'s' if weeks > 1 else ''} before",
-            f"time > now() - {7 * weeks + 1}d AND time <= now() - {7 * weeks}d",
+            f"{weeks} week{'s' if weeks > 1 else ''} before" if weeks else "last 24 h",
+            f"time > now() - {168 * weeks + 25}h AND time <= now() - {168 * weeks + 1}h",
         )
-        for weeks in WEEKS_BACK
+        for weeks in (0, *WEEKS_BACK)
     ]
     panel = (
         bargauge.Panel()
         .title("People in: the last 24 h against the same 24 h in each of the 4 weeks before")
         .description(
-            "Same weekday, same hours: each bar sums footfall_1h over 24 h ending now, or"
-            " exactly 7, 14, 21 or 28 days before now. Follows the site filter, not the time"
-            " picker."
+            "Same weekday, same hours: each bar sums footfall_1h over the 24 whole hours"
+            " before the hour now running (which is written once it closes), or the same"
+            " hours exactly 7, 14, 21 or 28 days before. Follows the site filter, not the"
+            " time picker."
         )
         .datasource(DATASOURCE)
         .min(0)

@@ -244,6 +244,23 @@ def test_footfall_is_set_against_the_same_24_hours_of_each_of_the_four_weeks_bef
     assert run(influx, "footfall.json", PEOPLE_IN_WEEKS, "A", {"site": "b"}) == {(): [[5]]}
 
 
+def test_steady_footfall_gives_the_same_bar_for_every_week(influx: InfluxClient, hour: int) -> None:
+    """100 people every hour, every week: each bar is 24 whole hours, 2400. Ingest writes an
+    hour once it has closed, so the hour now running has no point yet, and the last 24 h
+    must not be one hour short of the weeks before."""
+    week = 7 * DAY
+    influx.write(
+        [
+            f"footfall_1h,device_id=ff-1,site=a count_in_sum=100i {ns(hour - w * week - k * H)}"
+            for w in range(5)
+            for k in range(0 if w else 1, 30)  # this week: the closed hours only
+        ],
+        "agg",
+    )
+    answers = {ref: run(influx, "footfall.json", PEOPLE_IN_WEEKS, ref)[()][0][0] for ref in "ABCDE"}
+    assert answers == dict.fromkeys("ABCDE", 2400)
+
+
 PIPELINE = "pipeline.json"
 BALANCE = "Ledger balance: received - written - rejected (0: nothing lost)"
 

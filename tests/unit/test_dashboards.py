@@ -347,11 +347,11 @@ def test_footfall_is_compared_with_the_same_24_hours_one_to_four_weeks_before() 
     )
     windows = [t["query"].split(" WHERE ")[1].split(' AND "site"')[0] for t in panel["targets"]]
     assert windows == [
-        "time > now() - 24h",
-        "time > now() - 8d AND time <= now() - 7d",
-        "time > now() - 15d AND time <= now() - 14d",
-        "time > now() - 22d AND time <= now() - 21d",
-        "time > now() - 29d AND time <= now() - 28d",
+        "time > now() - 25h AND time <= now() - 1h",
+        "time > now() - 193h AND time <= now() - 169h",
+        "time > now() - 361h AND time <= now() - 337h",
+        "time > now() - 529h AND time <= now() - 505h",
+        "time > now() - 697h AND time <= now() - 673h",
     ]
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from smartplace import __version__
-from smartplace.config import Settings, load_settings, settings_reference
+from smartplace.config import Settings, invalid_settings, load_settings, settings_reference
 from smartplace.dashboards.cli import app as dashboards_app
 from smartplace.devices.cli import app as devices_app
 from smartplace.errors import SmartplaceError
@@ -569,4 +571,12 @@ def main() -> None:
         app()
     except SmartplaceError as exc:
         errors.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(1)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # the message holds the pattern's brackets: printed as text, not as markup
+        errors.print(
+            "[red]error:[/] " + escape(invalid_settings(exc)), markup=True, highlight=False
+        )
         sys.exit(1)

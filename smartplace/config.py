@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -268,6 +268,18 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from every source, with ``overrides`` taking precedence."""
     return Settings(**overrides)
+
+
+def invalid_settings(exc: ValidationError) -> str:
+    """Each setting ``exc`` refused, as one line: its name, its variable, why, and the value."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"])
+        env = "SMARTPLACE_" + "__".join(str(part).upper() for part in error["loc"])
+        secret = any(word in path for word in ("password", "token", "secret"))
+        value = "" if secret else f", not {error['input']!r}"
+        problems.append(f"setting {path} ({env}): {error['msg']}{value}")
+    return "; ".join(problems)
 
 
 def settings_reference() -> list[tuple[str, str, str]]:

@@ -165,3 +165,22 @@ def test_the_services_inside_compose_use_the_plain_listener_on_its_network() -> 
             assert environment["SMARTPLACE_MQTT__HOST"] == "mosquitto", name
             assert environment["SMARTPLACE_MQTT__PORT"] == str(DEPLOY_PLAIN_PORT), name
             assert "SMARTPLACE_MQTT__TLS_CA_FILE" not in environment, name
+
+
+def test_the_image_is_built_from_what_its_dockerfile_copies_and_nothing_else() -> None:
+    """compose builds the image from '.': without a .dockerignore, Docker sends the whole
+    checkout to the builder, .env's passwords and deploy/mosquitto/certs' private keys with
+    it."""
+    copied = sorted(
+        source.rstrip("/")
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+    )
+    assert copied == ["README.md", "pyproject.toml", "smartplace", "uv.lock"]
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == ["*", *(f"!{source}" for source in copied), "**/__pycache__"]

@@ -468,9 +468,10 @@ def broker_certificates(
     files = ensure_certificates(directory, names)
     console.print(
         f"Made a CA and a broker certificate for {', '.join(names)} in {directory}/."
-        f" Devices trust {files.ca_cert.name}; {files.ca_key.name} signs certificates: move"
-        " it somewhere safe, the broker does not need it. mosquitto reads the rest as uid"
-        f" 1883: sudo chown -R 1883:1883 {directory}",
+        f" Devices trust {files.ca_cert.name}; {files.ca_key.name} signs certificates. The"
+        " broker needs neither: move both somewhere safe first, as once the directory is"
+        f" uid 1883's (mosquitto reads the rest as that user: sudo chown -R 1883:1883"
+        f" {directory}) only root can read it.",
         highlight=False,
     )
 

@@ -257,8 +257,11 @@ def test_broker_certificates_makes_a_set_a_broker_serves_and_never_replaces_it(
         {"COLUMNS": "1000"}, "broker", "certificates", "localhost", "--dir", str(directory)
     )
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith(
-        f"Made a CA and a broker certificate for localhost in {directory}/."
+    assert made.stdout == (
+        f"Made a CA and a broker certificate for localhost in {directory}/. Devices trust"
+        " ca.crt; ca.key signs certificates. The broker needs neither: move both somewhere"
+        " safe first, as once the directory is uid 1883's (mosquitto reads the rest as that"
+        f" user: sudo chown -R 1883:1883 {directory}) only root can read it.\n"
     )
     files = TlsFiles(directory)
     ca = files.ca_cert.read_bytes()

@@ -231,7 +231,7 @@ class LocalStack:
             f'simulator_username = "{simulator}"\nsimulator_password = "{simulator_pw}"\n'
             f'admin_username = "{admin}"\nadmin_password = "{admin_pw}"\n\n'
             f'[influx]\nurl = "{state.influx_url}"\n'
-            "# 'smartplace up' made the database: ingest's writer may only write to it.\n"
+            "# 'smartplace up' made the database: ingest's writer reads and writes it, no admin.\n"
             "create_database = false\n"
             f'username = "{writer}"\npassword = "{writer_pw}"\n'
             f'reader_username = "{reader}"\nreader_password = "{reader_pw}"\n',

@@ -99,6 +99,9 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
     if ca_file is None:
         return None
     where = f"SMARTPLACE_MQTT__TLS_CA_FILE ({ca_file})"
+    if ca_file.exists() and not ca_file.is_dir() and not ca_file.is_file():
+        # a FIFO, /dev/stdin, a device: openssl would read it until a writer ends it
+        raise ConfigError(f"{where} is not a regular file")
     try:
         context = ssl.create_default_context(cafile=str(ca_file))
     except ssl.SSLError as exc:  # before OSError, which it is too

@@ -177,3 +177,15 @@ def test_a_name_longer_than_a_common_name_may_be_is_still_the_certificates_name(
     long_name = "a" * 40 + ".mqtt." + "b" * 40 + ".council.example"  # 98: a CN holds 64
     files = ensure_certificates(tmp_path / "tls", [long_name])
     assert _handshake(files, long_name, files.ca_cert) in {"TLSv1.2", "TLSv1.3"}
+
+
+def test_a_ca_file_that_is_a_pipe_is_a_config_error_not_a_wait(tmp_path: Path) -> None:
+    """Reading a FIFO (or /dev/stdin) blocks until a writer comes: the client never starts."""
+    import os
+
+    from smartplace.broker import tls_context
+
+    fifo = tmp_path / "ca.crt"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"\(.*ca\.crt\) is not a regular file$"):
+        tls_context(MqttSettings(tls_ca_file=fifo))

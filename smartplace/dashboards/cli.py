@@ -15,14 +15,25 @@ console = Console()
 @app.command()
 def build(
     out: Annotated[Path, typer.Option(help="Where to write them.")] = Path("dashboards"),
+    chat: Annotated[
+        str,
+        typer.Option(
+            help="Where chat alerts go, at SMARTPLACE_ALERT_WEBHOOK_URL: teams, slack, or"
+            " webhook (Grafana's own JSON, for a receiver of your own)."
+        ),
+    ] = "teams",
 ) -> None:
     """Write the dashboards' JSON and Grafana's provisioning files (data source, provider, alerts),
     reading the retention policies SMARTPLACE_INFLUX__RAW/AGG_RETENTION_POLICY name."""
     from smartplace.config import Settings
-    from smartplace.dashboards.provisioning import write_all
+    from smartplace.dashboards.provisioning import CHATS, write_all
 
+    chosen = next((c for c in CHATS if c == chat), None)
+    if chosen is None:
+        raise typer.BadParameter(f"{chat!r} is not one of {', '.join(CHATS)}", param_hint="--chat")
     influx = Settings().influx
-    written = write_all(out, (influx.raw_retention_policy, influx.agg_retention_policy))
+    policies = (influx.raw_retention_policy, influx.agg_retention_policy)
+    written = write_all(out, policies, chosen)
     console.print(f"Wrote {len(written)} files under {out}/.")
 
 

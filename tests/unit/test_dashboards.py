@@ -13,7 +13,13 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from smartplace.dashboards.influxql import DATASOURCE_UID, InfluxQLQuery, register
-from smartplace.dashboards.provisioning import ALERT_RULES, TEAMS, rendered_files
+from smartplace.dashboards.provisioning import (
+    ALERT_RULES,
+    TEAMS,
+    Chat,
+    notifications,
+    rendered_files,
+)
 
 FILES = rendered_files()
 BOARDS = {name: json.loads(text) for name, text in FILES.items() if name.endswith(".json")}
@@ -176,14 +182,14 @@ def _route(labels: dict[str, str]) -> tuple[str, list[str]]:
             return receiver, mutes
 
 
-def test_each_rule_reaches_its_team_by_email_and_webhook() -> None:
+def test_each_rule_reaches_its_team_by_email_and_chat() -> None:
     points = {c["name"]: c for c in NOTIFY["contactPoints"]}
     rules = yaml.safe_load(FILES["provisioning/alerting/smartplace.yaml"])["groups"][0]["rules"]
     for rule in rules:
         receiver, mutes = _route(rule["labels"])
         assert receiver == f"smartplace-{rule['labels']['team'].replace('_', '-')}", rule["uid"]
         kinds = {r["type"] for r in points[receiver]["receivers"]}
-        assert kinds == {"email", "webhook"}
+        assert kinds == {"email", "teams"}  # the default chat
         assert mutes == (
             ["smartplace-overnight"]
             if rule["uid"] in ("smartplace-bin-full", "smartplace-bin-tilt")
@@ -191,6 +197,23 @@ def test_each_rule_reaches_its_team_by_email_and_webhook() -> None:
         ), rule["uid"]  # a fire, or a dead pipeline, is never muted
     assert _route({"team": "nobody"})[0] == "smartplace-platform"  # not Grafana's default receiver
     assert set(points) == {f"smartplace-{t.replace('_', '-')}" for t in TEAMS}
+
+
+@pytest.mark.parametrize(
+    ("chat", "settings"),
+    [
+        # grafana/alerting receivers/teams/config.go and receivers/slack/config.go: "url".
+        ("teams", {"url": "$SMARTPLACE_ALERT_WEBHOOK_URL"}),
+        ("slack", {"url": "$SMARTPLACE_ALERT_WEBHOOK_URL"}),
+        ("webhook", {"url": "$SMARTPLACE_ALERT_WEBHOOK_URL", "httpMethod": "POST"}),
+    ],
+)
+def test_chat_alerts_use_the_integration_that_service_accepts(
+    chat: Chat, settings: dict[str, str]
+) -> None:
+    for point in notifications(chat)["contactPoints"]:
+        (integration,) = [r for r in point["receivers"] if r["type"] != "email"]
+        assert (integration["type"], integration["settings"]) == (chat, settings)
 
 
 def test_the_mute_timing_exists_and_no_range_crosses_midnight() -> None:

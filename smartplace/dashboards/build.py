@@ -829,8 +829,10 @@ def devices() -> Dashboard:
                 InfluxQL(
                     'SELECT last("silent_s") AS "silent (s)", last("battery_pct") AS "battery (%)",'
                     ' last("rssi_dbm") AS "RSSI (dBm)", last("snr_db") AS "SNR (dB)",'
-                    ' last("firmware") AS "firmware" FROM "raw"."device_health" WHERE $timeFilter'
-                    ' AND "kind" =~ /^$kind$/ GROUP BY "device_id", "kind", "site", "status"'
+                    ' last("firmware") AS "firmware", last("registry_status") AS "status"'
+                    ' FROM "raw"."device_health" WHERE $timeFilter AND "kind" =~ /^$kind$/'
+                    # Not by the status tag: a device whose status changed would be two rows.
+                    ' GROUP BY "device_id", "kind", "site"'
                 ).table()
             )
             .with_transformation(

@@ -5,10 +5,12 @@ returns no series for it and an alert on them cannot fire for that device
 alone (Grafana resolves a missing series; README, Dashboards and alerts).
 So each worker writes, every ``device_health_interval_s``, one point per
 device in the registry that hashes to it: ``silent_s`` (seconds since its
-last message, or since this worker started when it has sent none since),
-``heard`` (whether it has sent anything since), the latest ``battery_pct``,
-``rssi_dbm``, ``snr_db`` and ``firmware`` it reported, tagged ``device_id``,
-``kind``, ``site`` and its registry ``status``.
+last message), ``heard`` (whether it has sent anything since this worker
+started), ``registry_status``, the latest ``battery_pct``, ``rssi_dbm``,
+``snr_db`` and ``firmware`` it reported, tagged ``device_id``, ``kind``,
+``site`` and its registry ``status``. A device not heard since the start
+carries on from the silence its last point said (``silent_s`` at that
+time), so a restart does not make a long-silent device look freshly heard.
 
 The receive loop only notes each message's topic and arrival (a dict update
 per batch); topics are resolved to devices, and status payloads read, once
@@ -29,6 +31,7 @@ import orjson
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import InfluxError
+from smartplace.influx import quote_identifier
 from smartplace.ingest.receive.shard import shard_of
 from smartplace.lineprotocol import FieldValue, format_point
 from smartplace.schemas.topics import parse_topic, reading_topic
@@ -63,6 +66,8 @@ class DeviceHealth:
         self._last_ns: dict[str, int] = {}
         self._status: dict[str, dict[str, FieldValue]] = {}
         self._next_write = time.monotonic() + interval_s
+        self._silent_since: dict[str, int] | None = None
+        """Device -> when it was last heard, as the points written before this start said."""
 
     def heard(self, messages: Sequence[RawMessage]) -> None:
         """Note a batch the receive loop took (cheap: it runs on the hot path)."""
@@ -79,6 +84,8 @@ class DeviceHealth:
         if now < self._next_write:
             return
         self._next_write = now + self.interval_s
+        if self._silent_since is None:
+            self._silent_since = self._silence_before(influx, retention_policy)
         lines = self.lines(dict(devices), time.time_ns())  # a copy: the writer thread updates it
         try:
             influx.write(lines, retention_policy)
@@ -93,10 +100,12 @@ class DeviceHealth:
             if self.workers > 1 and self._shard(record) != self.worker_index:
                 continue
             last = self._last_ns.get(device_id)
-            since = last if last is not None else self.started_ns
+            before = (self._silent_since or {}).get(device_id, self.started_ns)
+            since = last if last is not None else min(before, self.started_ns)
             fields: dict[str, FieldValue] = {
                 "silent_s": round(max(0.0, (now_ns - since) / 1e9), 3),
                 "heard": last is not None,
+                "registry_status": record.status,
                 **self._status.get(device_id, {}),
             }
             tags = {
@@ -107,6 +116,24 @@ class DeviceHealth:
             }
             lines.append(format_point(DEVICE_HEALTH, tags, fields, now_ns))
         return lines
+
+    def _silence_before(self, influx: InfluxClient, retention_policy: str) -> dict[str, int]:
+        """When each device was last heard, by the latest point written before this start;
+        empty when InfluxDB cannot say (health then counts from the start, as before)."""
+        policy = quote_identifier(retention_policy)
+        try:
+            rows = influx.query_rows(
+                f'SELECT last("silent_s") AS "silent_s" FROM {policy}."{DEVICE_HEALTH}"'  # noqa: S608
+                f' WHERE time <= {self.started_ns} GROUP BY "device_id"'
+            )
+        except InfluxError as exc:
+            log.warning("could not read device health written before this start: %s", exc)
+            return {}
+        return {
+            str(row["device_id"]): int(row["time"]) - round(float(row["silent_s"]) * 1e9)
+            for row in rows
+            if row.get("device_id") and isinstance(row.get("silent_s"), int | float)
+        }
 
     def _shard(self, record: DeviceRecord) -> int:
         return shard_of(

@@ -94,3 +94,35 @@ def test_a_silent_registered_device_has_a_series_and_fires_the_silent_device_rul
     assert replay.firing() == {
         (("device_id", SILENT), ("kind", "air_quality"), ("site", "merseyway"))
     }
+
+
+def test_a_restart_carries_on_a_silence_instead_of_starting_it_again(
+    settings: Settings, influx: InfluxClient
+) -> None:
+    from smartplace.ingest.device_health import DeviceHealth
+
+    influx.ensure_storage()
+    policy = settings.influx.raw_retention_policy
+    devices = {
+        d: DeviceRecord(device_id=d, kind="air_quality", site="merseyway") for d in (SILENT, TALKS)
+    }
+    before = DeviceHealth(settings.mqtt.topic_prefix, 0.0)
+    before.started_ns = time.time_ns() - (3 * 3600 + 600) * S  # the last run's start
+    written_at = time.time_ns() - 600 * S
+    influx.write(before.lines({SILENT: devices[SILENT]}, written_at), policy)  # 3 h silent by then
+
+    after = DeviceHealth(settings.mqtt.topic_prefix, 0.0)  # this start, ten minutes later
+    after._next_write = 0.0
+    after.write_if_due(influx, devices, policy)
+    silent = {row["device_id"]: row for row in points(influx, policy, "device_health")}
+    newest = max(
+        (r for r in points(influx, policy, "device_health") if r["device_id"] == SILENT),
+        key=lambda r: r["time"],
+    )
+    # Silent since three hours before the point written ten minutes ago: over 3 h 10 min now.
+    assert newest["silent_s"] == pytest.approx((newest["time"] - before.started_ns) / S, abs=1)
+    assert newest["silent_s"] > 3 * 3600 + 590
+    assert newest["heard"] is False
+    assert newest["registry_status"] == "active"
+    # A device with no earlier point is silent since this start, as before.
+    assert silent[TALKS]["silent_s"] < 60

@@ -26,9 +26,9 @@ def health(start_s: int = 1000) -> DeviceHealth:
 def test_a_device_that_never_spoke_is_silent_since_the_worker_started() -> None:
     assert health().lines(DEVICES, 1090 * S) == [
         "device_health,device_id=aq-0001,kind=air_quality,site=merseyway,status=active"
-        " silent_s=90.0,heard=false 1090000000000",
+        ' silent_s=90.0,heard=false,registry_status="active" 1090000000000',
         "device_health,device_id=bin-0001,kind=bin,status=retired"  # no site: no tag
-        " silent_s=90.0,heard=false 1090000000000",
+        ' silent_s=90.0,heard=false,registry_status="retired" 1090000000000',
     ]
 
 
@@ -47,11 +47,14 @@ def test_last_message_battery_and_radio_come_from_what_it_sent() -> None:
     fields = line.split(" ")[1]
     assert (
         fields
-        == 'silent_s=50.0,heard=true,battery_pct=81.5,rssi_dbm=-97.0,snr_db=7.25,firmware="2.1.0"'
+        == 'silent_s=50.0,heard=true,registry_status="active",battery_pct=81.5,rssi_dbm=-97.0,'
+        'snr_db=7.25,firmware="2.1.0"'
     )
     tracker.heard([RawMessage("sp/air_quality/aq-0001/reading", b"{}", 1300 * S)])
     (line, _) = tracker.lines(DEVICES, 1330 * S)
-    assert line.split(" ")[1].startswith("silent_s=30.0,heard=true,battery_pct=81.5,")  # kept
+    assert line.split(" ")[1].startswith(
+        'silent_s=30.0,heard=true,registry_status="active",battery_pct=81.5,'
+    )  # kept
 
 
 def test_a_ttn_uplink_gives_the_best_gateway() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -42,7 +42,7 @@ from smartplace.schemas.native import native_candidates, native_item
 from smartplace.schemas.reading import NS_PER_S, field_layout
 from smartplace.schemas.reasons import Reject, RejectReason, excerpt, reason_for
 from smartplace.schemas.senml import senml_candidates
-from smartplace.schemas.topics import LORAWAN_LEAVES, parse_topic
+from smartplace.schemas.topics import LORAWAN_LEAVES, Topic, parse_topic
 from smartplace.schemas.ttn import TtnState, ttn_candidates
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,11 @@ class _Group:
     """Rows the screen took without pydantic (see ingest/decode/screen.py)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Origin:
-    """The message a reading came in, and what the topic and registry say of its device."""
+    """The message a reading came in, and what the topic and registry say of its device.
+    One is made per message, and a frozen one took four times as long to make: nothing
+    changes it once made."""
 
     message: RawMessage
     device_id: str
@@ -295,6 +297,50 @@ def _bounded(decoded: Decoded, payload: bytes, limit: int) -> Decoded:
     return [Refusal(RejectReason.BATCH_TOO_LONG, detail, payload)]
 
 
+@dataclass(frozen=True, slots=True)
+class _TopicRoute:
+    """What a topic alone says of its messages: worked out once per topic string."""
+
+    topic: Topic | None
+    """None when the topic follows no scheme or names no valid device id (then refused)."""
+    refusal: tuple[RejectReason, str] | None
+    """Why every message on this topic is refused before its payload is read, if it is."""
+    model: type[Reading] | None
+
+
+@lru_cache(maxsize=8192)
+def _topic_route(prefix: str, topic_name: str) -> _TopicRoute:
+    """The topic parsed and its device id and kind checked, in the order messages are judged.
+
+    Devices publish on the same few topics, so each is judged once; the bound keeps odd
+    topics from growing the cache."""
+    topic = parse_topic(prefix, topic_name)
+    if topic is None:
+        return _TopicRoute(None, (RejectReason.UNKNOWN_TOPIC, "not a smartplace topic"), None)
+    if not DEVICE_ID_RE.fullmatch(topic.device_id):
+        detail = "topic's device id does not match the pattern"
+        return _TopicRoute(None, (RejectReason.BAD_DEVICE_ID, detail), None)
+    spec = KINDS.get(topic.kind)
+    model = spec.model if spec is not None else None
+    if model is None and topic.leaf not in LORAWAN_LEAVES and topic.leaf != "registry":
+        detail = f"kind must be one of {', '.join(KINDS)}"
+        return _TopicRoute(topic, (RejectReason.UNKNOWN_KIND, detail), None)
+    return _TopicRoute(topic, None, model)
+
+
+def _reject(
+    rejects: _Rejects,
+    message: RawMessage,
+    reason: RejectReason,
+    detail: str,
+    device_id: str | None,
+    source: bytes,
+) -> None:
+    """A reject of a whole message, at the next place in the batch."""
+    reject = Reject(reason, detail, message.topic, device_id, excerpt(source), message.received_ns)
+    rejects.add(rejects.next_place(), reject)
+
+
 def _decode_message(
     message: RawMessage,
     limits: DecodeLimits,
@@ -306,25 +352,14 @@ def _decode_message(
     batch: DecodedBatch,
 ) -> None:
     payload = message.payload
-
-    def reject(reason: RejectReason, detail: str, device_id: str | None, source: bytes) -> None:
-        rejects.add(
-            rejects.next_place(),
-            Reject(reason, detail, message.topic, device_id, excerpt(source), message.received_ns),
-        )
-
-    topic = parse_topic(limits.topic_prefix, message.topic)
-    if topic is None:
-        reject(RejectReason.UNKNOWN_TOPIC, "not a smartplace topic", None, payload)
+    route = _topic_route(limits.topic_prefix, message.topic)
+    topic = route.topic
+    if route.refusal is not None:
+        reason, detail = route.refusal
+        device_id = topic.device_id if topic is not None else None
+        _reject(rejects, message, reason, detail, device_id, payload)
         return
-    if not DEVICE_ID_RE.fullmatch(topic.device_id):
-        reject(
-            RejectReason.BAD_DEVICE_ID,
-            "topic's device id does not match the pattern",
-            None,
-            payload,
-        )
-        return
+    assert topic is not None  # a route without a topic carries a refusal
     device_id = topic.device_id
     if topic.leaf == "chirpstack":  # the topic names a DevEUI: the registry says whose
         device_id = chirpstack_device(
@@ -334,45 +369,37 @@ def _decode_message(
         try:
             record = directory.apply(device_id, payload)
         except ValueError as exc:
-            reject(RejectReason.WRONG_SHAPE, f"registry message: {exc}", device_id, payload)
+            detail = f"registry message: {exc}"
+            _reject(rejects, message, RejectReason.WRONG_SHAPE, detail, device_id, payload)
             return
         if record is not None:
             batch.registry_updates.append((record, message.received_ns))
         return
-    spec = KINDS.get(topic.kind)
-    model = spec.model if spec is not None else None
-    if model is None and topic.leaf not in LORAWAN_LEAVES:
-        reject(
-            RejectReason.UNKNOWN_KIND,
-            f"kind must be one of {', '.join(KINDS)}",
-            device_id,
-            payload,
-        )
-        return
+    model = route.model
     device = directory.get(device_id)
     if device is None and limits.require_registered:
         detail = "the registry does not list this device: add it with 'smartplace devices add'"
-        reject(RejectReason.UNKNOWN_DEVICE, detail, device_id, payload)
+        _reject(rejects, message, RejectReason.UNKNOWN_DEVICE, detail, device_id, payload)
         return
     if device is not None and device.status == "retired":
         detail = "the registry lists this device as retired"
-        reject(RejectReason.RETIRED_DEVICE, detail, device_id, payload)
+        _reject(rejects, message, RejectReason.RETIRED_DEVICE, detail, device_id, payload)
         return
     if device is not None and topic.leaf not in LORAWAN_LEAVES and device.kind != topic.kind:
         detail = f"registered as {device.kind}, the topic says {topic.kind}"
-        reject(RejectReason.TOPIC_DEVICE_MISMATCH, detail, device_id, payload)
+        _reject(rejects, message, RejectReason.TOPIC_DEVICE_MISMATCH, detail, device_id, payload)
         return
     site = (device.site or "") if device is not None else ""
     if len(payload) > limits.max_payload_bytes:
         detail = f"{len(payload)} bytes, limit {limits.max_payload_bytes}"
-        reject(RejectReason.PAYLOAD_TOO_LARGE, detail, device_id, payload)
+        _reject(rejects, message, RejectReason.PAYLOAD_TOO_LARGE, detail, device_id, payload)
         return
     try:
         document: Any = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         # orjson refuses numbers that overflow a double (1e999): a numeric fault, not bad JSON.
         reason = RejectReason.NOT_FINITE if "infinity" in str(exc) else RejectReason.MALFORMED_JSON
-        reject(reason, str(exc)[:200], device_id, payload)
+        _reject(rejects, message, reason, str(exc)[:200], device_id, payload)
         return
 
     origin = _Origin(message, device_id, site)

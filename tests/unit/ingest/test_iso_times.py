@@ -98,3 +98,34 @@ def test_a_text_it_takes_is_read_exactly_as_timestamp_to_ns_reads_it(texts: list
 
 def _spoilt(text: str, position: int, char: str) -> str:
     return text[:position] + char + text[position + 1 :]
+
+
+@settings(max_examples=500)
+@given(
+    st.integers(0, 11).flatmap(
+        lambda shape: st.lists(
+            st.tuples(times, st.integers(0, 29), st.characters() | st.sampled_from("0Z.:-T\0"))
+            .map(lambda spoil: _spoilt(_shapes(spoil[0], 123456789)[shape], *spoil[1:]))
+            .filter(lambda text: len(text) == len(_shapes(datetime(2000, 1, 1), 0)[shape])),
+            min_size=1,
+            max_size=20,
+        )
+    )
+)
+def test_texts_of_one_length_read_as_they_read_among_others(texts: list[str]) -> None:
+    """One length (a batch's usual case, read a faster way) gives the same answers as when a
+    text of another length is among them."""
+    ns, ok = parse_utc(texts)
+    mixed_ns, mixed_ok = parse_utc([*texts, "2026-11-25T22:15:00.1Z" * 2])
+    assert ok.tolist() == mixed_ok[:-1].tolist()
+    assert ns.tolist() == mixed_ns[:-1].tolist()
+    for text, value, taken in zip(texts, ns.tolist(), ok.tolist(), strict=True):
+        if taken:
+            assert value == timestamp_to_ns(text), text
+
+
+def test_one_length_but_not_ascii_or_not_a_time_is_refused() -> None:
+    texts = ["2026-11-25T22:15:00.12\u0663Z", "2026-11-25T22:15:00.123Z", "x" * 24]
+    assert parse_utc(texts)[1].tolist() == [False, True, False]
+    assert parse_utc(["short", "sh\0rt"])[1].tolist() == [False, False]
+    assert parse_utc(["2026-11-25T22:15:00.1234567891Z"] * 2)[1].tolist() == [False, False]

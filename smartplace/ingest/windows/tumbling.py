@@ -143,6 +143,25 @@ def partial_aggregates(
     )
 
 
+def count_into(
+    sketch: npt.NDArray[np.int32],
+    rows: IntArray,
+    group: IntArray,
+    field: IntArray,
+    bucket: IntArray,
+) -> None:
+    """Add one to ``sketch[rows[group], field, bucket]`` per value; ``rows`` distinct.
+
+    np.add.at with three indices costs a few hundred ns a value. Counting by group with one
+    bincount is ~20x cheaper, as long as the groups' cells are few next to the values."""
+    cells = len(rows) * sketch.shape[1] * sketch.shape[2]
+    if cells > 16 * len(group) + 4096:  # groups too many for their values: count one by one
+        np.add.at(sketch, (rows[group], field, bucket), 1)
+        return
+    flat = (group * sketch.shape[1] + field) * sketch.shape[2] + bucket
+    sketch[rows] += np.bincount(flat, minlength=cells).reshape(-1, *sketch.shape[1:])
+
+
 @dataclass(frozen=True, slots=True)
 class WindowAggregates:
     """Full aggregates of the windows a batch touched, ready to write."""
@@ -272,7 +291,7 @@ class WindowAggregator:
             kept = columns.values[use][:, self._quantiled]
             reading, field = np.nonzero(~np.isnan(kept))
             bucket = bucket_of(kept[reading, field])
-            np.add.at(self._sketch, (rows[partials.group_of][reading], field, bucket), 1)
+            count_into(self._sketch, rows, partials.group_of[reading], field, bucket)
         self._row_dirty[rows] = True
         np.maximum.at(self._watermark, slots, columns.ts_ns)
         if now_ns is not None:

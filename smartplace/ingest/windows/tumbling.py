@@ -295,7 +295,7 @@ class WindowAggregator:
         self._row_dirty[rows] = True
         np.maximum.at(self._watermark, slots, columns.ts_ns)
         if now_ns is not None:
-            self._last_arrival[np.unique(slots)] = now_ns
+            self._last_arrival[slots] = now_ns  # one value for all: repeats need no unique
         return self._emit(now_ns, late)
 
     def _remember_replayed(self, columns: ReadingColumns) -> None:

@@ -7,8 +7,9 @@ replace.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -92,7 +93,7 @@ def raw_lines(columns: ReadingColumns, precision: Precision = "ns") -> list[str]
 
     Values are turned into text a column at a time (orjson writes a float's
     shortest round-trip text, the same digits as repr, in C); a batch whose
-    readings all have the same fields is then one ``%`` format per reading.
+    readings all have the same fields is then one join per reading.
     """
     n = len(columns)
     measurement = escape_measurement(columns.measurement)
@@ -106,7 +107,7 @@ def raw_lines(columns: ReadingColumns, precision: Precision = "ns") -> list[str]
         + (f",site={escape_tag(site)} " if site else " ")
         for device, site in set(zip(devices, sites, strict=True))
     }
-    heads = [prefixes[device, site] for device, site in zip(devices, sites, strict=True)]
+    heads = list(map(prefixes.__getitem__, zip(devices, sites, strict=True)))
     flags = columns.qc_flags.tolist()
     times = (columns.ts_ns // NS_PER_UNIT[precision]).tolist()
     # A field no reading in the batch has (most of a model's, often) costs nothing per row.
@@ -116,13 +117,15 @@ def raw_lines(columns: ReadingColumns, precision: Precision = "ns") -> list[str]
         if present[k]
     ]
     if columns.texts is None and not missing[:, present].any():
-        template = "%s" + "".join(
-            f"{key.replace('%', '%%')}={'%si' if kind_of == 'int' else '%s'},"
-            for key, kind_of, _ in measured
-        )
-        values = [_bare_text(kind_of, columns.values[:, k]) for _, kind_of, k in measured]
-        template += "qc_flags=%si %s"
-        return [template % row for row in zip(heads, *values, flags, times, strict=True)]
+        # Each line the texts of its columns and the constants between them, in one join.
+        pieces: list[Iterable[str]] = [heads]
+        between = ""  # what goes before a column's text: the end of the one before, its key
+        for key, kind_of, k in measured:
+            pieces += [repeat(f"{between}{key}="), _bare_text(kind_of, columns.values[:, k])]
+            between = "i," if kind_of == "int" else ","
+        pieces += [repeat(f"{between}qc_flags="), _int_texts(flags), repeat("i ")]
+        pieces.append(_int_texts(times))
+        return list(map("".join, zip(*pieces, strict=False)))  # repeat() never ends
     field_texts = [
         _column_text(key, kind_of, columns.values[:, k], missing[:, k])
         for key, kind_of, k in measured
@@ -137,6 +140,11 @@ def raw_lines(columns: ReadingColumns, precision: Precision = "ns") -> list[str]
         head + ",".join([p for p in parts if p is not None]) + tail
         for head, tail, *parts in zip(heads, tails, *field_texts, strict=True)
     ]
+
+
+def _int_texts(numbers: list[int]) -> list[str]:
+    """Each integer's decimal text, in C."""
+    return orjson.dumps(numbers)[1:-1].decode().split(",")
 
 
 def _bare_text(kind_of: str, column: FloatArray) -> list[str]:

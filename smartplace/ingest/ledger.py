@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from smartplace.ingest.decode.slots import device_runs
 from smartplace.lineprotocol import FieldValue, Precision, format_point
 from smartplace.schemas.reasons import Reject
 from smartplace.storage import DELIVERY_LEDGER
@@ -46,12 +47,11 @@ class DeliveryLedger:
         late: npt.NDArray[np.bool_],
     ) -> None:
         """Accepted readings (so also written, unless InfluxDB refuses them)."""
-        hours = (received_ns - received_ns % HOUR_NS).tolist()
-        devices = device_ids.tolist()
+        hours = received_ns - received_ns % HOUR_NS
         for name, mask in (("duplicate", duplicate), ("late", late)):
-            for index in np.flatnonzero(mask).tolist():
-                self._add(devices[index], hours[index], name)
-        for (device, hour), count in Counter(zip(devices, hours, strict=True)).items():
+            for device, hour in zip(device_ids[mask].tolist(), hours[mask].tolist(), strict=True):
+                self._add(device, hour, name)
+        for (device, hour), count in _per_device_hour(device_ids, hours).items():
             totals = self._totals[device, hour]
             totals["received"] += count
             totals["accepted"] += count
@@ -104,3 +104,21 @@ class DeliveryLedger:
         for key in [key for key in self._totals if key[1] < horizon]:
             del self._totals[key]
         return out
+
+
+def _per_device_hour(
+    device_ids: npt.NDArray[np.str_], hours: npt.NDArray[np.int64]
+) -> Counter[tuple[str, int]]:
+    """Readings per (device, arrival hour), in the order each first arrived."""
+    runs = device_runs(device_ids)
+    if runs is None:
+        return Counter(zip(device_ids.tolist(), hours.tolist(), strict=True))
+    # Readings side by side (arrays): a count per run of one device and hour, not per reading.
+    starts = np.union1d(runs, np.flatnonzero(np.diff(hours)) + 1)
+    lengths = np.diff(np.append(starts, len(hours)))
+    counts: Counter[tuple[str, int]] = Counter()
+    for device, hour, length in zip(
+        device_ids[starts].tolist(), hours[starts].tolist(), lengths.tolist(), strict=True
+    ):
+        counts[device, hour] += length
+    return counts

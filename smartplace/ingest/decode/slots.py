@@ -19,15 +19,12 @@ class DeviceSlots:
 
     def of(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
         """Each reading's device slot, giving new devices the next ones (a loop over distinct devices only)."""
-        # Arrays put a device's readings side by side: then sort one id per run, not each
-        # reading. Finding runs costs a comparison per reading, so a sample decides first.
-        sample = device_ids[:_SAMPLE]
-        if len(_run_starts(sample)) * _RUNS_WORTH_IT <= len(sample):
-            runs = _run_starts(device_ids)
-            if len(runs) * _RUNS_WORTH_IT <= len(device_ids):
-                lengths = np.diff(np.append(runs, len(device_ids)))
-                return np.repeat(self._slots_of(device_ids[runs]), lengths)
-        return self._slots_of(device_ids)
+        runs = device_runs(device_ids)
+        if runs is None:
+            return self._slots_of(device_ids)
+        # Sort one id per run, not one per reading.
+        lengths = np.diff(np.append(runs, len(device_ids)))
+        return np.repeat(self._slots_of(device_ids[runs]), lengths)
 
     def _slots_of(self, device_ids: npt.NDArray[np.str_]) -> IntArray:
         devices, inverse = np.unique(device_ids, return_inverse=True)
@@ -48,6 +45,19 @@ class DeviceSlots:
 _RUNS_WORTH_IT = 4
 """Readings per run of one device, on average, above which sorting runs beats sorting readings."""
 _SAMPLE = 64
+
+
+def device_runs(device_ids: npt.NDArray[np.str_]) -> IntArray | None:
+    """Where each run of consecutive readings of one device starts, when the readings come
+    in runs (arrays put a device's readings side by side); None when they do not (one
+    reading per message, devices interleaved), so the caller takes them one by one.
+
+    Finding runs costs a comparison per reading, so a sample decides first."""
+    sample = device_ids[:_SAMPLE]
+    if len(_run_starts(sample)) * _RUNS_WORTH_IT > len(sample):
+        return None
+    runs = _run_starts(device_ids)
+    return runs if len(runs) * _RUNS_WORTH_IT <= len(device_ids) else None
 
 
 def _run_starts(device_ids: npt.NDArray[np.str_]) -> IntArray:

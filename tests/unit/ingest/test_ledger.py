@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections import Counter
 
-from smartplace.ingest.ledger import HOUR_NS, DeliveryLedger
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smartplace.ingest.ledger import HOUR_NS, DeliveryLedger, _per_device_hour
 from smartplace.schemas.reasons import Reject, RejectReason
 
 H = 1_795_514_400 * 10**9  # an hour's start
@@ -46,3 +50,28 @@ def test_an_hour_is_forgotten_once_it_can_no_longer_change() -> None:
     (line,) = ledger.lines(H + 3 * HOUR_NS)
     assert line.endswith(f" {H + 3 * HOUR_NS}")
     assert len(ledger._totals) == 1
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "aq-0001", "\u00e9"]), st.integers(1, 120), st.booleans()
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_counts_per_device_and_hour_are_the_same_by_runs(runs: list[tuple[str, int, bool]]) -> None:
+    """Readings side by side (arrays) are counted a run at a time: the same counts, in the
+    same order, as reading by reading."""
+    devices, hours, hour = [], [], 5 * HOUR_NS
+    for device, length, next_hour in runs:
+        for index in range(length):
+            if next_hour and index == length // 2:
+                hour += HOUR_NS  # an hour ends inside a run
+            devices.append(device)
+            hours.append(hour)
+    device_ids, hours_ns = np.array(devices), np.array(hours, dtype=np.int64)
+    counted = _per_device_hour(device_ids, hours_ns)
+    expected = Counter(zip(devices, hours, strict=True))
+    assert list(counted.items()) == list(expected.items())

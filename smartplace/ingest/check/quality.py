@@ -180,17 +180,24 @@ class QualityChecker:
         flags: npt.NDArray[np.uint32],
         excluded: npt.NDArray[np.bool_],
     ) -> None:
-        earlier = running_max_before(ts, starts, self._latest[slots[starts]])
-        out_of_order = ts < earlier
+        # Each device's times rising through the batch (a stream in order, the usual case):
+        # then only a device's latest time before the batch can be later than a reading, and
+        # the readings are in (device, time) order already.
+        rising = bool(((ts[1:] >= ts[:-1]) | starts[1:]).all())
+        if rising:
+            out_of_order = ts < self._latest[slots]
+            by_pair = np.arange(len(ts))
+        else:
+            out_of_order = ts < running_max_before(ts, starts, self._latest[slots[starts]])
+            by_pair = np.lexsort((ts, slots))
         flags[order[out_of_order]] |= np.uint32(QcFlag.OUT_OF_ORDER)
 
         # A (device, time) seen earlier in the batch: neighbours once sorted by both (stably,
         # so the first of equals is the one kept); np.unique(axis=0) took 6x as long.
-        by_pair = np.lexsort((ts, slots))
         pair_slots, pair_ts = slots[by_pair], ts[by_pair]
         repeated = np.zeros(len(ts), dtype=bool)
         repeated[by_pair[1:]] = (pair_slots[1:] == pair_slots[:-1]) & (pair_ts[1:] == pair_ts[:-1])
-        duplicate = repeated | (self._seen[slots] == ts[:, None]).any(axis=1)
+        duplicate = repeated | self._seen_before(ts, slots, starts)
         flags[order[duplicate]] |= np.uint32(QcFlag.DUPLICATE)
         excluded[order[duplicate], :] = True
 
@@ -198,6 +205,20 @@ class QualityChecker:
         position = (self._seen_next[slots] + _rank_in_group(starts)) % self.rules.seen_timestamps
         self._seen[slots, position] = ts
         np.add.at(self._seen_next, slots, 1)
+
+    def _seen_before(
+        self, ts: IntArray, slots: IntArray, starts: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each reading's time is among its device's remembered ones.
+
+        Only a time no later than the latest remembered can be: in a stream in order none
+        is, and the comparison with every remembered time is left for the few that are."""
+        group = np.cumsum(starts) - 1
+        latest_seen = self._seen[slots[starts]].max(axis=1)[group]
+        maybe = np.flatnonzero(ts <= latest_seen)
+        seen = np.zeros(len(ts), dtype=bool)
+        seen[maybe] = (self._seen[slots[maybe]] == ts[maybe, None]).any(axis=1)
+        return seen
 
     # -- value checks: spikes and flatlines ------------------------------------------
 

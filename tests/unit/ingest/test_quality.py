@@ -171,3 +171,52 @@ def test_nan_median_gives_numpys_numbers(rows: list[list[float | None]]) -> None
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
         expected = np.nanmedian(values, axis=-1)
     np.testing.assert_array_equal(nan_median(values), expected)
+
+
+def _time_flags_by_hand(
+    batches: list[list[tuple[str, int]]], remembered: int
+) -> list[list[tuple[bool, bool]]]:
+    """(out of order, duplicate) per reading, a reading at a time: out of order when earlier
+    than its device's latest time so far; duplicate when its device sent that time earlier
+    in the batch or among the ``remembered`` times it sent last before the batch."""
+    latest: dict[str, int] = {}
+    sent: dict[str, list[int]] = {}
+    verdicts = []
+    for rows in batches:
+        before = {device: times[-remembered:] for device, times in sent.items()}
+        in_batch: dict[str, set[int]] = {}
+        out = []
+        for device, second in rows:
+            late = device in latest and second < latest[device]
+            again = second in in_batch.get(device, set()) or second in before.get(device, [])
+            out.append((late, again))
+            latest[device] = max(latest.get(device, second), second)
+            in_batch.setdefault(device, set()).add(second)
+            sent.setdefault(device, []).append(second)
+        verdicts.append(out)
+    return verdicts
+
+
+streams = st.lists(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 90))
+        | st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 400)),
+        min_size=1,
+        max_size=90,
+    ).map(lambda rows: sorted(rows, key=lambda r: r[1]) if len(rows) % 3 == 0 else rows),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(streams)
+def test_out_of_order_and_duplicates_are_as_worked_out_a_reading_at_a_time(
+    batches: list[list[tuple[str, int]]],
+) -> None:
+    """Batches in order (which take a shorter way) and out of it, against a plain model."""
+    checker = QualityChecker(FIELDS, AIR_QUALITY.checked_fields)
+    expected = _time_flags_by_hand(batches, checker.rules.seen_timestamps)
+    for rows, verdicts in zip(batches, expected, strict=True):
+        report = checker.check(batch([(device, second, 5, 8, 20, 50) for device, second in rows]))
+        got = [(bool(f & QcFlag.OUT_OF_ORDER), bool(f & QcFlag.DUPLICATE)) for f in report.flags]
+        assert got == verdicts

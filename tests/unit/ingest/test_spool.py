@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from smartplace.ingest.receive.message import RawMessage
@@ -76,6 +76,9 @@ def test_a_torn_tail_is_cut_back_to_the_last_whole_record(
     spool.close()
     (segment,) = directory.glob("*.seg")
     last_length = len(encode_record(message(4)))
+    whole = segment.read_bytes()
+    # Junk that happens to write back the very bytes cut off makes the record whole again.
+    assume(not (whole[: len(whole) - min(cut, last_length)] + garbage).startswith(whole))
     with segment.open("r+b") as handle:  # the crash: the last record half written, then junk
         handle.truncate(segment.stat().st_size - min(cut, last_length))
         handle.seek(0, os.SEEK_END)

@@ -23,7 +23,7 @@ from smartplace.ingest.health import HealthServer
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.mqtt_wire import Subscription
-from smartplace.ingest.receive.shard import shard_of
+from smartplace.ingest.receive.shard import device_shard, shard_of
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.ingest.recovery.checkpoint import load_checkpoint
@@ -172,6 +172,7 @@ class IngestService:
                 replayed,
                 self.pipeline.precision,
                 daqi if daqi.rebuilding else None,
+                self._ours_device,
             )
         except InfluxError as exc:
             if isinstance(exc, InfluxUnavailableError | InfluxAuthError):
@@ -193,6 +194,11 @@ class IngestService:
             self.pipeline._daqi = daqi
         self._to_rebuild = {}
         return points
+
+    def _ours_device(self, device_id: str) -> bool:
+        """Whether a device is this worker's: its windows are held here, no other worker's."""
+        ingest = self.settings.ingest
+        return ingest.workers == 1 or device_shard(device_id, ingest.workers) == ingest.worker_index
 
     def _empty_windows(self) -> dict[str, list[WindowAggregator]]:
         return {

@@ -1,0 +1,78 @@
+"""Ingest moved from one worker to two mid-day (README, Several workers): no worker rebuilds,
+holds or writes the windows of a device another worker handles, so every 1-minute to 1-day
+aggregate still equals the offline recomputation from the stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smartplace.config import Settings
+from smartplace.influx import InfluxClient
+from smartplace.ingest.receive.shard import shard_of, worker_settings
+from smartplace.schemas import reading_topic
+from tests.chaos.harness import (
+    WINDOWS_S,
+    deterministic_stream,
+    expected_aggregates,
+    read_aggregates,
+)
+from tests.conftest import RunningIngest
+from tests.integration.helpers import one_shard_start, publish_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEVICES, PER_DEVICE, STEP_S = 6, 240, 15  # chaos-000..003 hash to worker 0, 004..005 to 1
+LABELS = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
+
+
+def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    assert {shard_of(prefix, t, 2) for t, _ in messages} == {0, 1}
+    half = len(messages) // 2
+    one = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = one.model_copy(update={"ingest": one.ingest.model_copy(update={"workers": 2})})
+
+    first = RunningIngest(one)
+    first.start()
+    try:
+        publish_all(one, messages[:half])
+        first.wait_for_received(half, timeout_s=60)
+    finally:
+        first.close()
+    assert first.error is None
+
+    workers = [RunningIngest(worker_settings(two, index)) for index in (0, 1)]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(two, messages[half:])
+        for index, worker in enumerate(workers):
+            mine = sum(1 for t, _ in messages[half:] if shard_of(prefix, t, 2) == index)
+            worker.wait_for_received(mine, timeout_s=60)
+    finally:
+        for worker in reversed(workers):  # worker 0 stops last: its flush lands last
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+
+    wrong = []
+    for length_s in WINDOWS_S:
+        expected = expected_aggregates(readings, length_s)
+        stored = read_aggregates(influx, LABELS[length_s])
+        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
+        wrong += [
+            (length_s, key, stored[key]["no2_ugm3_count"], row["no2_ugm3_count"])
+            for key, row in expected.items()
+            if stored[key] != pytest.approx(row, rel=1e-9)
+        ]
+    assert wrong == [], "\n".join(map(str, wrong))

@@ -370,7 +370,13 @@ class WriterThread:
                 points.lines[first][:200],
                 reason,
             )
-        self.stats.record_written(out.accepted - len(refused), len(out.agg.lines), batch)
+        readings_refused = sum(
+            1 for points, i, _ in refused if points.reading_device(i) is not None
+        )
+        aggregates_refused = sum(1 for points, _, _ in refused if points is out.agg)
+        self.stats.record_written(
+            out.accepted - readings_refused, len(out.agg.lines) - aggregates_refused, batch
+        )
         return True
 
     def _all_refused(self, out: PipelineOutput, batch: bool, exc: InfluxError) -> None:

@@ -76,3 +76,57 @@ def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
             if stored[key] != pytest.approx(row, rel=1e-9)
         ]
     assert wrong == [], "\n".join(map(str, wrong))
+
+
+def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    third = len(messages) // 3
+    one = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = one.model_copy(update={"ingest": one.ingest.model_copy(update={"workers": 2})})
+
+    _run([one], messages[:third])
+    _run([worker_settings(two, 0), worker_settings(two, 1)], messages[third : 2 * third])
+    _run([one], messages[2 * third :])
+
+    _assert_every_aggregate_exact(influx, readings)
+
+
+def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
+    workers = [RunningIngest(s) for s in each]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(each[0], messages)
+        for index, worker in enumerate(workers):
+            n = len(workers)
+            prefix = each[0].mqtt.topic_prefix
+            worker.wait_for_received(
+                sum(1 for t, _ in messages if shard_of(prefix, t, n) == index), timeout_s=60
+            )
+    finally:
+        for worker in reversed(workers):
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+
+
+def _assert_every_aggregate_exact(influx: InfluxClient, readings: list) -> None:  # type: ignore[type-arg]
+    wrong = []
+    for length_s in WINDOWS_S:
+        expected = expected_aggregates(readings, length_s)
+        stored = read_aggregates(influx, LABELS[length_s])
+        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
+        wrong += [
+            (length_s, key, stored[key]["no2_ugm3_count"], row["no2_ugm3_count"])
+            for key, row in expected.items()
+            if stored[key] != pytest.approx(row, rel=1e-9)
+        ]
+    assert wrong == [], "\n".join(map(str, wrong))

@@ -341,12 +341,12 @@ class WriterThread:
             rejects = [_refusal(points.lines[i], reason) for points, i, reason in refused]
             lines = self.pipeline.reject_points(rejects)
             if batch:
-                devices = [
-                    device
+                readings = [
+                    (device, points.reading_arrival(i))
                     for points, i, _ in refused
                     if (device := points.reading_device(i)) is not None
                 ]
-                lines += self.pipeline.ledger_refusals(devices).lines
+                lines += self.pipeline.ledger_refusals(readings).lines
             influx_settings = self.settings.influx
 
             def write_rejects() -> None:

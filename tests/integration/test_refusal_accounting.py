@@ -107,3 +107,34 @@ def test_two_rejects_in_one_second_are_both_stored_at_precision_s(
     stats = _write_through(configured, bad, 1)
     assert stats.rejected_by_reason["malformed_json"] == 2
     assert len(points(influx, "raw", "ingest_rejects")) == 2
+
+
+def test_a_refused_reading_is_counted_in_the_hour_it_arrived(
+    settings: Settings, influx: InfluxClient
+) -> None:
+    this_hour = time.time_ns() // HOUR_NS * HOUR_NS
+    ts = this_hour // 10**9 - 60  # a minute before the hour: arrives one second before it
+    influx.ensure_storage()
+    influx.write(
+        [f'air_quality,device_id=legacy,kind=air_quality no2_ugm3="high" {(ts - 1) * 10**9}'],
+        "raw",
+    )
+    one_per_batch = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_max_messages": 1})}
+    )
+    refused_topic, _ = reading_message(settings, "aq-0002", b"")
+    other_topic, _ = reading_message(settings, "aq-0003", b"")
+    messages = [  # the second batch, of the next hour, is processed before the first lands
+        RawMessage(refused_topic, orjson.dumps({"ts": ts, "no2_ugm3": 30.0}), this_hour - 10**9),
+        RawMessage(other_topic, orjson.dumps({"ts": ts, "pm25_ugm3": 8.0}), this_hour + 10**9),
+    ]
+    _write_through(one_per_batch, messages, 2)
+
+    ledger = {
+        (p["device_id"], p["time"]): (p["received"], p["written"], p["rejected"])
+        for p in points(influx, "raw", "delivery_ledger")
+    }
+    assert ledger == {
+        ("aq-0002", this_hour - HOUR_NS): (1, 0, 1),
+        ("aq-0003", this_hour): (1, 1, 0),
+    }

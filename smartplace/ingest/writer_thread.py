@@ -34,7 +34,7 @@ from smartplace.influx import InfluxClient
 from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.receive.spool import Spool, SpooledMessage
-from smartplace.ingest.recovery.checkpoint import load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.write.points import Points
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
 """How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
+
+
+Recover = Callable[[Checkpoint | None], tuple[Pipeline, Callable[[InfluxClient], Points] | None]]
+"""A checkpoint (None: none usable) -> the pipeline from it, and its rebuild if one is needed."""
 
 
 class WriterThread:
@@ -58,6 +62,7 @@ class WriterThread:
         may_tick: Callable[[], bool],
         rebuild: Callable[[InfluxClient], Points] | None = None,
         replay_until: int = 0,
+        recover: Recover | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
@@ -69,6 +74,9 @@ class WriterThread:
         """Windows to rebuild from InfluxDB once the spool below ``replay_until`` is written
         (so InfluxDB holds every reading received so far): the aggregates it returns are due."""
         self.replay_until = replay_until
+        self.recover = recover
+        """How a roll-back gets the pipeline as of a checkpoint (None: the checkpoint's state
+        or, without one, empty) and the rebuild it then needs, as a start would."""
         """Whether no backlog can be waiting elsewhere (the broker), so quiet means quiet."""
         self.finishing = threading.Event()
         """Set on a graceful stop: write what the spool holds, flush the windows, commit, return."""
@@ -215,6 +223,18 @@ class WriterThread:
     def _roll_back(self) -> None:
         """The pipeline as the last checkpoint holds it (a fresh one if none was saved)."""
         checkpoint = load_checkpoint(self.spool.directory)
+        if self.recover is not None:
+            # As a start would: the state at the committed offset, the windows it does not
+            # cover rebuilt from InfluxDB once the replay reaches the batch that raised.
+            usable = checkpoint
+            if usable is not None and usable.committed_seq != self.offsets.committed:
+                usable = None
+            self.pipeline, rebuild = self.recover(usable)
+            if rebuild is not None:
+                self.rebuild = rebuild
+                self.replay_until = max(self.replay_until, self.offsets.read)
+            self.offsets.written = self.offsets.committed
+            return
         pipeline = Pipeline(self.settings)
         if (
             checkpoint is not None

@@ -103,7 +103,7 @@ def _rebuild_site_daqi(
         daqi.rebuilding = False
         return
     kind = next(name for name, spec in KINDS.items() if spec.site_index)
-    raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
+    raw = _raw_series(influx, kind)
     fields = aggregated_fields(kind)
     first_hour = from_ns - from_ns % HOUR_NS
     points = 0
@@ -139,7 +139,7 @@ def _rebuild_kind(
 ) -> int | None:
     """Refill one kind's windows; the aggregates they make due go ``into`` the points.
     Returns where the rebuilt span began (None when no device had open windows)."""
-    raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
+    raw = _raw_series(influx, kind)
     grace_ns = aggregators[0].grace_ns
     longest_ns = max(a.length_ns for a in aggregators)
     latest = {
@@ -201,6 +201,12 @@ def _rebuild_kind(
     return start_ns
 
 
+def _raw_series(influx: InfluxClient, kind: str) -> str:
+    """Where ingest writes a kind's raw points: its model's measurement (not always its name)."""
+    policy = quote_identifier(influx.settings.raw_retention_policy)
+    return f"{policy}.{quote_identifier(KINDS[kind].model.measurement)}"
+
+
 def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None:
     """Devices quiet for longer than a window: their windows up to the latest are closed."""
     if not quiet:
@@ -224,7 +230,7 @@ def _columns(kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> 
         if name in KINDS[kind].checked_fields:
             values[suspect, k] = np.nan
     return ReadingColumns(
-        measurement=kind,
+        measurement=KINDS[kind].model.measurement,
         kind=kind,
         fields=fields,
         field_types=tuple("float" for _ in fields),

@@ -157,7 +157,8 @@ class WriterThread:
                     self._roll_back()
                     self.offsets.read = self.offsets.written
                     continue
-                if records[0].seq > self._replay_through:
+                counted = records[0].seq > self._replay_through
+                if counted:
                     self._count(len(records), out)
                 if in_flight is not None and not self._land(influx, in_flight):
                     return
@@ -165,7 +166,7 @@ class WriterThread:
                 out.raw.extend(self.pipeline.ledger_points())
                 self.offsets.read = records[-1].seq + 1
                 in_flight = _InFlight(
-                    sender.submit(self._send, influx, out, True), out, self.offsets.read
+                    sender.submit(self._send, influx, out, True), out, self.offsets.read, counted
                 )
                 self.stats.unwritten_since_ns = records[0].message.received_ns
                 if time.monotonic() >= next_commit:
@@ -265,7 +266,7 @@ class WriterThread:
         sent = in_flight.future.result()
         if sent is None:
             return False
-        if not self._settle(influx, in_flight.out, sent, batch=True):
+        if not self._settle(influx, in_flight.out, sent, batch=True, counted=in_flight.counted):
             return False
         self.offsets.written = in_flight.written_after
         self.stats.unwritten_since_ns = 0
@@ -350,7 +351,14 @@ class WriterThread:
             return _Sent(settled=True)
         return _Sent(refused)
 
-    def _settle(self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool) -> bool:
+    def _settle(
+        self,
+        influx: InfluxClient,
+        out: PipelineOutput,
+        sent: _Sent,
+        batch: bool,
+        counted: bool = True,
+    ) -> bool:
         """Record what a write did; lines InfluxDB refused become rejects, and readings among
         them leave the ledger's count (named by the device each point was made for). False
         only when told to give up before the rejects were written."""
@@ -395,7 +403,9 @@ class WriterThread:
         )
         aggregates_refused = sum(1 for points, _, _ in refused if points is out.agg)
         self.stats.record_written(
-            out.accepted - readings_refused, len(out.agg.lines) - aggregates_refused, batch
+            out.accepted - readings_refused,
+            len(out.agg.lines) - aggregates_refused,
+            batch and counted,  # a batch replayed after a roll-back was counted once before
         )
         return True
 
@@ -434,6 +444,8 @@ class _InFlight:
     out: PipelineOutput
     written_after: int
     """The spool offset after the batch: written once its write lands, then committed."""
+    counted: bool = True
+    """Counted in the stats' batches (not a replay of records counted before a roll-back)."""
 
 
 def _refusal(line: str, reason: str) -> Reject:

@@ -125,6 +125,17 @@ class IngestService:
         self._restore(checkpoint)
         if checkpoint is None:
             return 0
+        if checkpoint.committed_seq > spool.next_seq:
+            # The spool's segments are gone (removed by hand, or another disk): its numbering
+            # starts again below the offset, and the writer would wait at the offset while
+            # the records received meanwhile were never written.
+            log.error(
+                "the checkpoint's offset %d is past the spool's end %d (its segments were"
+                " removed?): taking the spool from its end, with the saved state",
+                checkpoint.committed_seq,
+                spool.next_seq,
+            )
+            return spool.next_seq
         pending = spool.next_seq - checkpoint.committed_seq
         if pending > 0:
             log.info(

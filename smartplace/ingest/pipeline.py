@@ -65,6 +65,8 @@ class Pipeline:
         self.precision: Precision = settings.influx.precision
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
+        self.shard = (settings.ingest.workers, settings.ingest.worker_index)
+        """(workers, this worker's index): whose devices' windows these are."""
         self._aggregators: dict[str, list[WindowAggregator]] = {}
         self._quality: dict[str, QualityChecker] = {}
         self._collections = CollectionDetector()

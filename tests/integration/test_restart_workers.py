@@ -122,3 +122,27 @@ def _assert_every_aggregate_exact(influx: InfluxClient, readings: list[Reading])
             if stored[key] != pytest.approx(row, rel=1e-9)
         ]
     assert wrong == [], "\n".join(map(str, wrong))
+
+
+def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    # chaos-005 moves from worker 1 to worker 0, chaos-002 from worker 0 to worker 1: each
+    # new owner has saved state of its own, but not for the device it takes over.
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    half = len(messages) // 2
+    base = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = base.model_copy(update={"ingest": base.ingest.model_copy(update={"workers": 2})})
+    three = base.model_copy(update={"ingest": base.ingest.model_copy(update={"workers": 3})})
+
+    _run([worker_settings(two, i) for i in range(2)], messages[:half])
+    _run([worker_settings(three, i) for i in range(3)], messages[half:])
+
+    _assert_every_aggregate_exact(influx, readings)

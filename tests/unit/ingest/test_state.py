@@ -150,7 +150,8 @@ def test_a_window_length_no_longer_configured_is_dropped_and_said(
 def as_format_0(snapshot: Snapshot) -> Snapshot:
     """The older layout: no per-window dirty flag."""
     arrays = {k: v for k, v in snapshot.arrays.items() if not k.endswith(".dirty")}
-    return Snapshot({**snapshot.document, "format": 0}, arrays)
+    document = {k: v for k, v in snapshot.document.items() if k != "shard"}
+    return Snapshot({**document, "format": 0}, arrays)
 
 
 def test_a_format_0_state_is_migrated_and_carries_on(tmp_path: Path) -> None:

@@ -155,6 +155,7 @@ def _rebuild_kind(
     active = {d: min(ts, replayed.get(d, ts)) for d, ts in latest.items() if d not in quiet}
     for aggregator in aggregators:
         _close_quiet(aggregator, quiet)
+        _heard(aggregator, active, now_ns)
     labels = ", ".join(window_label(a.length_ns // NS_PER_S) for a in aggregators)
     if not active:
         log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
@@ -199,6 +200,16 @@ def _rebuild_kind(
         start_ns // NS_PER_S,
     )
     return start_ns
+
+
+def _heard(aggregator: WindowAggregator, active: Mapping[str, int], now_ns: int) -> None:
+    """Devices with open windows count as heard at the rebuild, as the live path counts a
+    device at each batch: the wall clock closes their windows once a grace period passes
+    without readings, not at the first batch of another device (they were never heard
+    here, and their backlog may still be on its way)."""
+    if active:
+        slots = aggregator._slots_for(np.array(list(active), dtype=np.str_))
+        aggregator._last_arrival[slots] = now_ns
 
 
 def _raw_series(influx: InfluxClient, kind: str) -> str:

@@ -17,7 +17,7 @@ replay recount them exactly, never twice.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -71,10 +71,11 @@ class DeliveryLedger:
         ``backfilled_frames`` (frames that came in below the highest counter seen)."""
         self._add(device_id, received_ns - received_ns % HOUR_NS, name, count)
 
-    def count_refused(self, device_ids: Sequence[str], received_ns: int) -> None:
-        """Readings InfluxDB refused after the pipeline counted them written."""
-        hour = received_ns - received_ns % HOUR_NS
-        for device in device_ids:
+    def count_refused(self, readings: Iterable[tuple[str, int]]) -> None:
+        """Readings InfluxDB refused after the pipeline counted them written, each as its
+        device and arrival time: counted in the hour the pipeline counted it in."""
+        for device, received_ns in readings:
+            hour = received_ns - received_ns % HOUR_NS
             self._add(device, hour, "written", -1)
             self._add(device, hour, "rejected_refused_by_database")
 

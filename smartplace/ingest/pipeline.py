@@ -65,6 +65,8 @@ class Pipeline:
         self.precision: Precision = settings.influx.precision
         self.windows_s = settings.ingest.windows_s
         self.grace_s = settings.ingest.window_grace_s
+        self.shard = (settings.ingest.workers, settings.ingest.worker_index)
+        """(workers, this worker's index): whose devices' windows these are."""
         self._aggregators: dict[str, list[WindowAggregator]] = {}
         self._quality: dict[str, QualityChecker] = {}
         self._collections = CollectionDetector()
@@ -105,7 +107,8 @@ class Pipeline:
             out.flag_counts.update(count_flags(report.flags))
             devices = columns.device_ids.tolist()
             lines = raw_lines(columns, self.precision)
-            out.raw.add(lines, columns.measurement, columns.kind, devices)
+            arrivals = None if columns.received_ns is None else columns.received_ns.tolist()
+            out.raw.add(lines, columns.measurement, columns.kind, devices, arrivals)
             duplicate = (report.flags & np.uint32(QcFlag.DUPLICATE)) != 0
             if spec is None:  # device status: raw only
                 self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))
@@ -195,10 +198,12 @@ class Pipeline:
             ]
         return self._aggregators[kind]
 
-    def ledger_refusals(self, devices: Sequence[str]) -> Points:
-        """The ledger corrected for readings InfluxDB refused (each named by its device),
-        counted in the latest batch's hour."""
-        self.ledger.count_refused(devices, self._latest_arrival_ns)
+    def ledger_refusals(self, readings: Sequence[tuple[str, int | None]]) -> Points:
+        """The ledger corrected for readings InfluxDB refused (each named by its device and
+        arrival), counted in the hour each arrived (the latest batch's, if not known)."""
+        self.ledger.count_refused(
+            [(d, self._latest_arrival_ns if at is None else at) for d, at in readings]
+        )
         return self.ledger_points()
 
     def reject_points(self, rejects: Sequence[Reject]) -> list[str]:

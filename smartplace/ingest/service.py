@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from smartplace.config import MqttSettings, Settings
 from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError, StateFileError
@@ -23,10 +24,10 @@ from smartplace.ingest.health import HealthServer
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.mqtt_wire import Subscription
-from smartplace.ingest.receive.shard import shard_of
+from smartplace.ingest.receive.shard import device_shard, shard_of
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.receive.subscriber import MqttSubscriber
-from smartplace.ingest.recovery.checkpoint import load_checkpoint
+from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint
 from smartplace.ingest.recovery.rebuild import missing_windows, rebuild_windows
 from smartplace.ingest.recovery.state import (
     aggregated_fields,
@@ -85,6 +86,7 @@ class IngestService:
                 self._may_tick,
                 self._rebuild if self._to_rebuild else None,
                 spool.next_seq,
+                self._roll_back_to,
             )
             writer.start()
             subscriber = MqttSubscriber(
@@ -120,6 +122,42 @@ class IngestService:
         current settings; what it does not cover is rebuilt from InfluxDB once the spool's
         backlog is written (``rebuild.py``)."""
         checkpoint = load_checkpoint(spool.directory)
+        self._restore(checkpoint)
+        if checkpoint is None:
+            return 0
+        if checkpoint.committed_seq > spool.next_seq:
+            # The spool's segments are gone (removed by hand, or another disk): its numbering
+            # starts again below the offset, and the writer would wait at the offset while
+            # the records received meanwhile were never written.
+            log.error(
+                "the checkpoint's offset %d is past the spool's end %d (its segments were"
+                " removed?): taking the spool from its end, with the saved state",
+                checkpoint.committed_seq,
+                spool.next_seq,
+            )
+            return spool.next_seq
+        pending = spool.next_seq - checkpoint.committed_seq
+        if pending > 0:
+            log.info(
+                "replaying %d spooled messages from offset %d (received before a crash or an"
+                " outage; writing them again is harmless)",
+                pending,
+                checkpoint.committed_seq,
+            )
+        return checkpoint.committed_seq
+
+    def _roll_back_to(
+        self, checkpoint: Checkpoint | None
+    ) -> tuple[Pipeline, Callable[[InfluxClient], Points] | None]:
+        """On the writer thread, a batch having raised: the pipeline as of the checkpoint (as a
+        start builds it), and the rebuild it needs, if any."""
+        self._restore(checkpoint)
+        return self.pipeline, self._rebuild if self._to_rebuild else None
+
+    def _restore(self, checkpoint: Checkpoint | None) -> None:
+        """``self.pipeline`` from the current settings and the checkpoint's state; the windows
+        that state does not cover marked for the rebuild (``self._to_rebuild``)."""
+        self.pipeline = Pipeline(self.settings)
         restored: frozenset[tuple[str, int]] = frozenset()
         if checkpoint is not None and checkpoint.state is not None:
             try:
@@ -140,17 +178,6 @@ class IngestService:
                 aggregator.rebuilding = aggregator.length_ns // 1_000_000_000 in lengths
         # The site index is made from the same readings: rebuilt whenever they are.
         self.pipeline._daqi.rebuilding = any(KINDS[k].site_index for k in self._to_rebuild)
-        if checkpoint is None:
-            return 0
-        pending = spool.next_seq - checkpoint.committed_seq
-        if pending > 0:
-            log.info(
-                "replaying %d spooled messages from offset %d (received before a crash or an"
-                " outage; writing them again is harmless)",
-                pending,
-                checkpoint.committed_seq,
-            )
-        return checkpoint.committed_seq
 
     def _rebuild(self, influx: InfluxClient) -> Points:
         """On the writer thread, the spool's backlog written: the missing windows, refilled."""
@@ -172,6 +199,7 @@ class IngestService:
                 replayed,
                 self.pipeline.precision,
                 daqi if daqi.rebuilding else None,
+                self._ours_device,
             )
         except InfluxError as exc:
             if isinstance(exc, InfluxUnavailableError | InfluxAuthError):
@@ -193,6 +221,11 @@ class IngestService:
             self.pipeline._daqi = daqi
         self._to_rebuild = {}
         return points
+
+    def _ours_device(self, device_id: str) -> bool:
+        """Whether a device is this worker's: its windows are held here, no other worker's."""
+        ingest = self.settings.ingest
+        return ingest.workers == 1 or device_shard(device_id, ingest.workers) == ingest.worker_index
 
     def _empty_windows(self) -> dict[str, list[WindowAggregator]]:
         return {

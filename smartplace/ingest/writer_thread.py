@@ -34,7 +34,7 @@ from smartplace.influx import InfluxClient
 from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.receive.spool import Spool, SpooledMessage
-from smartplace.ingest.recovery.checkpoint import load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.write.points import Points
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 1.0
 """How often, while nothing arrives, the wall clock gets to close quiet devices' windows."""
+
+
+Recover = Callable[[Checkpoint | None], tuple[Pipeline, Callable[[InfluxClient], Points] | None]]
+"""A checkpoint (None: none usable) -> the pipeline from it, and its rebuild if one is needed."""
 
 
 class WriterThread:
@@ -58,6 +62,7 @@ class WriterThread:
         may_tick: Callable[[], bool],
         rebuild: Callable[[InfluxClient], Points] | None = None,
         replay_until: int = 0,
+        recover: Recover | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
@@ -69,6 +74,9 @@ class WriterThread:
         """Windows to rebuild from InfluxDB once the spool below ``replay_until`` is written
         (so InfluxDB holds every reading received so far): the aggregates it returns are due."""
         self.replay_until = replay_until
+        self.recover = recover
+        """How a roll-back gets the pipeline as of a checkpoint (None: the checkpoint's state
+        or, without one, empty) and the rebuild it then needs, as a start would."""
         """Whether no backlog can be waiting elsewhere (the broker), so quiet means quiet."""
         self.finishing = threading.Event()
         """Set on a graceful stop: write what the spool holds, flush the windows, commit, return."""
@@ -149,7 +157,8 @@ class WriterThread:
                     self._roll_back()
                     self.offsets.read = self.offsets.written
                     continue
-                if records[0].seq > self._replay_through:
+                counted = records[0].seq > self._replay_through
+                if counted:
                     self._count(len(records), out)
                 if in_flight is not None and not self._land(influx, in_flight):
                     return
@@ -157,7 +166,7 @@ class WriterThread:
                 out.raw.extend(self.pipeline.ledger_points())
                 self.offsets.read = records[-1].seq + 1
                 in_flight = _InFlight(
-                    sender.submit(self._send, influx, out, True), out, self.offsets.read
+                    sender.submit(self._send, influx, out, True), out, self.offsets.read, counted
                 )
                 self.stats.unwritten_since_ns = records[0].message.received_ns
                 if time.monotonic() >= next_commit:
@@ -215,6 +224,18 @@ class WriterThread:
     def _roll_back(self) -> None:
         """The pipeline as the last checkpoint holds it (a fresh one if none was saved)."""
         checkpoint = load_checkpoint(self.spool.directory)
+        if self.recover is not None:
+            # As a start would: the state at the committed offset, the windows it does not
+            # cover rebuilt from InfluxDB once the replay reaches the batch that raised.
+            usable = checkpoint
+            if usable is not None and usable.committed_seq != self.offsets.committed:
+                usable = None
+            self.pipeline, rebuild = self.recover(usable)
+            if rebuild is not None:
+                self.rebuild = rebuild
+                self.replay_until = max(self.replay_until, self.offsets.read)
+            self.offsets.written = self.offsets.committed
+            return
         pipeline = Pipeline(self.settings)
         if (
             checkpoint is not None
@@ -245,7 +266,7 @@ class WriterThread:
         sent = in_flight.future.result()
         if sent is None:
             return False
-        if not self._settle(influx, in_flight.out, sent, batch=True):
+        if not self._settle(influx, in_flight.out, sent, batch=True, counted=in_flight.counted):
             return False
         self.offsets.written = in_flight.written_after
         self.stats.unwritten_since_ns = 0
@@ -330,7 +351,14 @@ class WriterThread:
             return _Sent(settled=True)
         return _Sent(refused)
 
-    def _settle(self, influx: InfluxClient, out: PipelineOutput, sent: _Sent, batch: bool) -> bool:
+    def _settle(
+        self,
+        influx: InfluxClient,
+        out: PipelineOutput,
+        sent: _Sent,
+        batch: bool,
+        counted: bool = True,
+    ) -> bool:
         """Record what a write did; lines InfluxDB refused become rejects, and readings among
         them leave the ledger's count (named by the device each point was made for). False
         only when told to give up before the rejects were written."""
@@ -341,12 +369,12 @@ class WriterThread:
             rejects = [_refusal(points.lines[i], reason) for points, i, reason in refused]
             lines = self.pipeline.reject_points(rejects)
             if batch:
-                devices = [
-                    device
+                readings = [
+                    (device, points.reading_arrival(i))
                     for points, i, _ in refused
                     if (device := points.reading_device(i)) is not None
                 ]
-                lines += self.pipeline.ledger_refusals(devices).lines
+                lines += self.pipeline.ledger_refusals(readings).lines
             influx_settings = self.settings.influx
 
             def write_rejects() -> None:
@@ -370,7 +398,15 @@ class WriterThread:
                 points.lines[first][:200],
                 reason,
             )
-        self.stats.record_written(out.accepted - len(refused), len(out.agg.lines), batch)
+        readings_refused = sum(
+            1 for points, i, _ in refused if points.reading_device(i) is not None
+        )
+        aggregates_refused = sum(1 for points, _, _ in refused if points is out.agg)
+        self.stats.record_written(
+            out.accepted - readings_refused,
+            len(out.agg.lines) - aggregates_refused,
+            batch and counted,  # a batch replayed after a roll-back was counted once before
+        )
         return True
 
     def _all_refused(self, out: PipelineOutput, batch: bool, exc: InfluxError) -> None:
@@ -408,6 +444,8 @@ class _InFlight:
     out: PipelineOutput
     written_after: int
     """The spool offset after the batch: written once its write lands, then committed."""
+    counted: bool = True
+    """Counted in the stats' batches (not a replay of records counted before a roll-back)."""
 
 
 def _refusal(line: str, reason: str) -> Reject:

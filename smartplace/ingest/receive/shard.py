@@ -25,7 +25,12 @@ def shard_of(prefix: str, topic: str, workers: int) -> int:
     parsed = parse_topic(prefix, topic)
     if parsed is None or not parsed.device_id:
         return 0
-    return zlib.crc32(parsed.device_id.encode("utf-8", "surrogateescape")) % workers
+    return device_shard(parsed.device_id, workers)
+
+
+def device_shard(device_id: str, workers: int) -> int:
+    """The worker that handles a device's messages (and so its windows)."""
+    return zlib.crc32(device_id.encode("utf-8", "surrogateescape")) % workers
 
 
 def worker_settings(settings: Settings, index: int) -> Settings:

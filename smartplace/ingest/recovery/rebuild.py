@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,7 @@ def rebuild_windows(
     replayed_from: Mapping[str, Mapping[str, int]],
     precision: Precision = "ns",
     site_daqi: SiteDaqi | None = None,
+    ours: Callable[[str], bool] | None = None,
 ) -> Points:
     """Refill ``aggregators`` (empty, per kind) from raw points; the aggregates they make due.
 
@@ -68,6 +69,9 @@ def rebuild_windows(
     device, the earliest event time the replay before the rebuild held (its windows'
     aggregates were held back, so they are rebuilt and written too). ``site_daqi`` (empty,
     rebuilding): refilled with the site index's last day before the first window rebuilt.
+    ``ours``: whether a device is this worker's (None: every device is); another worker's
+    devices are left to it, since windows held here for them would be written from partial
+    data.
     """
     points = Points()
     for kind, of_kind in aggregators.items():
@@ -75,17 +79,22 @@ def rebuild_windows(
         if targets:
             replayed = replayed_from.get(kind, {})
             start_ns = _rebuild_kind(
-                influx, kind, targets, now_ns, sites, replayed, precision, points
+                influx, kind, targets, now_ns, sites, replayed, precision, points, ours
             )
             if site_daqi is not None and KINDS[kind].site_index:
-                _rebuild_site_daqi(influx, site_daqi, start_ns, now_ns, points)
+                _rebuild_site_daqi(influx, site_daqi, start_ns, now_ns, points, ours)
     if site_daqi is not None and site_daqi.rebuilding:  # no kind of its had open windows
         site_daqi.rebuilding = False
     return points
 
 
 def _rebuild_site_daqi(
-    influx: InfluxClient, daqi: SiteDaqi, from_ns: int | None, now_ns: int, into: Points
+    influx: InfluxClient,
+    daqi: SiteDaqi,
+    from_ns: int | None,
+    now_ns: int,
+    into: Points,
+    ours: Callable[[str], bool] | None = None,
 ) -> None:
     """The site index from the raw readings of the day before ``from_ns`` on (its longest
     running mean), quality exclusions as the live path makes them; the hours from
@@ -94,7 +103,7 @@ def _rebuild_site_daqi(
         daqi.rebuilding = False
         return
     kind = next(name for name, spec in KINDS.items() if spec.site_index)
-    raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
+    raw = _raw_series(influx, kind)
     fields = aggregated_fields(kind)
     first_hour = from_ns - from_ns % HOUR_NS
     points = 0
@@ -103,6 +112,8 @@ def _rebuild_site_daqi(
             f"SELECT * FROM {raw} WHERE time >= $start AND time < $end GROUP BY *",  # noqa: S608
             {"start": slice_start, "end": slice_start + SLICE_NS},
         )
+        if ours is not None:
+            rows = [r for r in rows if ours(str(r.get("device_id")))]
         columns = _columns(kind, fields, rows)
         points += len(columns)
         daqi.add(columns)
@@ -124,10 +135,11 @@ def _rebuild_kind(
     replayed: Mapping[str, int],
     precision: Precision,
     into: Points,
+    ours: Callable[[str], bool] | None = None,
 ) -> int | None:
     """Refill one kind's windows; the aggregates they make due go ``into`` the points.
     Returns where the rebuilt span began (None when no device had open windows)."""
-    raw = f"{quote_identifier(influx.settings.raw_retention_policy)}.{quote_identifier(kind)}"
+    raw = _raw_series(influx, kind)
     grace_ns = aggregators[0].grace_ns
     longest_ns = max(a.length_ns for a in aggregators)
     latest = {
@@ -135,7 +147,7 @@ def _rebuild_kind(
         for row in influx.query_rows(
             f'SELECT last("qc_flags") FROM {raw} GROUP BY "device_id"'  # noqa: S608 - quoted names
         )
-        if row.get("device_id")
+        if row.get("device_id") and (ours is None or ours(str(row["device_id"])))
     }
     horizon_ns = now_ns - longest_ns - grace_ns
     quiet = {d: ts for d, ts in latest.items() if ts < horizon_ns and d not in replayed}
@@ -143,6 +155,7 @@ def _rebuild_kind(
     active = {d: min(ts, replayed.get(d, ts)) for d, ts in latest.items() if d not in quiet}
     for aggregator in aggregators:
         _close_quiet(aggregator, quiet)
+        _heard(aggregator, active, now_ns)
     labels = ", ".join(window_label(a.length_ns // NS_PER_S) for a in aggregators)
     if not active:
         log.info("rebuilt %s windows of %s: no device has open windows", labels, kind)
@@ -189,6 +202,22 @@ def _rebuild_kind(
     return start_ns
 
 
+def _heard(aggregator: WindowAggregator, active: Mapping[str, int], now_ns: int) -> None:
+    """Devices with open windows count as heard at the rebuild, as the live path counts a
+    device at each batch: the wall clock closes their windows once a grace period passes
+    without readings, not at the first batch of another device (they were never heard
+    here, and their backlog may still be on its way)."""
+    if active:
+        slots = aggregator._slots_for(np.array(list(active), dtype=np.str_))
+        aggregator._last_arrival[slots] = now_ns
+
+
+def _raw_series(influx: InfluxClient, kind: str) -> str:
+    """Where ingest writes a kind's raw points: its model's measurement (not always its name)."""
+    policy = quote_identifier(influx.settings.raw_retention_policy)
+    return f"{policy}.{quote_identifier(KINDS[kind].model.measurement)}"
+
+
 def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None:
     """Devices quiet for longer than a window: their windows up to the latest are closed."""
     if not quiet:
@@ -212,7 +241,7 @@ def _columns(kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> 
         if name in KINDS[kind].checked_fields:
             values[suspect, k] = np.nan
     return ReadingColumns(
-        measurement=kind,
+        measurement=KINDS[kind].model.measurement,
         kind=kind,
         fields=fields,
         field_types=tuple("float" for _ in fields),

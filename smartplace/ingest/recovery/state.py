@@ -13,7 +13,13 @@ Format versions (``FORMAT_VERSION``, in the document as ``format``):
 - 0: as 1, without the per-window ``dirty`` array (every open window was
   written again at its next emission). Migrated by marking every open window
   changed: it is written once more with the same values, which is harmless.
-- 1: the current layout, described key by key in ``export_pipeline``.
+- 1: as 2, without ``shard``. Migrated with ``shard`` unknown (null): its windows are
+  taken as this worker's, as version 1 took them.
+- 2: the current layout, described key by key in ``export_pipeline``; ``shard`` is
+  ``[workers, worker_index]`` as the state was saved. Restored under another sharding
+  (``SMARTPLACE_INGEST__WORKERS`` changed), the open windows are dropped and rebuilt from
+  InfluxDB: devices have moved between workers, and a device's new worker has no windows
+  for it.
 
 Loading checks every key, type and shape, and that the arrays agree with the
 document (row and device counts, slots in range, windows on their boundaries):
@@ -47,7 +53,7 @@ from smartplace.schemas.ttn import TtnMemory
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ALLOWED_DTYPES = frozenset({"<i8", "<f8", "|b1", "|u1", "<i4"})
 """The only array types a snapshot may hold: plain numbers (never objects, never pickles)."""
 DIGEST_BYTES = 16
@@ -96,6 +102,7 @@ class SiteDoc(_Doc):
 
 class StateDoc(_Doc):
     format: int
+    shard: tuple[int, int] | None
     windows: list[WindowsDoc]
     quality: list[QualityDoc]
     bin_devices: list[str]
@@ -151,6 +158,7 @@ def export_pipeline(pipeline: Pipeline) -> Snapshot:
     memory = pipeline.ttn.export_memory()
     document = {
         "format": FORMAT_VERSION,
+        "shard": list(pipeline.shard),
         "windows": windows,
         "quality": quality,
         "bin_devices": list(fills),
@@ -233,7 +241,12 @@ def _v0_to_v1(snapshot: Snapshot) -> Snapshot:
     return Snapshot({**snapshot.document, "format": 1}, arrays)
 
 
-MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1}
+def _v1_to_v2(snapshot: Snapshot) -> Snapshot:
+    """Version 1 did not say which worker saved it: unknown, taken as this one's."""
+    return Snapshot({**snapshot.document, "format": 2, "shard": None}, snapshot.arrays)
+
+
+MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2}
 """Format N -> N + 1. Add one per layout change and bump FORMAT_VERSION."""
 
 
@@ -277,10 +290,19 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     arrays = _Arrays(snapshot.arrays)
     dropped: list[str] = []
     aggregators: dict[tuple[str, int], WindowAggregator] = {}
+    resharded = doc.shard is not None and doc.shard != pipeline.shard
+    if resharded:
+        assert doc.shard is not None
+        dropped.append(
+            f"open windows (saved by worker {doc.shard[1]} of {doc.shard[0]}, now worker"
+            f" {pipeline.shard[1]} of {pipeline.shard[0]}: devices have moved between workers)"
+        )
     for windows in doc.windows:
         key = (windows.kind, windows.length_s)
         if key in aggregators:
             raise StateFileError(f"windows {key} saved twice")
+        if resharded:
+            continue
         if windows.length_s not in pipeline.window_lengths(windows.kind):
             dropped.append(f"{windows.kind} {windows.length_s} s windows (not configured now)")
             continue
@@ -291,6 +313,8 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     checkers = {q.measurement: _restore_quality(q, arrays) for q in doc.quality}
     fills = arrays.take("bins.last_fill", "<f8", (len(doc.bin_devices),))
     sites = {s.site: _restore_site(i, s, arrays) for i, s in enumerate(doc.sites)}
+    if resharded:
+        sites = {}  # made from the windows' readings: rebuilt with them
     digests = arrays.take("recent.digests", "|u1", (-1, DIGEST_BYTES))
     try:
         records = [DeviceRecord.model_validate(r) for r in doc.registry]

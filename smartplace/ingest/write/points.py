@@ -40,6 +40,8 @@ class Run:
     kind: str | None = None
     devices: Sequence[str] | None = None
     """Readings only: the device of each line, in order."""
+    arrivals: Sequence[int] | None = None
+    """Readings only: when each line's message arrived (ns), in order: its ledger hour."""
 
 
 class Points:
@@ -58,13 +60,16 @@ class Points:
         measurement: str,
         kind: str | None = None,
         devices: Sequence[str] | None = None,
+        arrivals: Sequence[int] | None = None,
     ) -> None:
         if not lines:
             return
         if devices is not None and len(devices) != len(lines):
             raise ValueError(f"{len(devices)} devices for {len(lines)} lines")
+        if arrivals is not None and (devices is None or len(arrivals) != len(lines)):
+            raise ValueError(f"arrivals for {len(lines)} lines of devices {devices is not None}")
         self.lines.extend(lines)
-        self.runs.append(Run(len(self.lines), measurement, kind, devices))
+        self.runs.append(Run(len(self.lines), measurement, kind, devices, arrivals))
 
     def extend(self, other: Points) -> None:
         offset = len(self.lines)
@@ -83,6 +88,11 @@ class Points:
         """The device whose reading a line is; None for a line that is no reading."""
         run, place = self.run_of(index)
         return None if run.devices is None else run.devices[place]
+
+    def reading_arrival(self, index: int) -> int | None:
+        """When the message of a reading line arrived (ns); None when not known."""
+        run, place = self.run_of(index)
+        return None if run.arrivals is None else run.arrivals[place]
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -28,7 +28,7 @@ def test_counts_readings_rejects_and_refusals_per_device_and_hour() -> None:
             Reject(RejectReason.MALFORMED_JSON, "", "t", None, "", H + 9),  # names no device
         ]
     )
-    ledger.count_refused(["b"], H + 10)
+    ledger.count_refused([("b", H + 3)])
     assert ledger.lines(H + HOUR_NS + 6) == [
         f"delivery_ledger,device_id=a received=3i,accepted=2i,written=2i,duplicate=1i,late=0i,"
         f"rejected_out_of_range=1i,rejected=1i {H}",

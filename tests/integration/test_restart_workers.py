@@ -1,0 +1,148 @@
+"""Ingest moved from one worker to two mid-day, and back: no worker rebuilds, holds or writes
+the windows of a device another worker handles, so every 1-minute to 1-day aggregate still
+equals the offline recomputation from the stream. (Back to one, the old state is loaded: what
+came in meanwhile reaches it as its MQTT session's backlog, which the broker kept.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smartplace.config import Settings
+from smartplace.influx import InfluxClient
+from smartplace.ingest.receive.shard import shard_of, worker_settings
+from smartplace.schemas import reading_topic
+from tests.chaos.harness import (
+    WINDOWS_S,
+    Reading,
+    deterministic_stream,
+    expected_aggregates,
+    read_aggregates,
+)
+from tests.conftest import RunningIngest
+from tests.integration.helpers import one_shard_start, publish_all
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEVICES, PER_DEVICE, STEP_S = 6, 240, 15  # chaos-000..003 hash to worker 0, 004..005 to 1
+LABELS = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
+
+
+def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    assert {shard_of(prefix, t, 2) for t, _ in messages} == {0, 1}
+    half = len(messages) // 2
+    one = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = one.model_copy(update={"ingest": one.ingest.model_copy(update={"workers": 2})})
+
+    first = RunningIngest(one)
+    first.start()
+    try:
+        publish_all(one, messages[:half])
+        first.wait_for_received(half, timeout_s=60)
+    finally:
+        first.close()
+    assert first.error is None
+
+    workers = [RunningIngest(worker_settings(two, index)) for index in (0, 1)]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(two, messages[half:])
+        for index, worker in enumerate(workers):
+            mine = sum(1 for t, _ in messages[half:] if shard_of(prefix, t, 2) == index)
+            worker.wait_for_received(mine, timeout_s=60)
+    finally:
+        for worker in reversed(workers):  # worker 0 stops last: its flush lands last
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+
+    _assert_every_aggregate_exact(influx, readings)
+
+
+def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    third = len(messages) // 3
+    one = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = one.model_copy(update={"ingest": one.ingest.model_copy(update={"workers": 2})})
+
+    _run([one], messages[:third])
+    _run([worker_settings(two, 0), worker_settings(two, 1)], messages[third : 2 * third])
+    _run([one], messages[2 * third :])
+
+    _assert_every_aggregate_exact(influx, readings)
+
+
+def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
+    workers = [RunningIngest(s) for s in each]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(each[0], messages)
+        for index, worker in enumerate(workers):
+            n = len(workers)
+            prefix = each[0].mqtt.topic_prefix
+            worker.wait_for_received(
+                sum(1 for t, _ in messages if shard_of(prefix, t, n) == index), timeout_s=60
+            )
+    finally:
+        for worker in reversed(workers):
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+
+
+def _assert_every_aggregate_exact(influx: InfluxClient, readings: list[Reading]) -> None:
+    wrong = []
+    for length_s in WINDOWS_S:
+        expected = expected_aggregates(readings, length_s)
+        stored = read_aggregates(influx, LABELS[length_s])
+        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
+        wrong += [
+            (length_s, key, stored[key]["no2_ugm3_count"], row["no2_ugm3_count"])
+            for key, row in expected.items()
+            if stored[key] != pytest.approx(row, rel=1e-9)
+        ]
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
+    settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    # chaos-005 moves from worker 1 to worker 0, chaos-002 from worker 0 to worker 1: each
+    # new owner has saved state of its own, but not for the device it takes over.
+    span_s = PER_DEVICE * STEP_S
+    readings = deterministic_stream(
+        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
+    )
+    prefix = settings.mqtt.topic_prefix
+    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    half = len(messages) // 2
+    base = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
+    )
+    two = base.model_copy(update={"ingest": base.ingest.model_copy(update={"workers": 2})})
+    three = base.model_copy(update={"ingest": base.ingest.model_copy(update={"workers": 3})})
+
+    _run([worker_settings(two, i) for i in range(2)], messages[:half])
+    _run([worker_settings(three, i) for i in range(3)], messages[half:])
+
+    _assert_every_aggregate_exact(influx, readings)

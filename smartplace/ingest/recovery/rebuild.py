@@ -78,11 +78,12 @@ def rebuild_windows(
         targets = list(of_kind)
         if targets:
             replayed = replayed_from.get(kind, {})
+            daqi = site_daqi if KINDS[kind].site_index else None
             start_ns = _rebuild_kind(
-                influx, kind, targets, now_ns, sites, replayed, precision, points, ours
+                influx, kind, targets, now_ns, sites, replayed, precision, points, ours, daqi
             )
-            if site_daqi is not None and KINDS[kind].site_index:
-                _rebuild_site_daqi(influx, site_daqi, start_ns, now_ns, points, ours)
+            if daqi is not None:
+                _rebuild_site_daqi(influx, daqi, start_ns, points, ours)
     if site_daqi is not None and site_daqi.rebuilding:  # no kind of its had open windows
         site_daqi.rebuilding = False
     return points
@@ -92,13 +93,12 @@ def _rebuild_site_daqi(
     influx: InfluxClient,
     daqi: SiteDaqi,
     from_ns: int | None,
-    now_ns: int,
     into: Points,
     ours: Callable[[str], bool] | None = None,
 ) -> None:
-    """The site index from the raw readings of the day before ``from_ns`` on (its longest
-    running mean), quality exclusions as the live path makes them; the hours from
-    ``from_ns`` are written again, whole."""
+    """The site index, given the windows' span from ``from_ns`` by ``_rebuild_kind``, given
+    the day before it too (its longest running mean), quality exclusions as the live path
+    makes them; the hours from ``from_ns`` are written again, whole."""
     if from_ns is None:
         daqi.rebuilding = False
         return
@@ -107,10 +107,10 @@ def _rebuild_site_daqi(
     fields = aggregated_fields(kind)
     first_hour = from_ns - from_ns % HOUR_NS
     points = 0
-    for slice_start in range(first_hour - DAY_HOURS * HOUR_NS, now_ns + 1, SLICE_NS):
+    for slice_start in range(first_hour - DAY_HOURS * HOUR_NS, from_ns, SLICE_NS):
         rows = influx.query_rows(
             f"SELECT * FROM {raw} WHERE time >= $start AND time < $end GROUP BY *",  # noqa: S608
-            {"start": slice_start, "end": slice_start + SLICE_NS},
+            {"start": slice_start, "end": min(slice_start + SLICE_NS, from_ns)},
         )
         if ours is not None:
             rows = [r for r in rows if ours(str(r.get("device_id")))]
@@ -119,8 +119,8 @@ def _rebuild_site_daqi(
         daqi.add(columns)
     into.add(daqi.resume(from_ns), SITE_DAQI)
     log.warning(
-        "REBUILT the hourly site air quality index from %d raw points in InfluxDB, from %d s"
-        " since the epoch: no saved state could be used for it",
+        "REBUILT the hourly site air quality index from the windows' raw points and %d more"
+        " from the day before, from %d s since the epoch: no saved state could be used for it",
         points,
         first_hour // NS_PER_S,
     )
@@ -136,8 +136,10 @@ def _rebuild_kind(
     precision: Precision,
     into: Points,
     ours: Callable[[str], bool] | None = None,
+    site_daqi: SiteDaqi | None = None,
 ) -> int | None:
-    """Refill one kind's windows; the aggregates they make due go ``into`` the points.
+    """Refill one kind's windows; the aggregates they make due go ``into`` the points, and
+    every reading of the span read into ``site_daqi`` as well (it is read once for both).
     Returns where the rebuilt span began (None when no device had open windows)."""
     raw = _raw_series(influx, kind)
     grace_ns = aggregators[0].grace_ns
@@ -178,6 +180,9 @@ def _rebuild_kind(
             f"SELECT * FROM {raw} WHERE time >= $start{until} GROUP BY *",  # noqa: S608
             {"start": slice_start, "end": slice_start + SLICE_NS},
         )
+        if site_daqi is not None:
+            mine = rows if ours is None else [r for r in rows if ours(str(r.get("device_id")))]
+            site_daqi.add(_columns(kind, fields, mine))
         columns = _columns(kind, fields, [r for r in rows if str(r.get("device_id")) in active])
         points += len(columns)
         for aggregator in aggregators:

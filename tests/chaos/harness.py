@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from smartplace.accounts import simulator_client_id
 from smartplace.config import Settings, settings_environment
@@ -24,6 +25,7 @@ from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from smartplace.stack.process import PeakMemory
+from smartplace.storage import aggregate_measurement
 
 FIELDS = ("no2_ugm3", "pm25_ugm3", "pm10_ugm3")
 WINDOWS_S = (60, 900, 3600, 86400)
@@ -234,10 +236,9 @@ def read_raw(influx: InfluxClient, devices: list[str]) -> Outcome:
     return outcome
 
 
-def read_aggregates(
-    influx: InfluxClient, length_label: str
-) -> dict[tuple[str, int], dict[str, float]]:
-    rows = influx.query_rows(f'SELECT * FROM "agg"."air_quality_{length_label}" GROUP BY *')
+def read_aggregates(influx: InfluxClient, length_s: int) -> dict[tuple[str, int], dict[str, float]]:
+    measurement = aggregate_measurement("air_quality", length_s)
+    rows = influx.query_rows(f'SELECT * FROM "agg"."{measurement}" GROUP BY *')
     out = {}
     for row in rows:
         key = (row["device_id"], row["time"] // 1_000_000_000)
@@ -248,3 +249,25 @@ def read_aggregates(
             for stat in ("count", "mean", "min", "max")
         }
     return out
+
+
+def assert_aggregates_exact(
+    influx: InfluxClient, readings: list[Reading], leave_out: frozenset[str] = frozenset()
+) -> None:
+    """Every stored 1-minute to 1-day aggregate equals the offline recomputation from the
+    stream (devices in ``leave_out`` not compared); each mismatch listed with its counts."""
+    wrong = []
+    for length_s in WINDOWS_S:
+        expected = expected_aggregates(readings, length_s)
+        stored = {
+            key: row
+            for key, row in read_aggregates(influx, length_s).items()
+            if key[0] not in leave_out
+        }
+        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
+        wrong += [
+            (length_s, key, stored[key]["no2_ugm3_count"], row["no2_ugm3_count"])
+            for key, row in expected.items()
+            if stored[key] != pytest.approx(row, rel=1e-9)
+        ]
+    assert wrong == [], "\n".join(map(str, wrong))

@@ -16,6 +16,7 @@ from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
+from tests.chaos.harness import Reading, deterministic_stream
 
 Message = tuple[str, bytes]
 
@@ -72,3 +73,17 @@ def one_shard_start(span_s: int) -> int:
     if start // 86_400 != now // 86_400:
         start = now - now % 86_400 - span_s - 1  # the end of yesterday
     return start
+
+
+def restart_stream(
+    prefix: str, devices: int, per_device: int, step_s: int
+) -> tuple[list[Reading], list[tuple[str, bytes]]]:
+    """The chaos harness's deterministic air-quality stream, ending now inside one shard, and
+    the MQTT messages that carry it."""
+    span_s = per_device * step_s
+    readings = deterministic_stream(
+        devices, per_device, step_s, one_shard_start(span_s + 60) + span_s
+    )
+    return readings, [
+        (reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings
+    ]

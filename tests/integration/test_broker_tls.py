@@ -118,14 +118,7 @@ def test_a_certificate_for_another_name_is_refused(
 ) -> None:
     # The right CA, but a certificate for a host name the client did not ask for.
     elsewhere = ensure_certificates(tmp_path / "tls", names=("mqtt.council.example",))
-    broker = MosquittoServer(
-        mosquitto.binary,
-        tmp_path / "broker",
-        free_port(),
-        ("admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        tls=(free_port(), elsewhere),
-    )
+    broker = _broker_serving(mosquitto, tmp_path / "broker", elsewhere)
     broker.start()
     try:
         mqtt = broker.tls_settings(settings.mqtt)
@@ -176,6 +169,20 @@ def test_tls_to_the_plain_port_fails_and_says_why(
             f"no TLS handshake with the MQTT broker at mqtts://127.0.0.1:{mqtt.port} ("
         )
         assert str(failed.value).endswith(f"); is {mqtt.port} its TLS port, not a plain one?")
+
+
+def _broker_serving(
+    mosquitto: MosquittoServer, directory: Path, files: TlsFiles
+) -> MosquittoServer:
+    """A broker of its own (the session's one has the test CA) with this certificate set."""
+    return MosquittoServer(
+        mosquitto.binary,
+        directory,
+        free_port(),
+        ("admin", secrets.token_urlsafe(12)),
+        mosquitto.plugin,
+        tls=(free_port(), files),
+    )
 
 
 def _env(mqtt: MqttSettings) -> dict[str, str]:
@@ -274,14 +281,7 @@ def test_broker_certificates_makes_a_set_a_broker_serves_and_never_replaces_it(
         " trust that CA; delete the files first to make a new one\n",
     )
     assert files.ca_cert.read_bytes() == ca
-    broker = MosquittoServer(
-        mosquitto.binary,
-        tmp_path / "broker",
-        free_port(),
-        ("admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        tls=(free_port(), files),
-    )
+    broker = _broker_serving(mosquitto, tmp_path / "broker", files)
     broker.start()
     try:
         mqtt = broker.tls_settings(settings.mqtt).model_copy(update={"host": "localhost"})

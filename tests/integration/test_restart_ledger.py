@@ -11,10 +11,8 @@ import pytest
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE
-from smartplace.schemas import reading_topic
-from tests.chaos.harness import deterministic_stream
 from tests.conftest import RunningIngest
-from tests.integration.helpers import one_shard_start, points, publish_all
+from tests.integration.helpers import points, publish_all, restart_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,12 +30,8 @@ def test_a_lost_state_does_not_overwrite_the_hours_ledger_with_a_partial_count(
 ) -> None:
     if time.time() % 3600 > 3600 - 60:
         time.sleep(61)  # both runs in one arrival hour
-    span_s = PER_DEVICE * STEP_S
-    readings = deterministic_stream(
-        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
-    )
     prefix = settings.mqtt.topic_prefix
-    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    _, messages = restart_stream(prefix, DEVICES, PER_DEVICE, STEP_S)
     half = len(messages) // 2
     configured = settings.model_copy(
         update={

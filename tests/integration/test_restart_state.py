@@ -13,21 +13,17 @@ import pytest
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from smartplace.schemas import reading_topic
 from tests.chaos.harness import (
     WINDOWS_S,
-    deterministic_stream,
-    expected_aggregates,
-    read_aggregates,
+    assert_aggregates_exact,
 )
 from tests.conftest import RunningIngest
-from tests.integration.helpers import one_shard_start, publish_all
+from tests.integration.helpers import publish_all, restart_stream
 from tests.unit.ingest.test_state import as_format_0
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DEVICES, PER_DEVICE, STEP_S = 4, 240, 15
-LABELS = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
 
 
 def _delete(spool: Path) -> None:
@@ -64,14 +60,7 @@ def test_a_restart_mid_day_never_writes_an_aggregate_from_partial_data(
     first_windows: list[int],
     change: Change,
 ) -> None:
-    span_s = PER_DEVICE * STEP_S
-    readings = deterministic_stream(
-        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
-    )
-    messages = [
-        (reading_topic(settings.mqtt.topic_prefix, "air_quality", r.device_id), r.payload())
-        for r in readings
-    ]
+    readings, messages = restart_stream(settings.mqtt.topic_prefix, DEVICES, PER_DEVICE, STEP_S)
     half = len(messages) // 2
     spool = tmp_path / "spool"
     configured = settings.ingest.model_copy(update={"spool_dir": spool})
@@ -84,12 +73,7 @@ def test_a_restart_mid_day_never_writes_an_aggregate_from_partial_data(
     change(spool)
     _run(second, messages[half:])
 
-    for length_s in WINDOWS_S:
-        expected = expected_aggregates(readings, length_s)
-        stored = read_aggregates(influx, LABELS[length_s])
-        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
-        for key, row in expected.items():
-            assert stored[key] == pytest.approx(row, rel=1e-9), (length_s, key)
+    assert_aggregates_exact(influx, readings)
 
 
 def _run(settings: Settings, messages: list[tuple[str, bytes]]) -> None:

@@ -12,32 +12,22 @@ import pytest
 from smartplace.config import Settings
 from smartplace.influx import InfluxClient
 from smartplace.ingest.receive.shard import shard_of, worker_settings
-from smartplace.schemas import reading_topic
 from tests.chaos.harness import (
-    WINDOWS_S,
-    Reading,
-    deterministic_stream,
-    expected_aggregates,
-    read_aggregates,
+    assert_aggregates_exact,
 )
 from tests.conftest import RunningIngest
-from tests.integration.helpers import one_shard_start, publish_all
+from tests.integration.helpers import publish_all, restart_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DEVICES, PER_DEVICE, STEP_S = 6, 240, 15  # chaos-000..003 hash to worker 0, 004..005 to 1
-LABELS = {60: "1m", 900: "15m", 3600: "1h", 86400: "1d"}
 
 
 def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
     settings: Settings, influx: InfluxClient, tmp_path: Path
 ) -> None:
-    span_s = PER_DEVICE * STEP_S
-    readings = deterministic_stream(
-        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
-    )
     prefix = settings.mqtt.topic_prefix
-    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    readings, messages = restart_stream(prefix, DEVICES, PER_DEVICE, STEP_S)
     assert {shard_of(prefix, t, 2) for t, _ in messages} == {0, 1}
     half = len(messages) // 2
     one = settings.model_copy(
@@ -67,18 +57,14 @@ def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
             worker.close()
     assert all(worker.error is None for worker in workers)
 
-    _assert_every_aggregate_exact(influx, readings)
+    assert_aggregates_exact(influx, readings)
 
 
 def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_partial_data(
     settings: Settings, influx: InfluxClient, tmp_path: Path
 ) -> None:
-    span_s = PER_DEVICE * STEP_S
-    readings = deterministic_stream(
-        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
-    )
     prefix = settings.mqtt.topic_prefix
-    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    readings, messages = restart_stream(prefix, DEVICES, PER_DEVICE, STEP_S)
     third = len(messages) // 3
     one = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
@@ -89,7 +75,7 @@ def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_parti
     _run([worker_settings(two, 0), worker_settings(two, 1)], messages[third : 2 * third])
     _run([one], messages[2 * third :])
 
-    _assert_every_aggregate_exact(influx, readings)
+    assert_aggregates_exact(influx, readings)
 
 
 def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
@@ -110,31 +96,13 @@ def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
     assert all(worker.error is None for worker in workers)
 
 
-def _assert_every_aggregate_exact(influx: InfluxClient, readings: list[Reading]) -> None:
-    wrong = []
-    for length_s in WINDOWS_S:
-        expected = expected_aggregates(readings, length_s)
-        stored = read_aggregates(influx, LABELS[length_s])
-        assert stored.keys() == expected.keys(), f"{length_s} s windows differ"
-        wrong += [
-            (length_s, key, stored[key]["no2_ugm3_count"], row["no2_ugm3_count"])
-            for key, row in expected.items()
-            if stored[key] != pytest.approx(row, rel=1e-9)
-        ]
-    assert wrong == [], "\n".join(map(str, wrong))
-
-
 def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
     settings: Settings, influx: InfluxClient, tmp_path: Path
 ) -> None:
     # chaos-005 moves from worker 1 to worker 0, chaos-002 from worker 0 to worker 1: each
     # new owner has saved state of its own, but not for the device it takes over.
-    span_s = PER_DEVICE * STEP_S
-    readings = deterministic_stream(
-        DEVICES, PER_DEVICE, STEP_S, one_shard_start(span_s + 60) + span_s
-    )
     prefix = settings.mqtt.topic_prefix
-    messages = [(reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings]
+    readings, messages = restart_stream(prefix, DEVICES, PER_DEVICE, STEP_S)
     half = len(messages) // 2
     base = settings.model_copy(
         update={"ingest": settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool"})}
@@ -145,4 +113,4 @@ def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
     _run([worker_settings(two, i) for i in range(2)], messages[:half])
     _run([worker_settings(three, i) for i in range(3)], messages[half:])
 
-    _assert_every_aggregate_exact(influx, readings)
+    assert_aggregates_exact(influx, readings)

@@ -105,10 +105,10 @@ class Pipeline:
             report = checker.check(columns)
             columns = replace(columns, qc_flags=report.flags)
             out.flag_counts.update(count_flags(report.flags))
-            devices = columns.device_ids.tolist()
             lines = raw_lines(columns, self.precision)
-            arrivals = None if columns.received_ns is None else columns.received_ns.tolist()
-            out.raw.add(lines, columns.measurement, columns.kind, devices, arrivals)
+            out.raw.add(
+                lines, columns.measurement, columns.kind, columns.device_ids, columns.received_ns
+            )
             duplicate = (report.flags & np.uint32(QcFlag.DUPLICATE)) != 0
             if spec is None:  # device status: raw only
                 self._ledger_count(columns, duplicate, np.zeros(len(columns), dtype=bool))

@@ -38,9 +38,10 @@ class Run:
     """Where the run ends in ``Points.lines`` (it starts where the one before ends)."""
     measurement: str
     kind: str | None = None
-    devices: Sequence[str] | None = None
-    """Readings only: the device of each line, in order."""
-    arrivals: Sequence[int] | None = None
+    devices: Sequence[str] | npt.NDArray[np.str_] | None = None
+    """Readings only: the device of each line, in order (the columns' own array: read only
+    when a line is refused, so not copied per batch)."""
+    arrivals: Sequence[int] | npt.NDArray[np.int64] | None = None
     """Readings only: when each line's message arrived (ns), in order: its ledger hour."""
 
 
@@ -59,8 +60,8 @@ class Points:
         lines: list[str],
         measurement: str,
         kind: str | None = None,
-        devices: Sequence[str] | None = None,
-        arrivals: Sequence[int] | None = None,
+        devices: Sequence[str] | npt.NDArray[np.str_] | None = None,
+        arrivals: Sequence[int] | npt.NDArray[np.int64] | None = None,
     ) -> None:
         if not lines:
             return
@@ -80,19 +81,19 @@ class Points:
         """The run a line belongs to, and the line's place within it."""
         if not 0 <= index < len(self.lines):
             raise IndexError(index)
-        at = bisect_right([run.stop for run in self.runs], index)
+        at = bisect_right(self.runs, index, key=lambda run: run.stop)
         start = self.runs[at - 1].stop if at else 0
         return self.runs[at], index - start
 
     def reading_device(self, index: int) -> str | None:
         """The device whose reading a line is; None for a line that is no reading."""
         run, place = self.run_of(index)
-        return None if run.devices is None else run.devices[place]
+        return None if run.devices is None else str(run.devices[place])
 
     def reading_arrival(self, index: int) -> int | None:
         """When the message of a reading line arrived (ns); None when not known."""
         run, place = self.run_of(index)
-        return None if run.arrivals is None else run.arrivals[place]
+        return None if run.arrivals is None else int(run.arrivals[place])
 
     def __len__(self) -> int:
         return len(self.lines)

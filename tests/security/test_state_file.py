@@ -214,6 +214,7 @@ def test_ingest_starts_on_a_hostile_state_and_rebuilds_everything(
     save_checkpoint(tmp_path, 5, checkpoint.state)
     service = IngestService(settings(spool_dir=tmp_path))
     spool = Spool(tmp_path, 1 << 20)
+    spool.append(mixed_stream(0, 5))  # the five records the saved offset is past
     with caplog.at_level(logging.ERROR):
         assert service._recover(spool) == 5  # the offset is still good
     spool.close()

@@ -15,7 +15,10 @@ Format versions (``FORMAT_VERSION``, in the document as ``format``):
   changed: it is written once more with the same values, which is harmless.
 - 1: as 2, without ``shard``. Migrated with ``shard`` unknown (null): its windows are
   taken as this worker's, as version 1 took them.
-- 2: the current layout, described key by key in ``export_pipeline``; ``shard`` is
+- 2: as 3, without each window set's ``closed_through`` (per device, the latest end of a
+  window closed). Migrated with none known: a grace raised at that restart can still take
+  in late readings for windows already written, as version 2 did.
+- 3: the current layout, described key by key in ``export_pipeline``; ``shard`` is
   ``[workers, worker_index]`` as the state was saved. Restored under another sharding
   (``SMARTPLACE_INGEST__WORKERS`` changed), the open windows are dropped and rebuilt from
   InfluxDB: devices have moved between workers, and a device's new worker has no windows
@@ -53,7 +56,7 @@ from smartplace.schemas.ttn import TtnMemory
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ALLOWED_DTYPES = frozenset({"<i8", "<f8", "|b1", "|u1", "<i4"})
 """The only array types a snapshot may hold: plain numbers (never objects, never pickles)."""
 DIGEST_BYTES = 16
@@ -196,6 +199,7 @@ def _export_windows(
         ("last", a._last[rows]),
         ("sketch", a._sketch[rows]),
         ("watermark", a._watermark[:devices]),
+        ("closed_through", a._closed_through[:devices]),
         ("last_arrival", a._last_arrival[:devices]),
     ):
         arrays[f"{key}.{name}"] = np.ascontiguousarray(array)
@@ -246,7 +250,19 @@ def _v1_to_v2(snapshot: Snapshot) -> Snapshot:
     return Snapshot({**snapshot.document, "format": 2, "shard": None}, snapshot.arrays)
 
 
-MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2}
+def _v2_to_v3(snapshot: Snapshot) -> Snapshot:
+    """Version 2 did not keep which windows were closed: none known, as version 2 ran."""
+    arrays = dict(snapshot.arrays)
+    for windows in snapshot.document.get("windows", []):
+        if not isinstance(windows, dict) or not isinstance(windows.get("devices"), list):
+            raise StateFileError("format 2: a windows entry has no device list")
+        key = f"windows.{windows.get('kind')}.{windows.get('length_s')}"
+        never = np.iinfo(np.int64).min
+        arrays[f"{key}.closed_through"] = np.full(len(windows["devices"]), never, dtype="<i8")
+    return Snapshot({**snapshot.document, "format": 3}, arrays)
+
+
+MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 """Format N -> N + 1. Add one per layout change and bump FORMAT_VERSION."""
 
 
@@ -420,6 +436,7 @@ def _restore_windows(pipeline: Pipeline, doc: WindowsDoc, arrays: _Arrays) -> Wi
         "_sketch": take(f"{key}.sketch", "<i4", (n, quantiled, BUCKETS)),
     }
     watermark = take(f"{key}.watermark", "<i8", (d,))
+    closed_through = take(f"{key}.closed_through", "<i8", (d,))
     last_arrival = take(f"{key}.last_arrival", "<i8", (d,))
     capacity = max(len(aggregator._row_slot), n)
     for name, rows in parts.items():
@@ -437,6 +454,7 @@ def _restore_windows(pipeline: Pipeline, doc: WindowsDoc, arrays: _Arrays) -> Wi
         raise StateFileError(f"{key}: device slots do not come back in order")
     devices = max(len(aggregator._watermark), d)
     aggregator._watermark = _padded(watermark, devices, np.iinfo(np.int64).min)
+    aggregator._closed_through = _padded(closed_through, devices, np.iinfo(np.int64).min)
     aggregator._last_arrival = _padded(last_arrival, devices, np.iinfo(np.int64).min)
     return aggregator
 

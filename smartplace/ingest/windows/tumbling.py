@@ -226,6 +226,9 @@ class WindowAggregator:
         self.grace_ns = int(grace_s * NS_PER_S)
         self._slots = DeviceSlots()
         self._watermark = np.full(64, _NEVER, dtype=np.int64)
+        self._closed_through = np.full(64, _NEVER, dtype=np.int64)
+        """Per device slot, the latest end of a window closed: one ending there or before was
+        written for good, whatever grace a later run is given."""
         self._open: dict[tuple[int, int], int] = {}  # (device slot, window start) -> state row
         capacity, n_fields = 1024, len(fields)
         self._sums = np.zeros((capacity, n_fields))
@@ -266,7 +269,10 @@ class WindowAggregator:
             self._remember_replayed(columns)
         slots = self._slots_for(columns.device_ids)
         starts = window_starts(columns.ts_ns, self.length_ns)
-        late = starts + self.length_ns + self.grace_ns <= self._watermark[slots]
+        ends = starts + self.length_ns
+        late = (ends + self.grace_ns <= self._watermark[slots]) | (
+            ends <= self._closed_through[slots]
+        )
         use = include & ~late
         # Grouped by device slot: integers sort faster than ids, and the slots are what state needs.
         partials = partial_aggregates(
@@ -328,7 +334,9 @@ class WindowAggregator:
         closing = np.flatnonzero(in_use & closes)
         # A window the wall clock closed stays closed: its device's watermark moves past it,
         # so a reading for it from now on is late beyond grace, as for event-time closing.
-        np.maximum.at(self._watermark, self._row_slot[closing], end[closing] + self.grace_ns)
+        closing_slots = self._row_slot[closing]
+        np.maximum.at(self._watermark, closing_slots, end[closing] + self.grace_ns)
+        np.maximum.at(self._closed_through, closing_slots, end[closing])
         self._close(closing)
         return emitted
 
@@ -347,6 +355,7 @@ class WindowAggregator:
         while len(self._slots) > len(self._watermark):
             grown = np.full(len(self._watermark), _NEVER)
             self._watermark = np.concatenate([self._watermark, grown])
+            self._closed_through = np.concatenate([self._closed_through, grown])
             self._last_arrival = np.concatenate([self._last_arrival, grown])
         return slots
 

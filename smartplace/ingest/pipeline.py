@@ -35,7 +35,7 @@ from smartplace.ingest.write.points import (
     raw_lines,
     reject_lines,
 )
-from smartplace.lineprotocol import Precision
+from smartplace.lineprotocol import NS_PER_UNIT, Precision
 from smartplace.schemas.kinds import KINDS, QUANTILE_MIN_WINDOW_S, KindSpec
 from smartplace.schemas.reasons import Reject
 from smartplace.schemas.ttn import TtnState
@@ -76,6 +76,7 @@ class Pipeline:
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
         )
         self._last_reject_ns = 0
+        self._reject_unit, self._reject_ordinal = -1, 0
         self._recent = RecentMessages()
         self.ledger = DeliveryLedger()
         self._latest_arrival_ns = 0
@@ -208,7 +209,8 @@ class Pipeline:
 
     def reject_points(self, rejects: Sequence[Reject]) -> list[str]:
         """Line protocol for rejects, found in the pipeline or after it (by the database, say)."""
-        return reject_lines(rejects, self._reject_times(rejects), self.precision)
+        times = self._reject_times(rejects)
+        return reject_lines(rejects, times, self._reject_ordinals(times), self.precision)
 
     def _reject_times(self, rejects: Sequence[Reject]) -> list[int]:
         """Arrival times made strictly increasing, so no reject point overwrites another."""
@@ -217,6 +219,22 @@ class Pipeline:
             self._last_reject_ns = max(reject.received_ns, self._last_reject_ns + 1)
             times.append(self._last_reject_ns)
         return times
+
+    def _reject_ordinals(self, times_ns: Sequence[int]) -> list[int]:
+        """Each reject's place among those in the same unit of the write precision.
+
+        Distinct nanoseconds can share a second: at precision ``s`` the second
+        reject of a second would overwrite the first. The times only rise, so a
+        unit once left never comes back.
+        """
+        unit_ns = NS_PER_UNIT[self.precision]
+        ordinals = []
+        for ts in times_ns:
+            unit = ts // unit_ns
+            self._reject_ordinal = self._reject_ordinal + 1 if unit == self._reject_unit else 0
+            self._reject_unit = unit
+            ordinals.append(self._reject_ordinal)
+        return ordinals
 
 
 def _spec_of(columns: ReadingColumns) -> KindSpec | None:

@@ -92,10 +92,6 @@ def test_a_refused_aggregate_is_not_counted_as_a_reading_lost_nor_an_aggregate_w
     assert stats.agg_points_written == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="at precision s two rejects of one reason in one second share a point: one is lost",
-)
 def test_two_rejects_in_one_second_are_both_stored_at_precision_s(
     settings: Settings, influx: InfluxClient
 ) -> None:

@@ -188,15 +188,20 @@ def _column_text(
 
 
 def reject_lines(
-    rejects: Sequence[Reject], timestamps_ns: Sequence[int], precision: Precision = "ns"
+    rejects: Sequence[Reject],
+    timestamps_ns: Sequence[int],
+    ordinals: Sequence[int],
+    precision: Precision = "ns",
 ) -> list[str]:
-    """One point per reject, tagged only by its reason; what the device sent stays in fields.
+    """One point per reject, tagged by its reason; what the device sent stays in fields.
 
-    ``timestamps_ns`` must be distinct: two rejects with the same reason and
-    time would otherwise overwrite each other.
+    ``timestamps_ns`` must be distinct, and ``ordinals`` number the rejects that
+    share a unit of ``precision`` (0 for the first): the ordinal is tagged as
+    ``seq`` from 1 on, so two rejects in one second at precision ``s`` are two
+    points. At precision ``ns`` every ordinal is 0 and no point has the tag.
     """
     lines = []
-    for reject, ts in zip(rejects, timestamps_ns, strict=True):
+    for reject, ts, ordinal in zip(rejects, timestamps_ns, ordinals, strict=True):
         fields: dict[str, FieldValue] = {
             "count": 1,
             "topic": reject.topic,
@@ -207,7 +212,7 @@ def reject_lines(
             fields["device_id"] = reject.device_id
         if reject.field_path:
             fields["field"] = reject.field_path
-        tags = {"reason": reject.reason.value}
+        tags = {"reason": reject.reason.value, "seq": str(ordinal) if ordinal else ""}
         lines.append(format_point(REJECTS, tags, fields, ts, precision))
     return lines
 

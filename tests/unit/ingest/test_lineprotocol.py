@@ -109,10 +109,21 @@ def test_reject_lines_tag_only_the_reason() -> None:
     reject = Reject(
         RejectReason.OUT_OF_RANGE, 'pm25_ugm3: "too" high', "t/x", "aq-1", '{"a":\n1}', 5
     )
-    assert reject_lines([reject], [7]) == [
+    assert reject_lines([reject], [7], [0]) == [
         'ingest_rejects,reason=out_of_range count=1i,topic="t/x",detail="pm25_ugm3: \\"too\\" high",'
         'payload="{\\"a\\": 1}",device_id="aq-1" 7'
     ]
+
+
+def test_rejects_sharing_a_unit_of_precision_are_told_apart_by_seq() -> None:
+    reject = Reject(RejectReason.MALFORMED_JSON, "x", "t/x", None, "{", 5)
+    lines = reject_lines([reject] * 3, [10**9 + 1, 10**9 + 2, 2 * 10**9], [0, 1, 0], "s")
+    assert [line.split(" ")[0] for line in lines] == [
+        "ingest_rejects,reason=malformed_json",
+        "ingest_rejects,reason=malformed_json,seq=1",
+        "ingest_rejects,reason=malformed_json",
+    ]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["1", "1", "2"]
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

@@ -96,3 +96,19 @@ def _last_per_point(lines: list[str]) -> dict[tuple[str, str], str]:
         series, fields, ts = line.rsplit(" ", 2)
         last[series, ts] = fields
     return last
+
+
+def test_rejects_of_one_second_in_separate_batches_are_separate_points_at_precision_s() -> None:
+    settings = Settings(ingest=IngestSettings(require_registered_devices=False))
+    at_seconds = settings.influx.model_copy(update={"precision": "s"})
+    p = Pipeline(settings.model_copy(update={"influx": at_seconds}))
+    second = NOW_NS - NOW_NS % 10**9
+    heads = []
+    for n, at in enumerate([second + 1, second + 2, second + 10**9]):
+        out = p.process([RawMessage("smartplace/air_quality/aq-1/reading", b"{%d" % n, at)])
+        heads += [line.split(" ")[0] for line in out.raw.lines if line.startswith("ingest_")]
+    assert heads == [
+        "ingest_rejects,reason=malformed_json",
+        "ingest_rejects,reason=malformed_json,seq=1",
+        "ingest_rejects,reason=malformed_json",
+    ]

@@ -20,6 +20,8 @@ REJECTS = "ingest_rejects"
 """One point per reject, tagged by reason (raw)."""
 DELIVERY_LEDGER = "delivery_ledger"
 """Per device and arrival hour: what became of its readings (raw)."""
+LEDGER_MARKS = ("through_ns", "refused_through_ns")
+"""Ledger fields saying how far a point has counted (``ingest/ledger.py``): not totals."""
 DEVICE_INFO = "device_info"
 """Where each device stands and its registry status, one point per registry update (raw)."""
 DEVICE_HEALTH = "device_health"

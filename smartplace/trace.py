@@ -18,7 +18,7 @@ from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.decode.flags import QcFlag
 from smartplace.schemas.device_status import DeviceStatusReading
 from smartplace.schemas.kinds import KINDS
-from smartplace.storage import DELIVERY_LEDGER, REJECTS
+from smartplace.storage import DELIVERY_LEDGER, LEDGER_MARKS, REJECTS
 
 NEAR = timedelta(minutes=1)
 """How far from the asked-for time a reading may be and still be 'that' reading."""
@@ -147,7 +147,7 @@ def trace(
         counts = {
             key: int(value)
             for key, value in row.items()
-            if key not in ("time", "device_id") and isinstance(value, int | float)
+            if key not in ("time", "device_id", *LEDGER_MARKS) and isinstance(value, int | float)
         }
         result.ledger.append(LedgerHour(_time(row["time"]), counts))
     if at is not None:

@@ -12,12 +12,19 @@ so an hour is final once it has passed and its running totals can be
 written again and again over the same point (time = the hour's start) and
 then forgotten. The totals live in the pipeline state, so a checkpoint and
 replay recount them exactly, never twice.
+
+Each point also says how far it has counted: ``through_ns``, the latest arrival
+counted, and ``refused_through_ns``, the latest arrival of a reading whose
+refusal by InfluxDB is counted (arrival times are distinct and only rise, see
+``receive/mqtt_wire.py``). When the saved state is lost, ingest resumes
+the open hours from those points before the spool is replayed: what arrived at
+or before a point's times is already in it, and is not counted again.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +32,7 @@ import numpy.typing as npt
 from smartplace.ingest.decode.slots import device_runs
 from smartplace.lineprotocol import FieldValue, Precision, format_point
 from smartplace.schemas.reasons import Reject
-from smartplace.storage import DELIVERY_LEDGER
+from smartplace.storage import DELIVERY_LEDGER, LEDGER_MARKS
 
 HOUR_NS = 3_600 * 1_000_000_000
 KEEP_HOURS = 2
@@ -38,6 +45,52 @@ class DeliveryLedger:
     def __init__(self) -> None:
         self._totals: dict[Key, Counter[str]] = defaultdict(Counter)
         self._touched: set[Key] = set()
+        self.through_ns = 0
+        """The latest arrival counted."""
+        self.refused_through_ns = 0
+        """The latest arrival of a reading counted as refused by InfluxDB."""
+        self.resumed: dict[Key, tuple[int, int]] = {}
+        """Hours taken from InfluxDB's points after a lost state: per (device, hour), the
+        arrivals up to which the point had counted readings and refusals."""
+        self._resumed_until = 0
+        """The latest of the resumed points' ``through_ns``: readings after it are all new."""
+        self.resume_pending = False
+        """Set on a pipeline started without its saved state: ``resume`` before any batch."""
+
+    def resume(self, rows: Iterable[Mapping[str, object]], now_ns: int) -> int:
+        """The open hours' totals from InfluxDB's ledger points (``device_id``, ``time`` and
+        the fields); returns how many were taken. A point without ``through_ns`` (written
+        before ingest kept it) cannot say what it counted: its hour starts again."""
+        horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+        taken = 0
+        for row in rows:
+            device, hour, through = row.get("device_id"), row.get("time"), row.get("through_ns")
+            if not (isinstance(device, str) and isinstance(hour, int) and hour >= horizon):
+                continue
+            if not isinstance(through, int) or hour % HOUR_NS:
+                continue
+            refused = row.get("refused_through_ns")
+            totals = Counter(
+                {
+                    name: value
+                    for name, value in row.items()
+                    if isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and name not in ("time", "rejected", *LEDGER_MARKS)
+                    and value
+                }
+            )
+            self._totals[device, hour] = totals
+            self.resumed[device, hour] = (through, refused if isinstance(refused, int) else 0)
+            self._resumed_until = max(self._resumed_until, through)
+            taken += 1
+        self.resume_pending = False
+        return taken
+
+    def _resumed_before(self, device: str, hour: int, received_ns: int, refusal: bool) -> bool:
+        """Whether InfluxDB's point for this hour, taken at a resume, already counts it."""
+        counted = self.resumed.get((device, hour))
+        return counted is not None and received_ns <= counted[refusal]
 
     def count_readings(
         self,
@@ -47,7 +100,26 @@ class DeliveryLedger:
         late: npt.NDArray[np.bool_],
     ) -> None:
         """Accepted readings (so also written, unless InfluxDB refuses them)."""
+        if not len(received_ns):
+            return
         hours = received_ns - received_ns % HOUR_NS
+        if int(received_ns.min()) <= self._resumed_until:  # a replay after a lost state
+            fresh = np.array(
+                [
+                    not self._resumed_before(d, h, r, refusal=False)
+                    for d, h, r in zip(
+                        device_ids.tolist(), hours.tolist(), received_ns.tolist(), strict=True
+                    )
+                ],
+                dtype=bool,
+            )
+            device_ids, hours, duplicate, late = (
+                device_ids[fresh],
+                hours[fresh],
+                duplicate[fresh],
+                late[fresh],
+            )
+        self.through_ns = max(self.through_ns, int(received_ns.max()))
         for name, mask in (("duplicate", duplicate), ("late", late)):
             for device, hour in zip(device_ids[mask].tolist(), hours[mask].tolist(), strict=True):
                 self._add(device, hour, name)
@@ -61,8 +133,11 @@ class DeliveryLedger:
     def count_rejects(self, rejects: Iterable[Reject]) -> None:
         """Rejects of a known device; one not even naming a device is only in ingest_rejects."""
         for reject in rejects:
+            self.through_ns = max(self.through_ns, reject.received_ns)
             if reject.device_id:
                 hour = reject.received_ns - reject.received_ns % HOUR_NS
+                if self._resumed_before(reject.device_id, hour, reject.received_ns, False):
+                    continue
                 self._add(reject.device_id, hour, "received")
                 self._add(reject.device_id, hour, f"rejected_{reject.reason.value}")
 
@@ -75,7 +150,10 @@ class DeliveryLedger:
         """Readings InfluxDB refused after the pipeline counted them written, each as its
         device and arrival time: counted in the hour the pipeline counted it in."""
         for device, received_ns in readings:
+            self.refused_through_ns = max(self.refused_through_ns, received_ns)
             hour = received_ns - received_ns % HOUR_NS
+            if self._resumed_before(device, hour, received_ns, refusal=True):
+                continue
             self._add(device, hour, "written", -1)
             self._add(device, hour, "rejected_refused_by_database")
 
@@ -98,12 +176,16 @@ class DeliveryLedger:
             }
             fields.update(totals)
             fields["rejected"] = sum(v for k, v in totals.items() if k.startswith("rejected_"))
+            fields["through_ns"] = self.through_ns
+            fields["refused_through_ns"] = self.refused_through_ns
             tags = {"device_id": device}
             out.append(format_point(DELIVERY_LEDGER, tags, fields, hour, precision))
         self._touched.clear()
         horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
         for key in [key for key in self._totals if key[1] < horizon]:
             del self._totals[key]
+        for key in [key for key in self.resumed if key[1] < horizon]:
+            del self.resumed[key]
         return out
 
 

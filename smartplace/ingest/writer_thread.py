@@ -35,6 +35,7 @@ from smartplace.ingest.decode.failures import internal_error
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.receive.spool import Spool, SpooledMessage
 from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.ledger_resume import resume_ledger
 from smartplace.ingest.recovery.state import export_pipeline, restore_pipeline
 from smartplace.ingest.stats import IngestStats
 from smartplace.ingest.write.points import Points
@@ -115,6 +116,8 @@ class WriterThread:
             in_flight: _InFlight | None = None
             self.offsets.read = self.offsets.written
             while True:
+                if self.pipeline.ledger.resume_pending and not self._resume_ledger(influx):
+                    return
                 if self.rebuild is not None and self.offsets.read >= self.replay_until:
                     if in_flight is not None:
                         if not self._land(influx, in_flight):
@@ -290,6 +293,21 @@ class WriterThread:
             return False
         self.rebuild = None
         return self._write(influx, out, batch=False)
+
+    def _resume_ledger(self, influx: InfluxClient) -> bool:
+        """Before a batch of a pipeline with no saved state: its ledger's open hours."""
+        ledger = self.pipeline.ledger
+
+        def run() -> None:
+            resume_ledger(influx, ledger, time.time_ns())
+
+        return retry(
+            run,
+            self.give_up,
+            "resume the delivery ledger",
+            self.stats,
+            self.settings,
+        )
 
     def _commit(self) -> None:
         save_checkpoint(self.spool.directory, self.offsets.written, export_pipeline(self.pipeline))

@@ -20,11 +20,6 @@ DEVICES, PER_DEVICE, STEP_S = 4, 60, 15
 HOUR_NS = 3600 * 10**9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ledger is not rebuilt with the windows: a lost state restarts the hour's totals"
-    " from what the spool still holds, and they overwrite the hour's point",
-)
 def test_a_lost_state_does_not_overwrite_the_hours_ledger_with_a_partial_count(
     settings: Settings, influx: InfluxClient, tmp_path: Path
 ) -> None:

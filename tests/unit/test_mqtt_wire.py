@@ -301,3 +301,12 @@ def test_a_stream_of_publishes_read_in_any_chunks_gives_every_message_once(
     assert [(m.topic, m.payload, m.qos, m.mid if m.qos else 0) for m in got] == [
         (t, p, q, i if q else 0) for t, p, q, i in packets
     ]
+
+
+def test_messages_of_one_read_each_get_their_own_arrival_time() -> None:
+    data = b"".join(publish(f"t/{n}", b"{}", packet_id=n + 1) for n in range(3))
+    messages, _, _ = parse(data)
+    assert [m.received_ns for m in messages] == [123, 124, 125]
+    held = messages[:1]  # a batch already holding a message from an earlier read
+    parse_packets(data, 500, 4, LIMIT, PAYLOAD_LIMIT, held, [], 10)
+    assert [m.received_ns for m in held] == [123, 500, 501, 502]

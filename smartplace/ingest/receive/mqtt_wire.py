@@ -197,9 +197,13 @@ def parse_packets(
     and ejabberd sends anyway: it comes out with its payload cut to ``max_payload_bytes`` + 1
     (so it is refused as too large, and acknowledged like any message), parsing stops there, and
     the second number says how much of it is still to come, to be skipped unread.
+
+    The k-th PUBLISH of the call (from 0) is stamped ``received_ns + k``: no two messages share
+    an arrival time, so one time says which of them came before it (``ledger.py``).
     """
     position, size = 0, len(data)
     append = messages.append
+    received_ns -= len(messages)  # + len(messages) below is the count appended in this call
     while position < size and len(messages) < max_messages:
         first = data[position]
         length_at = _read_varint(data, position + 1, size)
@@ -211,7 +215,7 @@ def parse_packets(
             cut = _oversized(data, first, start, end, max_packet_bytes, max_payload_bytes)
             if cut is None:
                 break
-            append(_publish(data, first, start, cut, received_ns, connection))
+            append(_publish(data, first, start, cut, received_ns + len(messages), connection))
             if cut < end:
                 return cut, end - cut
             position = end  # over the limit by its header alone: the payload came whole
@@ -219,7 +223,7 @@ def parse_packets(
         if end > size:
             break
         if first >> 4 == PUBLISH:
-            append(_publish(data, first, start, end, received_ns, connection))
+            append(_publish(data, first, start, end, received_ns + len(messages), connection))
         else:
             controls.append(_control(first, data[start:end]))
         position = end

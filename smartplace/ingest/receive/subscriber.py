@@ -103,6 +103,7 @@ class MqttSubscriber:
         """Messages read while waiting for the first SUBACK, handed over by the first take."""
         self._pending = b""
         """Bytes of a packet not yet wholly received."""
+        self._next_stamp_ns = 0
         self._connection = 0
         """Counts connections: a message's packet id means something only on the one it came by."""
         self._skip = 0
@@ -324,9 +325,12 @@ class MqttSubscriber:
                 self._discard_oversized(batch)
                 continue
             controls: list[Control] = []
+            # Arrival times only rise, one nanosecond at least from message to message.
+            stamp = max(time.time_ns(), self._next_stamp_ns)
+            parsed = len(batch)
             used, self._skip = parse_packets(
                 self._pending,
-                time.time_ns(),
+                stamp,
                 self._connection,
                 self.max_packet_bytes,
                 self.max_payload_bytes,
@@ -334,6 +338,7 @@ class MqttSubscriber:
                 controls,
                 max_messages,
             )
+            self._next_stamp_ns = stamp + len(batch) - parsed
             self._pending = self._pending[used:]
             for control in controls:
                 self._on_control(control)

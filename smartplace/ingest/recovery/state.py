@@ -16,8 +16,10 @@ Format versions (``FORMAT_VERSION``, in the document as ``format``):
 - 1: as 2, without ``shard``. Migrated with ``shard`` unknown (null): its windows are
   taken as this worker's, as version 1 took them.
 - 2: as 3, without each window set's ``closed_through`` (per device, the latest end of a
-  window closed). Migrated with none known: a grace raised at that restart can still take
-  in late readings for windows already written, as version 2 did.
+  window closed) and the ledger's ``ledger_through`` and ``ledger_resumed`` (``ledger.py``).
+  Migrated with none known: a grace raised at that restart can still take in late readings
+  for windows already written, as version 2 did, and the ledger's next points say they
+  counted through arrival 0 until the next batch is counted.
 - 3: the current layout, described key by key in ``export_pipeline``; ``shard`` is
   ``[workers, worker_index]`` as the state was saved. Restored under another sharding
   (``SMARTPLACE_INGEST__WORKERS`` changed), the open windows are dropped and rebuilt from
@@ -112,6 +114,8 @@ class StateDoc(_Doc):
     sites: list[SiteDoc]
     ledger: list[tuple[str, int, dict[str, int]]]
     ledger_touched: list[tuple[str, int]]
+    ledger_through: tuple[int, int]
+    ledger_resumed: list[tuple[str, int, int, int]]
     registry: list[dict[str, Any]]
     ttn_seen: list[tuple[str, str, int]]
     ttn_counters: list[tuple[str, int, dict[str, int]]]
@@ -168,6 +172,8 @@ def export_pipeline(pipeline: Pipeline) -> Snapshot:
         "sites": sites,
         "ledger": [[d, h, dict(totals)] for (d, h), totals in ledger._totals.items()],
         "ledger_touched": [[d, h] for d, h in sorted(ledger._touched)],
+        "ledger_through": [ledger.through_ns, ledger.refused_through_ns],
+        "ledger_resumed": [[d, h, t, r] for (d, h), (t, r) in sorted(ledger.resumed.items())],
         "registry": [r.model_dump(mode="json") for r in pipeline.directory.devices.values()],
         "ttn_seen": memory.seen,
         "ttn_counters": memory.counters,
@@ -259,7 +265,8 @@ def _v2_to_v3(snapshot: Snapshot) -> Snapshot:
         key = f"windows.{windows.get('kind')}.{windows.get('length_s')}"
         never = np.iinfo(np.int64).min
         arrays[f"{key}.closed_through"] = np.full(len(windows["devices"]), never, dtype="<i8")
-    return Snapshot({**snapshot.document, "format": 3}, arrays)
+    ledger = {"ledger_through": [0, 0], "ledger_resumed": []}
+    return Snapshot({**snapshot.document, **ledger, "format": 3}, arrays)
 
 
 MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
@@ -352,6 +359,10 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     for device, hour, totals in doc.ledger:
         ledger._totals[device, hour] = Counter(totals)
     ledger._touched.update((d, h) for d, h in doc.ledger_touched)
+    ledger.through_ns, ledger.refused_through_ns = doc.ledger_through
+    for device, hour, through, refused in doc.ledger_resumed:
+        ledger.resumed[device, hour] = (through, refused)
+        ledger._resumed_until = max(ledger._resumed_until, through)
     for record in records:
         pipeline.directory.restore(record)
     pipeline.ttn.restore_memory(

@@ -148,10 +148,12 @@ def test_a_window_length_no_longer_configured_is_dropped_and_said(
 
 
 def as_format_0(snapshot: Snapshot) -> Snapshot:
-    """The oldest layout: no per-window dirty flag, no shard, no closed windows' ends."""
+    """The oldest layout: no per-window dirty flag, no shard, no closed windows' ends, no
+    ledger marks."""
     dropped = (".dirty", ".closed_through")
     arrays = {k: v for k, v in snapshot.arrays.items() if not k.endswith(dropped)}
-    document = {k: v for k, v in snapshot.document.items() if k != "shard"}
+    later = ("shard", "ledger_through", "ledger_resumed")
+    document = {k: v for k, v in snapshot.document.items() if k not in later}
     return Snapshot({**document, "format": 0}, arrays)
 
 

@@ -1,0 +1,37 @@
+"""The delivery ledger's open hours taken back from InfluxDB, when no saved state can be used.
+
+Without the saved ledger, the spool's replay would count an hour's readings
+again from what the spool still holds, and the hour's point, holding the
+counts of every reading before the restart, would be overwritten with the
+part. Before the replay, the points of the hours still open are read back
+(``DeliveryLedger.resume``): each says up to which arrival it counted, and
+the replay counts only what came after.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from smartplace.influx import InfluxClient, quote_identifier
+from smartplace.ingest.ledger import HOUR_NS, KEEP_HOURS, DeliveryLedger
+from smartplace.storage import DELIVERY_LEDGER
+
+log = logging.getLogger(__name__)
+
+
+def resume_ledger(influx: InfluxClient, ledger: DeliveryLedger, now_ns: int) -> int:
+    """Read the open hours' ledger points into ``ledger``; returns how many it took."""
+    policy = quote_identifier(influx.settings.raw_retention_policy)
+    since_ns = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+    rows = influx.query_rows(
+        f"SELECT * FROM {policy}.{quote_identifier(DELIVERY_LEDGER)}"  # noqa: S608 - quoted
+        ' WHERE time >= $since GROUP BY "device_id"',
+        {"since": since_ns},
+    )
+    taken = ledger.resume(rows, now_ns)
+    log.warning(
+        "no saved state: the delivery ledger's open hours resumed from InfluxDB (%d points);"
+        " the spool's replay counts only what arrived after them",
+        taken,
+    )
+    return taken

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient, quote_identifier
 from smartplace.ingest.ledger import HOUR_NS, KEEP_HOURS, DeliveryLedger
 from smartplace.storage import DELIVERY_LEDGER
@@ -20,14 +21,29 @@ log = logging.getLogger(__name__)
 
 
 def resume_ledger(influx: InfluxClient, ledger: DeliveryLedger, now_ns: int) -> int:
-    """Read the open hours' ledger points into ``ledger``; returns how many it took."""
+    """Read the open hours' ledger points into ``ledger``; returns how many it took.
+
+    Raises what may pass (InfluxDB unavailable, credentials), to be retried; any other
+    refusal is said, and the hours start again from the replay, as before ingest kept marks.
+    """
     policy = quote_identifier(influx.settings.raw_retention_policy)
     since_ns = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
-    rows = influx.query_rows(
-        f"SELECT * FROM {policy}.{quote_identifier(DELIVERY_LEDGER)}"  # noqa: S608 - quoted
-        ' WHERE time >= $since GROUP BY "device_id"',
-        {"since": since_ns},
-    )
+    try:
+        rows = influx.query_rows(
+            f"SELECT * FROM {policy}.{quote_identifier(DELIVERY_LEDGER)}"  # noqa: S608 - quoted
+            ' WHERE time >= $since GROUP BY "device_id"',
+            {"since": since_ns},
+        )
+    except (InfluxUnavailableError, InfluxAuthError):
+        raise
+    except InfluxError as exc:
+        log.error(
+            "COULD NOT RESUME the delivery ledger from InfluxDB (%s): its open hours count"
+            " again from the spool's replay, and their points hold only that",
+            exc,
+        )
+        ledger.resume_pending = False
+        return 0
     taken = ledger.resume(rows, now_ns)
     log.warning(
         "no saved state: the delivery ledger's open hours resumed from InfluxDB (%d points);"

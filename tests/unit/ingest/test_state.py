@@ -16,6 +16,7 @@ from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from smartplace.ingest.recovery.ledger_resume import resume_ledger
 from smartplace.ingest.recovery.state import (
     FORMAT_VERSION,
     Snapshot,
@@ -240,6 +241,27 @@ def test_a_rebuild_waits_while_influxdb_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(InfluxUnavailableError):
         service._rebuild(_RefusingInflux(InfluxUnavailableError("down")))  # type: ignore[arg-type]
     assert service._to_rebuild["air_quality"] == [60, 900, 3600, 86400]  # tried again later
+
+
+def test_a_ledger_resume_influxdb_refuses_is_said_and_ingest_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = IngestService(settings(spool_dir=tmp_path))
+    spool = Spool(tmp_path, 1 << 20)
+    service._recover(spool)
+    spool.close()
+    ledger = service.pipeline.ledger
+    assert ledger.resume_pending  # no saved state
+    refusing = _RefusingInflux(InfluxError("InfluxQL error: retention policy not found"))
+    with caplog.at_level(logging.ERROR):
+        assert resume_ledger(refusing, ledger, NOW_NS) == 0  # type: ignore[arg-type]
+    assert "COULD NOT RESUME the delivery ledger" in caplog.text
+    assert not ledger.resume_pending
+    ledger.resume_pending = True
+    down = _RefusingInflux(InfluxUnavailableError("down"))
+    with pytest.raises(InfluxUnavailableError):
+        resume_ledger(down, ledger, NOW_NS)  # type: ignore[arg-type]
+    assert ledger.resume_pending  # tried again later
 
 
 def test_lorawan_memory_comes_back_exactly() -> None:

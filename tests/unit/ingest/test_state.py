@@ -218,13 +218,19 @@ class _RefusingInflux:
         raise self.error
 
 
+def _started_without_state(spool_dir: Path) -> IngestService:
+    """A service recovered from an empty spool: no saved state, everything to rebuild."""
+    service = IngestService(settings(spool_dir=spool_dir))
+    spool = Spool(spool_dir, 1 << 20)
+    service._recover(spool)
+    spool.close()
+    return service
+
+
 def test_a_rebuild_influxdb_refuses_leaves_empty_windows_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service = IngestService(settings(spool_dir=tmp_path))
-    spool = Spool(tmp_path, 1 << 20)
-    service._recover(spool)
-    spool.close()
+    service = _started_without_state(tmp_path)
     refusing = _RefusingInflux(InfluxError("InfluxQL error: database not found"))
     with caplog.at_level(logging.ERROR):
         assert service._rebuild(refusing).lines == []  # type: ignore[arg-type]
@@ -234,10 +240,7 @@ def test_a_rebuild_influxdb_refuses_leaves_empty_windows_and_says_so(
 
 
 def test_a_rebuild_waits_while_influxdb_is_unavailable(tmp_path: Path) -> None:
-    service = IngestService(settings(spool_dir=tmp_path))
-    spool = Spool(tmp_path, 1 << 20)
-    service._recover(spool)
-    spool.close()
+    service = _started_without_state(tmp_path)
     with pytest.raises(InfluxUnavailableError):
         service._rebuild(_RefusingInflux(InfluxUnavailableError("down")))  # type: ignore[arg-type]
     assert service._to_rebuild["air_quality"] == [60, 900, 3600, 86400]  # tried again later
@@ -246,10 +249,7 @@ def test_a_rebuild_waits_while_influxdb_is_unavailable(tmp_path: Path) -> None:
 def test_a_ledger_resume_influxdb_refuses_is_said_and_ingest_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service = IngestService(settings(spool_dir=tmp_path))
-    spool = Spool(tmp_path, 1 << 20)
-    service._recover(spool)
-    spool.close()
+    service = _started_without_state(tmp_path)
     ledger = service.pipeline.ledger
     assert ledger.resume_pending  # no saved state
     refusing = _RefusingInflux(InfluxError("InfluxQL error: retention policy not found"))

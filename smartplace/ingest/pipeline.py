@@ -76,7 +76,7 @@ class Pipeline:
             profiles_by_application=settings.ingest.ttn_profiles, devices=self.directory.devices
         )
         self._last_reject_ns = 0
-        self._reject_unit, self._reject_ordinal = -1, 0
+        self._reject_ordinal = 0
         self._recent = RecentMessages()
         self.ledger = DeliveryLedger()
         self._latest_arrival_ns = 0
@@ -209,32 +209,24 @@ class Pipeline:
 
     def reject_points(self, rejects: Sequence[Reject]) -> list[str]:
         """Line protocol for rejects, found in the pipeline or after it (by the database, say)."""
-        times = self._reject_times(rejects)
-        return reject_lines(rejects, times, self._reject_ordinals(times), self.precision)
+        times, ordinals = self._reject_places(rejects)
+        return reject_lines(rejects, times, ordinals, self.precision)
 
-    def _reject_times(self, rejects: Sequence[Reject]) -> list[int]:
-        """Arrival times made strictly increasing, so no reject point overwrites another."""
-        times = []
-        for reject in rejects:
-            self._last_reject_ns = max(reject.received_ns, self._last_reject_ns + 1)
-            times.append(self._last_reject_ns)
-        return times
-
-    def _reject_ordinals(self, times_ns: Sequence[int]) -> list[int]:
-        """Each reject's place among those in the same unit of the write precision.
-
-        Distinct nanoseconds can share a second: at precision ``s`` the second
-        reject of a second would overwrite the first. The times only rise, so a
-        unit once left never comes back.
-        """
+    def _reject_places(self, rejects: Sequence[Reject]) -> tuple[list[int], list[int]]:
+        """Each reject's time, its arrival made strictly increasing, and its place among the
+        rejects in the same unit of the write precision (at precision ``s`` distinct
+        nanoseconds share a second). Times only rise, so a unit once left never comes back;
+        the unit now is the last time's, and the place is saved with it in the state."""
         unit_ns = NS_PER_UNIT[self.precision]
-        ordinals = []
-        for ts in times_ns:
-            unit = ts // unit_ns
-            self._reject_ordinal = self._reject_ordinal + 1 if unit == self._reject_unit else 0
-            self._reject_unit = unit
+        times, ordinals = [], []
+        for reject in rejects:
+            unit = self._last_reject_ns // unit_ns
+            self._last_reject_ns = max(reject.received_ns, self._last_reject_ns + 1)
+            same_unit = self._last_reject_ns // unit_ns == unit
+            self._reject_ordinal = self._reject_ordinal + 1 if same_unit else 0
+            times.append(self._last_reject_ns)
             ordinals.append(self._reject_ordinal)
-        return ordinals
+        return times, ordinals
 
 
 def _spec_of(columns: ReadingColumns) -> KindSpec | None:

@@ -16,7 +16,8 @@ Format versions (``FORMAT_VERSION``, in the document as ``format``):
 - 1: as 2, without ``shard``. Migrated with ``shard`` unknown (null): its windows are
   taken as this worker's, as version 1 took them.
 - 2: as 3, without each window set's ``closed_through`` (per device, the latest end of a
-  window closed) and the ledger's ``ledger_through`` and ``ledger_resumed`` (``ledger.py``).
+  window closed), the ledger's ``ledger_through`` and ``ledger_resumed`` (``ledger.py``) and
+  ``reject_ordinal``.
   Migrated with none known: a grace raised at that restart can still take in late readings
   for windows already written, as version 2 did, and the ledger's next points say they
   counted through arrival 0 until the next batch is counted.
@@ -122,6 +123,7 @@ class StateDoc(_Doc):
     ttn_highest_f_cnt: list[tuple[str, str, int]]
     ttn_wraps: int
     last_reject_ns: int
+    reject_ordinal: int
     latest_arrival_ns: int
 
 
@@ -180,6 +182,7 @@ def export_pipeline(pipeline: Pipeline) -> Snapshot:
         "ttn_highest_f_cnt": memory.highest_f_cnt,
         "ttn_wraps": memory.wraps,
         "last_reject_ns": pipeline._last_reject_ns,
+        "reject_ordinal": pipeline._reject_ordinal,
         "latest_arrival_ns": pipeline._latest_arrival_ns,
     }
     return Snapshot(document, arrays)
@@ -265,7 +268,7 @@ def _v2_to_v3(snapshot: Snapshot) -> Snapshot:
         key = f"windows.{windows.get('kind')}.{windows.get('length_s')}"
         never = np.iinfo(np.int64).min
         arrays[f"{key}.closed_through"] = np.full(len(windows["devices"]), never, dtype="<i8")
-    ledger = {"ledger_through": [0, 0], "ledger_resumed": []}
+    ledger = {"ledger_through": [0, 0], "ledger_resumed": [], "reject_ordinal": 0}
     return Snapshot({**snapshot.document, **ledger, "format": 3}, arrays)
 
 
@@ -374,6 +377,7 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
         )
     )
     pipeline._last_reject_ns = doc.last_reject_ns
+    pipeline._reject_ordinal = doc.reject_ordinal
     pipeline._latest_arrival_ns = doc.latest_arrival_ns
     return Restored(frozenset(aggregators), tuple(dropped))
 

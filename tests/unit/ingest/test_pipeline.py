@@ -112,3 +112,18 @@ def test_rejects_of_one_second_in_separate_batches_are_separate_points_at_precis
         "ingest_rejects,reason=malformed_json,seq=1",
         "ingest_rejects,reason=malformed_json",
     ]
+
+
+def test_a_restart_within_one_second_carries_on_the_rejects_seq() -> None:
+    settings = Settings(ingest=IngestSettings(require_registered_devices=False))
+    at_seconds = settings.model_copy(
+        update={"influx": settings.influx.model_copy(update={"precision": "s"})}
+    )
+    p = Pipeline(at_seconds)
+    second = NOW_NS - NOW_NS % 10**9
+    topic = "smartplace/air_quality/aq-1/reading"
+    p.process([RawMessage(topic, b"{0", second + 1), RawMessage(topic, b"{1", second + 2)])
+    restarted = restored_copy(p, at_seconds)
+    out = restarted.process([RawMessage(topic, b"{2", second + 3)])
+    [head] = [line.split(" ")[0] for line in out.raw.lines if line.startswith("ingest_")]
+    assert head == "ingest_rejects,reason=malformed_json,seq=2"

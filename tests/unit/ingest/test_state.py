@@ -153,7 +153,7 @@ def as_format_0(snapshot: Snapshot) -> Snapshot:
     ledger marks."""
     dropped = (".dirty", ".closed_through")
     arrays = {k: v for k, v in snapshot.arrays.items() if not k.endswith(dropped)}
-    later = ("shard", "ledger_through", "ledger_resumed")
+    later = ("shard", "ledger_through", "ledger_resumed", "reject_ordinal")
     document = {k: v for k, v in snapshot.document.items() if k not in later}
     return Snapshot({**document, "format": 0}, arrays)
 

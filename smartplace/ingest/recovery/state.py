@@ -240,10 +240,18 @@ def _export_quality(
 Migration = Callable[[Snapshot], Snapshot]
 
 
+def _window_entries(snapshot: Snapshot) -> list[Any]:
+    """An older document's ``windows`` list, for its migration: refused unless a list."""
+    entries = snapshot.document.get("windows", [])
+    if not isinstance(entries, list):
+        raise StateFileError(f"format {snapshot.document.get('format')}: windows is not a list")
+    return entries
+
+
 def _v0_to_v1(snapshot: Snapshot) -> Snapshot:
     """Version 0 kept no ``dirty`` flag per open window: mark every one changed."""
     arrays = dict(snapshot.arrays)
-    for windows in snapshot.document.get("windows", []):
+    for windows in _window_entries(snapshot):
         if not isinstance(windows, dict):
             raise StateFileError("format 0: a windows entry is not an object")
         key = f"windows.{windows.get('kind')}.{windows.get('length_s')}"
@@ -262,7 +270,7 @@ def _v1_to_v2(snapshot: Snapshot) -> Snapshot:
 def _v2_to_v3(snapshot: Snapshot) -> Snapshot:
     """Version 2 did not keep which windows were closed: none known, as version 2 ran."""
     arrays = dict(snapshot.arrays)
-    for windows in snapshot.document.get("windows", []):
+    for windows in _window_entries(snapshot):
         if not isinstance(windows, dict) or not isinstance(windows.get("devices"), list):
             raise StateFileError("format 2: a windows entry has no device list")
         key = f"windows.{windows.get('kind')}.{windows.get('length_s')}"

@@ -177,6 +177,17 @@ def test_a_format_0_state_is_migrated_and_carries_on(tmp_path: Path) -> None:
     assert _last_per_point(before + after) == _last_per_point(expected)
 
 
+@pytest.mark.parametrize("version", [0, 2])
+@pytest.mark.parametrize("windows", [None, 7, "x"])
+def test_an_older_format_whose_windows_is_not_a_list_is_refused(
+    version: int, windows: object
+) -> None:
+    snapshot = export_pipeline(Pipeline(settings()))
+    snapshot.document.update(format=version, windows=windows)
+    with pytest.raises(StateFileError, match="windows is not a list"):
+        restore_pipeline(Pipeline(settings()), snapshot)
+
+
 @pytest.mark.parametrize("version", [FORMAT_VERSION + 1, -1, "1"])
 def test_a_format_with_no_migration_is_refused(version: object) -> None:
     snapshot = export_pipeline(Pipeline(settings()))

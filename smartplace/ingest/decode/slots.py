@@ -14,6 +14,14 @@ class DeviceSlots:
         self.names: list[str] = []
         """Device id by slot."""
 
+    @classmethod
+    def in_order(cls, names: list[str]) -> DeviceSlots:
+        """Slots 0..n-1 for these distinct device ids, in this order (as a saved state lists them)."""
+        slots = cls()
+        slots.names = list(names)
+        slots._slots = {name: slot for slot, name in enumerate(names)}
+        return slots
+
     def __len__(self) -> int:
         return len(self.names)
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import StateFileError
 from smartplace.ingest.check.quality import QualityChecker
+from smartplace.ingest.decode.slots import DeviceSlots
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.windows.site_daqi import _Site
 from smartplace.ingest.windows.sketch import BUCKETS
@@ -472,9 +473,7 @@ def _restore_windows(pipeline: Pipeline, doc: WindowsDoc, arrays: _Arrays) -> Wi
         (s, t): row for row, (s, t) in enumerate(zip(slot.tolist(), start.tolist(), strict=True))
     }
     aggregator._free = list(range(capacity - 1, n - 1, -1))
-    aggregator._slots.of(np.array(doc.devices, dtype=np.str_))  # slots 0..d-1 in saved order
-    if aggregator._slots.names != doc.devices:
-        raise StateFileError(f"{key}: device slots do not come back in order")
+    aggregator._slots = DeviceSlots.in_order(doc.devices)
     devices = max(len(aggregator._watermark), d)
     aggregator._watermark = _padded(watermark, devices, np.iinfo(np.int64).min)
     aggregator._closed_through = _padded(closed_through, devices, np.iinfo(np.int64).min)
@@ -516,9 +515,7 @@ def _restore_quality(doc: QualityDoc, arrays: _Arrays) -> QualityChecker:
         setattr(
             checker, f"_{name}", _padded(arrays.take(f"{key}.{name}", dtype, shape), capacity, fill)
         )
-    checker._slots.of(np.array(doc.devices, dtype=np.str_))
-    if checker._slots.names != doc.devices:
-        raise StateFileError(f"{key}: device slots do not come back in order")
+    checker._slots = DeviceSlots.in_order(doc.devices)
     return checker
 
 

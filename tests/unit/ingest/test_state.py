@@ -319,3 +319,20 @@ def test_a_grace_raised_between_runs_does_not_reopen_a_window_already_written() 
     after = restored_copy(before, settings(windows_s=[60], window_grace_s=600))
     late = after.process([reading(minute + 35, 99.0)])
     assert (late.late_beyond_grace, late.agg.lines) == (1, [])
+
+
+def test_devices_first_seen_out_of_alphabetical_order_come_back() -> None:
+    """Slots are given in the order devices are first seen; a restore must keep that order
+    (it used to give them sorted and refuse its own state)."""
+
+    def reading(device: str, ts: int) -> RawMessage:
+        body = orjson.dumps({"ts": ts, "no2_ugm3": 20.0, "pm25_ugm3": 5.0})
+        return RawMessage(f"smartplace/air_quality/{device}/reading", body, NOW_NS)
+
+    original = Pipeline(settings())
+    original.process([reading("aq-0009", NOW_S - 300)])
+    original.process([reading("aq-0001", NOW_S - 290), reading("aq-0005", NOW_S - 280)])
+    copy = restored_copy(original)
+    later = [reading(d, NOW_S - 100) for d in ("aq-0005", "aq-0009", "aq-0001")]
+    assert outputs(copy.process(later)) == outputs(original.process(later))
+    assert outputs(copy.flush()) == outputs(original.flush())

@@ -203,6 +203,42 @@ def test_a_state_whose_parts_do_not_fit_is_refused_whole(tmp_path: Path, change:
     assert str(error)
 
 
+HOUR = 1_795_514_400 * 10**9  # an hour's start
+LEDGER_CHANGES = {
+    "mark-beyond-int64": {"ledger_through": [2**64 - 1, 0]},
+    "mark-negative": {"ledger_through": [-1, 0]},
+    "mark-a-bool": {"ledger_through": [True, 0]},
+    "resumed-mark-beyond-int64": {"ledger_resumed": [["aq-0001", HOUR, 2**63, 0]]},
+    "resumed-off-its-hour": {"ledger_resumed": [["aq-0001", HOUR + 1, HOUR + 5, 0]]},
+    "resumed-hour-twice": {
+        "ledger_resumed": [["aq-0001", HOUR, HOUR + 5, 0], ["aq-0001", HOUR, HOUR + 9, 0]]
+    },
+    "total-beyond-int64": {"ledger": [["aq-0001", HOUR, {"received": 2**63}]]},
+    "total-off-its-hour": {"ledger": [["aq-0001", HOUR - 1, {"received": 1}]]},
+    "total-hour-twice": {
+        "ledger": [["aq-0001", HOUR, {"received": 1}], ["aq-0001", HOUR, {"received": 2}]]
+    },
+    "latest-arrival-beyond-int64": {"latest_arrival_ns": 2**63},
+}
+
+
+@pytest.mark.parametrize("change", LEDGER_CHANGES)
+def test_a_ledger_mark_or_total_influxdb_could_not_hold_is_refused(
+    tmp_path: Path, change: str
+) -> None:
+    """Marks go into every ledger point and say which arrivals a restart counts again."""
+    _saved(tmp_path)
+    checkpoint = load_checkpoint(tmp_path)
+    assert checkpoint is not None
+    assert checkpoint.state is not None
+    checkpoint.state.document.update(LEDGER_CHANGES[change])
+    pipeline = Pipeline(settings())
+    before = export_pipeline(pipeline)
+    with pytest.raises(StateFileError):
+        restore_pipeline(pipeline, checkpoint.state)
+    assert export_pipeline(pipeline).document == before.document
+
+
 def test_ingest_starts_on_a_hostile_state_and_rebuilds_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

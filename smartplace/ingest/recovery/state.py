@@ -38,17 +38,18 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from smartplace.devices.model import DeviceRecord
 from smartplace.errors import StateFileError
 from smartplace.ingest.check.quality import QualityChecker
 from smartplace.ingest.decode.slots import DeviceSlots
+from smartplace.ingest.ledger import HOUR_NS
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.windows.site_daqi import _Site
 from smartplace.ingest.windows.sketch import BUCKETS
@@ -83,6 +84,18 @@ def aggregated_fields(kind: str) -> tuple[str, ...]:
 # -- the document's shape, checked on load ---------------------------------------------
 
 
+def _on_an_hour(ns: int) -> int:
+    if ns % HOUR_NS:
+        raise ValueError("not the start of an hour")
+    return ns
+
+
+Nanos = Annotated[int, Field(ge=0, lt=1 << 63)]
+"""A time in ns since the epoch, as InfluxDB can store it."""
+Hour = Annotated[Nanos, AfterValidator(_on_an_hour)]
+Total = Annotated[int, Field(ge=-(1 << 63), lt=1 << 63)]
+
+
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -114,18 +127,18 @@ class StateDoc(_Doc):
     quality: list[QualityDoc]
     bin_devices: list[str]
     sites: list[SiteDoc]
-    ledger: list[tuple[str, int, dict[str, int]]]
-    ledger_touched: list[tuple[str, int]]
-    ledger_through: tuple[int, int]
-    ledger_resumed: list[tuple[str, int, int, int]]
+    ledger: list[tuple[str, Hour, dict[str, Total]]]
+    ledger_touched: list[tuple[str, Hour]]
+    ledger_through: tuple[Nanos, Nanos]
+    ledger_resumed: list[tuple[str, Hour, Nanos, Nanos]]
     registry: list[dict[str, Any]]
     ttn_seen: list[tuple[str, str, int]]
     ttn_counters: list[tuple[str, int, dict[str, int]]]
     ttn_highest_f_cnt: list[tuple[str, str, int]]
     ttn_wraps: int
-    last_reject_ns: int
+    last_reject_ns: Nanos
     reject_ordinal: int
-    latest_arrival_ns: int
+    latest_arrival_ns: Nanos
 
 
 # -- saving --------------------------------------------------------------------------
@@ -351,6 +364,9 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     if resharded:
         sites = {}  # made from the windows' readings: rebuilt with them
     digests = arrays.take("recent.digests", "|u1", (-1, DIGEST_BYTES))
+    for name, rows in (("ledger", doc.ledger), ("ledger_resumed", doc.ledger_resumed)):
+        if len({(row[0], row[1]) for row in rows}) != len(rows):
+            raise StateFileError(f"{name}: a device's hour is listed twice")
     try:
         records = [DeviceRecord.model_validate(r) for r in doc.registry]
     except ValidationError as exc:

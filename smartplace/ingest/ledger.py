@@ -57,31 +57,38 @@ class DeliveryLedger:
         self.resume_pending = False
         """Set on a pipeline started without its saved state: ``resume`` before any batch."""
 
-    def resume(self, rows: Iterable[Mapping[str, object]], now_ns: int) -> int:
+    def resume(
+        self, rows: Iterable[Mapping[str, object]], now_ns: int, since_ns: int | None = None
+    ) -> int:
         """The open hours' totals from InfluxDB's ledger points (``device_id``, ``time`` and
-        the fields); returns how many were taken. A point without ``through_ns`` (written
-        before ingest kept it) cannot say what it counted: its hour starts again."""
-        horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+        the fields), from ``since_ns`` (by default the hours kept open behind ``now_ns``);
+        returns how many were taken. A point without ``through_ns`` (written before ingest
+        kept it) cannot say what it counted: its hour starts again. A mark ahead of the
+        clock (the clock was set back) is taken as now, so what arrives from now on counts."""
+        horizon = resume_horizon(now_ns) if since_ns is None else since_ns
         taken = 0
         for row in rows:
-            device, hour, through = row.get("device_id"), row.get("time"), row.get("through_ns")
-            if not (isinstance(device, str) and isinstance(hour, int) and hour >= horizon):
-                continue
-            if not isinstance(through, int) or hour % HOUR_NS:
-                continue
-            refused = row.get("refused_through_ns")
-            totals = Counter(
-                {
-                    name: value
-                    for name, value in row.items()
-                    if isinstance(value, int)
-                    and not isinstance(value, bool)
-                    and name not in ("time", "rejected", *LEDGER_MARKS)
-                    and value
-                }
+            device, hour, through = (
+                row.get("device_id"),
+                _int64(row.get("time")),
+                _int64(row.get("through_ns")),
             )
+            if not isinstance(device, str) or hour is None or through is None:
+                continue
+            if hour < horizon or hour % HOUR_NS or through < 0:
+                continue
+            earlier = self.resumed.get((device, hour))
+            if earlier is not None and earlier[0] >= through:
+                continue  # the same hour twice: the point that counted further holds more
+            totals: Counter[str] = Counter()
+            for name, value in row.items():
+                count = _int64(value)
+                if count and name not in ("time", "rejected", *LEDGER_MARKS):
+                    totals[name] = count
             self._totals[device, hour] = totals
-            self.resumed[device, hour] = (through, refused if isinstance(refused, int) else 0)
+            refused = max(_int64(row.get("refused_through_ns")) or 0, 0)
+            through, refused = min(through, now_ns), min(refused, now_ns)
+            self.resumed[device, hour] = (through, refused)
             self._resumed_until = max(self._resumed_until, through)
             taken += 1
         self.resume_pending = False
@@ -144,7 +151,10 @@ class DeliveryLedger:
     def count_frames(self, device_id: str, name: str, count: int, received_ns: int) -> None:
         """LoRaWAN frame-counter facts: ``missed_frames`` (a gap the counters show) or
         ``backfilled_frames`` (frames that came in below the highest counter seen)."""
-        self._add(device_id, received_ns - received_ns % HOUR_NS, name, count)
+        hour = received_ns - received_ns % HOUR_NS
+        if self._resumed_before(device_id, hour, received_ns, refusal=False):
+            return
+        self._add(device_id, hour, name, count)
 
     def count_refused(self, readings: Iterable[tuple[str, int]]) -> None:
         """Readings InfluxDB refused after the pipeline counted them written, each as its
@@ -181,12 +191,24 @@ class DeliveryLedger:
             tags = {"device_id": device}
             out.append(format_point(DELIVERY_LEDGER, tags, fields, hour, precision))
         self._touched.clear()
-        horizon = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+        horizon = resume_horizon(now_ns)
         for key in [key for key in self._totals if key[1] < horizon]:
             del self._totals[key]
         for key in [key for key in self.resumed if key[1] < horizon]:
             del self.resumed[key]
         return out
+
+
+def resume_horizon(now_ns: int) -> int:
+    """The oldest hour still open behind ``now_ns``."""
+    return now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+
+
+def _int64(value: object) -> int | None:
+    """The value if it is an integer InfluxDB could have stored (a bool is not one)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < 1 << 63:
+        return value
+    return None
 
 
 def _per_device_hour(

@@ -298,8 +298,11 @@ class WriterThread:
         """Before a batch of a pipeline with no saved state: its ledger's open hours."""
         ledger = self.pipeline.ledger
 
+        first = self.spool.read(self.offsets.read, 1)
+        oldest_arrival_ns = first[0].message.received_ns if first else None
+
         def run() -> None:
-            resume_ledger(influx, ledger, time.time_ns())
+            resume_ledger(influx, ledger, time.time_ns(), oldest_arrival_ns)
 
         return retry(
             run,

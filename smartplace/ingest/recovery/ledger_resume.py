@@ -14,20 +14,26 @@ import logging
 
 from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient, quote_identifier
-from smartplace.ingest.ledger import HOUR_NS, KEEP_HOURS, DeliveryLedger
+from smartplace.ingest.ledger import HOUR_NS, DeliveryLedger, resume_horizon
 from smartplace.storage import DELIVERY_LEDGER
 
 log = logging.getLogger(__name__)
 
 
-def resume_ledger(influx: InfluxClient, ledger: DeliveryLedger, now_ns: int) -> int:
-    """Read the open hours' ledger points into ``ledger``; returns how many it took.
+def resume_ledger(
+    influx: InfluxClient, ledger: DeliveryLedger, now_ns: int, oldest_arrival_ns: int | None
+) -> int:
+    """Read the open hours' ledger points into ``ledger``, and those of every hour the
+    spool's replay reaches back to (``oldest_arrival_ns``, its first message's arrival);
+    returns how many it took.
 
     Raises what may pass (InfluxDB unavailable, credentials), to be retried; any other
     refusal is said, and the hours start again from the replay, as before ingest kept marks.
     """
     policy = quote_identifier(influx.settings.raw_retention_policy)
-    since_ns = now_ns - now_ns % HOUR_NS - KEEP_HOURS * HOUR_NS
+    since_ns = resume_horizon(now_ns)
+    if oldest_arrival_ns is not None:
+        since_ns = min(since_ns, oldest_arrival_ns - oldest_arrival_ns % HOUR_NS)
     try:
         rows = influx.query_rows(
             f"SELECT * FROM {policy}.{quote_identifier(DELIVERY_LEDGER)}"  # noqa: S608 - quoted
@@ -44,7 +50,7 @@ def resume_ledger(influx: InfluxClient, ledger: DeliveryLedger, now_ns: int) -> 
         )
         ledger.resume_pending = False
         return 0
-    taken = ledger.resume(rows, now_ns)
+    taken = ledger.resume(rows, now_ns, since_ns)
     log.warning(
         "no saved state: the delivery ledger's open hours resumed from InfluxDB (%d points);"
         " the spool's replay counts only what arrived after them",

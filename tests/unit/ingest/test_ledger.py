@@ -122,3 +122,61 @@ def test_a_resumed_hour_counts_only_what_arrived_after_its_point() -> None:
         ("b", H): {"received": 1, "accepted": 1, "written": 1},
     }
     assert (ledger.through_ns, ledger.refused_through_ns) == (H + 60, H + 40)
+
+
+def _point(device: str, hour: int, through: object, **totals: object) -> dict[str, object]:
+    return {"device_id": device, "time": hour, "through_ns": through, **totals}
+
+
+def test_a_resumed_mark_ahead_of_the_clock_is_taken_as_now() -> None:
+    """The clock was set back across the restart: what arrives from now on is new."""
+    ledger = DeliveryLedger()
+    assert ledger.resume([_point("a", H, H + 40 * 60 * 10**9, received=5, written=5)], H + 100)
+    ledger.count_readings(
+        np.array(["a", "a"]),
+        np.array([H + 100, H + 101]),
+        duplicate=np.zeros(2, dtype=bool),
+        late=np.zeros(2, dtype=bool),
+    )
+    assert ledger._totals["a", H] == {"received": 6, "accepted": 1, "written": 6}
+
+
+def test_frame_counter_facts_of_a_resumed_hour_are_not_counted_twice() -> None:
+    ledger = DeliveryLedger()
+    ledger.resume([_point("a", H, H + 50, missed_frames=3)], H + 100)
+    ledger.count_frames("a", "missed_frames", 3, H + 50)  # the replay: already in the point
+    assert ledger._totals["a", H] == {"missed_frames": 3}
+    ledger.count_frames("a", "missed_frames", 2, H + 60)
+    assert ledger._totals["a", H] == {"missed_frames": 5}
+
+
+def test_a_resume_reaches_as_far_back_as_it_is_told() -> None:
+    """The spool's replay may reach hours older than those kept open behind now."""
+    old = H - 5 * HOUR_NS
+    rows = [_point("a", old, old + 50, received=7, written=7)]
+    assert DeliveryLedger().resume(rows, H) == 0
+    ledger = DeliveryLedger()
+    assert ledger.resume(rows, H, since_ns=old) == 1
+    ledger.count_readings(
+        np.array(["a", "a"]),
+        np.array([old + 50, old + 51]),
+        duplicate=np.zeros(2, dtype=bool),
+        late=np.zeros(2, dtype=bool),
+    )
+    assert ledger._totals["a", old] == {"received": 8, "accepted": 1, "written": 8}
+
+
+def test_resume_rows_influxdb_could_not_hold_are_passed_over() -> None:
+    ledger = DeliveryLedger()
+    rows = [
+        _point("a", H, True, received=1),  # a bool is not a mark
+        _point("b", H, 2**63, received=1),
+        _point("c", H, -5, received=1),
+        _point("d", H, H + 5, received=2**64),  # that total is dropped, the point kept
+        _point("e", H, H + 5, received=1),
+        _point("e", H, H + 9, received=4),  # the same hour twice: the one counted further
+        _point("e", H, H + 7, received=3),
+    ]
+    assert ledger.resume(rows, H + 100) == 3
+    assert dict(ledger._totals) == {("d", H): Counter(), ("e", H): Counter({"received": 4})}
+    assert ledger.resumed == {("d", H): (H + 5, 0), ("e", H): (H + 9, 0)}

@@ -265,13 +265,13 @@ def test_a_ledger_resume_influxdb_refuses_is_said_and_ingest_goes_on(
     assert ledger.resume_pending  # no saved state
     refusing = _RefusingInflux(InfluxError("InfluxQL error: retention policy not found"))
     with caplog.at_level(logging.ERROR):
-        assert resume_ledger(refusing, ledger, NOW_NS) == 0  # type: ignore[arg-type]
+        assert resume_ledger(refusing, ledger, NOW_NS, None) == 0  # type: ignore[arg-type]
     assert "COULD NOT RESUME the delivery ledger" in caplog.text
     assert not ledger.resume_pending
     ledger.resume_pending = True
     down = _RefusingInflux(InfluxUnavailableError("down"))
     with pytest.raises(InfluxUnavailableError):
-        resume_ledger(down, ledger, NOW_NS)  # type: ignore[arg-type]
+        resume_ledger(down, ledger, NOW_NS, None)  # type: ignore[arg-type]
     assert ledger.resume_pending  # tried again later
 
 

@@ -63,3 +63,25 @@ def test_a_rebuilt_device_is_not_quiet_until_a_grace_period_after_the_rebuild(
         for (s, _), row in minutes._open.items()
     }
     assert counts == {"aq-0001": 3, "aq-0002": 3}
+
+
+def test_a_grace_raised_after_a_rebuild_does_not_reopen_a_window_written_before_it(
+    influx: InfluxClient,
+) -> None:
+    """Windows written before the restart stay closed whatever the grace becomes, as the
+    live path keeps them: a quiet device's and, for an active one, those before the span
+    the rebuild read back."""
+    now_s = int(time.time())
+    minute = now_s - now_s % 60
+    influx.ensure_storage()
+    written = {"aq-quiet": [minute - 3 * 3600 + 5], "aq-active": [minute - 1800 + 5, minute - 55]}
+    for device, ts_s in written.items():
+        influx.write(raw_lines(_columns(device, ts_s, 5.0)), influx.settings.raw_retention_policy)
+    minutes = WindowAggregator("air_quality", FIELDS, 60, 120)
+    rebuild_windows(influx, {"air_quality": [minutes]}, time.time_ns(), {}, {})
+
+    minutes.grace_ns = 6 * 3600 * NS  # as a restart with a grace of six hours restores it
+    include = np.ones(1, dtype=bool)
+    for device, ts_s in written.items():
+        late = minutes.add(_columns(device, [ts_s[0] + 10], 9.0), include, time.time_ns())
+        assert (device, late.late_beyond_grace) == (device, 1)

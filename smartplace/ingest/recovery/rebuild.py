@@ -171,6 +171,12 @@ def _rebuild_kind(
         for a in aggregators
     }
     start_ns = min(min(starts.values()) for starts in first_open.values())
+    active_ids = np.array(list(active), dtype=np.str_)
+    for aggregator in aggregators:
+        # Windows ending before the span read are not refilled: they were written.
+        refilled_from = -(-start_ns // aggregator.length_ns) * aggregator.length_ns
+        slots = aggregator._slots_for(active_ids)
+        _closed_through(aggregator, slots, np.full(len(slots), refilled_from, dtype=np.int64))
     fields = aggregated_fields(kind)
     points = 0
     for slice_start in range(start_ns, max(now_ns, start_ns) + 1, SLICE_NS):
@@ -228,8 +234,17 @@ def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None
     if not quiet:
         return
     slots = aggregator._slots_for(np.array(list(quiet), dtype=np.str_))
-    closed = np.array(list(quiet.values()), dtype=np.int64) + aggregator.length_ns
-    np.maximum.at(aggregator._watermark, slots, closed + aggregator.grace_ns)
+    latest = np.array(list(quiet.values()), dtype=np.int64)
+    np.maximum.at(aggregator._watermark, slots, latest + aggregator.length_ns + aggregator.grace_ns)
+    _closed_through(
+        aggregator, slots, latest - latest % aggregator.length_ns + aggregator.length_ns
+    )
+
+
+def _closed_through(aggregator: WindowAggregator, slots: np.ndarray, ends: np.ndarray) -> None:
+    """Windows ending at or before ``ends`` were written: a late reading never reopens
+    them, whatever the grace (as the live path keeps it for the windows it closes)."""
+    np.maximum.at(aggregator._closed_through, slots, ends)
 
 
 def _columns(kind: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> ReadingColumns:

@@ -5,21 +5,22 @@ A second mosquitto stands in for TTS's MQTT server: TLS with a CA made here, log
 test checks from its log that the bridge spoke 3.1.1 (mosquitto logs it as p2; MQTT 5 as p5), as TTS needs.
 The project's broker is set up as the stack sets it up (BROKER_SETTINGS, so
 upgrade_outgoing_qos), plus the file ``smartplace lorawan bridge`` writes. 1,000 uplinks
-published at QoS 0, as TTS publishes, with ingest restarted twice mid-stream: every one
-lands in InfluxDB, once.
+published at QoS 0, as TTS publishes, with ingest (``smartplace ingest``, a process)
+stopped twice mid-stream, once by SIGTERM and once by SIGKILL, and started again: every
+one lands in InfluxDB, once.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import ssl
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 
 from smartplace.config import InfluxSettings, IngestSettings, Settings
@@ -27,6 +28,7 @@ from smartplace.influx import InfluxClient
 from smartplace.lorawan.bridge import TtsBridge, render_tts_bridge
 from smartplace.stack import InfluxdServer, MosquittoServer, free_port
 from smartplace.stack.mosquitto import provisioned_mqtt
+from tests.chaos.harness import IngestProcess
 
 from ..conftest import RunningIngest
 from .helpers import points, run_smartplace
@@ -36,6 +38,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 UPLINKS = 1000
 DEVICES = 10
+RATE_PER_S = 50.0
+"""Uplinks a second from the stand-in: 20 s of stream, so both restarts fall within it."""
 
 
 @pytest.fixture
@@ -93,9 +97,43 @@ def bridged(
         standin.stop()
 
 
+class PacedTtsPublisher:
+    """Publishes uplinks on the stand-in at QoS 0, as TTS does, at a steady rate on a thread."""
+
+    def __init__(
+        self, standin: StandInServer, messages: list[tuple[str, bytes]], rate_per_s: float
+    ) -> None:
+        self.messages = messages
+        self.rate_per_s = rate_per_s
+        self.sent = 0
+        self.client = tts_publisher(standin, (standin.directory / "api-key").read_text().strip())
+        self._thread = threading.Thread(target=self._run, name="tts-publisher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        for n, (topic, payload) in enumerate(self.messages):
+            pause = started + n / self.rate_per_s - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self.client.publish(topic, payload, qos=0).wait_for_publish(10)
+            self.sent = n + 1
+
+    def finish(self) -> None:
+        self._thread.join(120)
+        assert not self._thread.is_alive(), f"published {self.sent} of {len(self.messages)}"
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
 def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_twice(
-    bridged: tuple[Settings, StandInServer],
+    bridged: tuple[Settings, StandInServer], tmp_path: Path
 ) -> None:
+    """Ingest is ``smartplace ingest``, a process: stopped once with SIGTERM (it drains and
+    exits 0) and once with SIGKILL (nothing drained, its MQTT session and spool as they were),
+    each time while the stand-in goes on publishing, and started again each time."""
     settings, standin = bridged
     wait_for(
         lambda: "Received SUBSCRIBE from smartplace-bridge-town-bins" in standin.log_text(),
@@ -118,47 +156,54 @@ def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_t
         )
         for i in range(UPLINKS)
     ]
-    tts = paho.Client(
-        paho.CallbackAPIVersion.VERSION2, client_id="tts-standin-publisher", protocol=paho.MQTTv311
-    )
-    tts.username_pw_set(APPLICATION, (standin.directory / "api-key").read_text().strip())
-    tts.tls_set(ca_certs=str(standin.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    tts.connect("127.0.0.1", standin.port)
-    tts.loop_start()
-
-    def publish(chunk: list[tuple[str, bytes]]) -> None:
-        for topic, payload in chunk:
-            tts.publish(topic, payload, qos=0).wait_for_publish(10)  # TTS publishes at QoS 0
-
+    ingest = IngestProcess(settings, tmp_path, free_port())
+    publisher = PacedTtsPublisher(standin, messages, RATE_PER_S)
+    stopped_at: list[int] = []
+    back_at: list[int] = []
     with InfluxClient(settings.influx) as influx:
 
         def landed() -> int:
             try:
-                return sum(1 for p in points(influx, "raw", "bin") if p["device_id"] in devices)
+                rows = influx.query_rows(
+                    f'SELECT count("distance_mm") FROM "raw"."bin" WHERE "device_id" =~ /^bin-br{tag}/'
+                )
             except Exception:
                 return 0
+            return int(rows[0]["count"]) if rows else 0
 
-        ingest = RunningIngest(settings)
-        ingest.start()
-        publish(messages[:250])
-        publish(messages[250:400])
-        ingest.close()  # restart 1: stopped mid-stream, uplinks keep coming
-        publish(messages[400:550])
-        ingest = RunningIngest(settings)
-        ingest.start()
-        publish(messages[550:700])
-        ingest.close()  # restart 2
-        publish(messages[700:850])
-        ingest = RunningIngest(settings)
-        ingest.start()
-        publish(messages[850:])
         try:
-            wait_for(lambda: landed() >= UPLINKS, f"{UPLINKS} uplinks landed", timeout_s=120)
+            ingest.start()
+            publisher.start()
+            wait_for(lambda: landed() >= 250, "250 uplinks landed")
+            stopped_at.append(publisher.sent)
+            assert ingest.terminate() == 0, ingest.log_tail()  # restart 1: SIGTERM, drained
+            time.sleep(1)  # away a while, the stand-in publishing on
+            ingest.start()
+            back_at.append(publisher.sent)
+            wait_for(lambda: landed() >= 600, "600 uplinks landed")
+            stopped_at.append(publisher.sent)
+            ingest.kill()  # restart 2: SIGKILL, mid-batch
+            time.sleep(1)
+            ingest.start()
+            back_at.append(publisher.sent)
+            publisher.finish()
+            try:
+                wait_for(lambda: landed() >= UPLINKS, f"{UPLINKS} uplinks landed", timeout_s=120)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {landed()} landed") from None
+            time.sleep(2)  # anything redelivered after the kill has had its chance to land twice
+            assert ingest.terminate() == 0, ingest.log_tail()
         finally:
-            ingest.close()
-            tts.loop_stop()
-            tts.disconnect()
+            if ingest.process is not None and ingest.process.poll() is None:
+                ingest.kill()
         stored = [p for p in points(influx, "raw", "bin") if p["device_id"] in devices]
+        rejects = [p for p in points(influx, "raw", "ingest_rejects") if tag in str(p)]
+    print(
+        f"\nBRIDGE restarts: stopped at {stopped_at} published, back at {back_at}; "
+        f"{len(stored)} stored; rejects {sorted(str(r.get('reason')) for r in rejects)}"
+    )
+    # both restarts mid-stream: the stand-in was still publishing when ingest came back
+    assert all(0 < s <= b < UPLINKS for s, b in zip(stopped_at, back_at, strict=True))
     assert len(stored) == UPLINKS
     assert sorted((p["device_id"], p["distance_mm"]) for p in stored) == sorted(
         (devices[i % DEVICES], float(300 + i // DEVICES + 1)) for i in range(UPLINKS)

@@ -92,13 +92,16 @@ def make_ca(directory: Path) -> tuple[Path, Path, Path]:
 class StandInServer:
     """A mosquitto with TLS and a password file: the network server's MQTT server."""
 
-    def __init__(self, binary: Path, directory: Path, api_key: str) -> None:
+    def __init__(
+        self, binary: Path, directory: Path, api_key: str, username: str = APPLICATION
+    ) -> None:
         self.directory = directory
+        self.username = username
         self.port = free_port()
         self.ca, cert, key = make_ca(directory)
         passwords = directory / "passwords"
         subprocess.run(
-            ["mosquitto_passwd", "-b", "-c", str(passwords), APPLICATION, api_key],
+            ["mosquitto_passwd", "-b", "-c", str(passwords), username, api_key],
             check=True,
             capture_output=True,
         )
@@ -162,7 +165,7 @@ def tts_publisher(standin: StandInServer, api_key: str) -> paho.Client:
         client_id=f"tts-standin-publisher-{secrets.token_hex(3)}",
         protocol=paho.MQTTv311,
     )
-    client.username_pw_set(APPLICATION, api_key)
+    client.username_pw_set(standin.username, api_key)
     client.tls_set(ca_certs=str(standin.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     client.connect("127.0.0.1", standin.port)
     client.loop_start()

@@ -1,8 +1,18 @@
 """The Things Stack over MQTT, the supported way: the project's broker bridged to TTS.
 
-A second mosquitto stands in for TTS's MQTT server: TLS with a CA made here, logins as
-``{application}@{tenant}`` with an API key. Stock mosquitto cannot refuse MQTT 5, so the
-test checks from its log that the bridge spoke 3.1.1 (mosquitto logs it as p2; MQTT 5 as p5), as TTS needs.
+TTS cannot run here, so a second mosquitto stands in for its MQTT server: TLS with a CA made
+here, logins as ``{application}@{tenant}`` with an API key. mosquitto 2.0 cannot refuse
+MQTT 5 (``accept_protocol_versions`` comes with 2.1), so the stand-in has a gate in front
+(tts_standin.Mqtt311Gate) that answers any CONNECT but MQTT 3.1/3.1.1 with CONNACK 0x01 and
+closes, as TTS's MQTT server does; test_the_standin_refuses_mqtt_5_and_plain_tcp_as_tts_does
+shows it refusing MQTT 5 and plain TCP. What the bridge test proves of the bridge: its
+CONNECT passed that gate at protocol level 4 (3.1.1), and mosquitto's log names the login
+p2 (its enum for 3.1.1; MQTT 5 is p5) as user ``town-bins@council``. TLS is proven by the
+listeners (the gate and the mosquitto take TLS only, checked against the test CA);
+mosquitto 2.0's log does not say whether a connection is TLS. Not proven: anything about
+TTS beyond its CONNECT rule, login and topics (its QoS 0 delivery is assumed by publishing
+at QoS 0).
+
 The project's broker is set up as the stack sets it up (BROKER_SETTINGS, so
 upgrade_outgoing_qos), plus the file ``smartplace lorawan bridge`` writes. 1,000 uplinks
 published at QoS 0, as TTS publishes, with ingest (``smartplace ingest``, a process)
@@ -14,6 +24,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -32,7 +44,14 @@ from tests.chaos.harness import IngestProcess
 
 from ..conftest import RunningIngest
 from .helpers import points, run_smartplace
-from .tts_standin import APPLICATION, StandInServer, tts_publisher, uplink, wait_for
+from .tts_standin import (
+    APPLICATION,
+    UNACCEPTABLE_PROTOCOL_VERSION,
+    StandInServer,
+    tts_publisher,
+    uplink,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -145,6 +164,11 @@ def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_t
     assert login is not None
     # mosquitto logs its protocol enum: 2 is MQTT 3.1.1 (its MQTT 5 clients show p5)
     assert (login[1], login[3]) == ("2", APPLICATION)
+    # and on the wire: the gate, which refuses any other level as TTS does, saw level 4
+    assert standin.gate.passed == [("smartplace-bridge-town-bins", 4)]
+    # A bridge set to MQTT 5 gets in too, at its second try: mosquitto's bridge falls back to
+    # 3.1.1 on this refusal (src/handle_connack.c, 2.0.11). So: refused nothing, not once.
+    assert standin.gate.refused == []
 
     tag = secrets.token_hex(3)
     devices = [f"bin-br{tag}{d}" for d in range(DEVICES)]
@@ -208,6 +232,63 @@ def test_a_thousand_uplinks_through_the_bridge_land_once_with_ingest_restarted_t
     assert sorted((p["device_id"], p["distance_mm"]) for p in stored) == sorted(
         (devices[i % DEVICES], float(300 + i // DEVICES + 1)) for i in range(UPLINKS)
     )
+
+
+def connect_packet(level: int, client_id: bytes, username: str = "", password: str = "") -> bytes:
+    """An MQTT CONNECT of the given protocol level (4: 3.1.1, 5: MQTT 5), clean session."""
+
+    def text(value: bytes) -> bytes:
+        return len(value).to_bytes(2, "big") + value
+
+    flags = 0x02 | (0xC0 if username else 0)
+    header = text(b"MQTT") + bytes([level, flags]) + (60).to_bytes(2, "big")
+    if level == 5:
+        header += b"\x00"  # no properties
+    payload = text(client_id)
+    if username:
+        payload += text(username.encode()) + text(password.encode())
+    body = header + payload
+    assert len(body) < 128  # one byte of remaining length
+    return bytes([0x10, len(body)]) + body
+
+
+def first_reply(standin: StandInServer, packet: bytes, tls: bool = True) -> bytes:
+    """What the stand-in sends back to a CONNECT, up to its closing the connection."""
+    raw = socket.create_connection(("127.0.0.1", standin.port), timeout=10)
+    context = ssl.create_default_context(cafile=str(standin.ca))
+    sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+    with sock:
+        sock.sendall(packet)
+        reply = b""
+        try:
+            while len(reply) < 4 and (chunk := sock.recv(4 - len(reply))):
+                reply += chunk
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    return reply
+
+
+def test_the_standin_refuses_mqtt_5_and_plain_tcp_as_tts_does(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """The stand-in's own behaviour, on which the bridge test's proof rests: an MQTT 5
+    CONNECT, however good its login, is answered CONNACK 0x01 (unacceptable protocol
+    version) in 3.1.1's form and the connection closed, as TTS's MQTT server (mystique)
+    answers; the same login at 3.1.1 is accepted; without TLS nothing is answered."""
+    api_key = "NNSXS." + secrets.token_hex(20)
+    standin = StandInServer(mosquitto.binary, tmp_path, api_key)
+    try:
+        wait_for(lambda: "Opening ipv4 listen socket" in standin.log_text(), "the stand-in up")
+        v5 = first_reply(standin, connect_packet(5, b"probe-v5", APPLICATION, api_key))
+        v311 = first_reply(standin, connect_packet(4, b"probe-v311", APPLICATION, api_key))
+        plain = first_reply(standin, connect_packet(4, b"probe-plain", APPLICATION, api_key), False)
+    finally:
+        standin.stop()
+    assert v5 == UNACCEPTABLE_PROTOCOL_VERSION
+    assert v311 == b"\x20\x02\x00\x00"  # CONNACK, accepted
+    assert plain == b""
+    assert standin.gate.refused == [5]
+    assert standin.gate.passed == [("probe-v311", 4)]
 
 
 def test_smartplace_up_includes_the_bridge_the_command_wrote_into_its_stack(

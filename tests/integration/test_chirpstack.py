@@ -133,9 +133,11 @@ def test_chirpstack_events_of_both_milesight_profiles_land(
 def test_chirpstack_events_cross_the_generated_bridge_from_chirpstacks_broker(
     mosquitto: MosquittoServer, influxd: InfluxdServer, tmp_path: Path
 ) -> None:
-    """ChirpStack publishes its events to a broker of its own: here a second mosquitto (TLS
-    with a test CA, a password login), as ChirpStack's own docker-compose runs one. The
-    project's broker takes them through the file ``smartplace lorawan bridge --server
+    """ChirpStack publishes its events to a broker of its own, a mosquitto in
+    chirpstack/chirpstack-docker's docker-compose.yml (eclipse-mosquitto:2): here a second
+    mosquitto, with TLS (a test CA) and a password login, as a council's would be across a
+    network. It is the TTS stand-in's, so behind its MQTT 3.1.1 gate, which ChirpStack's
+    mosquitto would not have; the bridge speaks 3.1.1 to either. The project's broker takes them through the file ``smartplace lorawan bridge --server
     chirpstack`` writes; the events are published there at QoS 1 (chirpstack.toml's
     ``[integration.mqtt] qos = 1``, as the README asks) and land through ingest exactly."""
     password = secrets.token_urlsafe(16)

@@ -1,25 +1,33 @@
 """ChirpStack v4 uplink events for both Milesight profiles, through the real broker into the
 real InfluxDB: the same profiles as The Things Stack's, the device found by its DevEUI
-through the registry or by its ChirpStack name."""
+through the registry or by its ChirpStack name. Published straight to the project's broker,
+and published on a stand-in for ChirpStack's own broker bridged into it."""
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import struct
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from smartplace.config import Settings
+from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
+from smartplace.lorawan.bridge import ChirpstackBridge, render_chirpstack_bridge
+from smartplace.stack import InfluxdServer, MosquittoServer, free_port
+from smartplace.stack.mosquitto import provisioned_mqtt
 
 from ..conftest import RunningIngest
-from .helpers import Message, points, publish_all
+from .helpers import Message, points, publish_all, run_smartplace
+from .tts_standin import StandInServer, tts_publisher, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,19 +68,15 @@ def event(
     return f"application/{app}/device/{eui}/event/up", orjson.dumps(body)
 
 
-def test_chirpstack_events_of_both_milesight_profiles_land(
-    registered_settings: Settings, influx: InfluxClient, running_ingest: RunningIngest
-) -> None:
-    tag = secrets.token_hex(3)
-    app = f"app-{tag}"
+def both_profiles(app: str, tag: str) -> tuple[list[DeviceRecord], list[Message]]:
+    """An EM310-UDL bin registered by its DevEUI (ChirpStack calls it something else) and a
+    VS133 counter registered by its ChirpStack name, five uplink events each."""
     bin_eui, counter_eui = f"24e1247{tag}00a", f"24e1247{tag}00b"
     bin_id, counter_id = f"bin-cs{tag}", f"ff-cs{tag}"
-    # the bin is registered by its DevEUI (ChirpStack calls it something else); the counter by name
     records = [
         DeviceRecord(device_id=bin_id, kind="bin", site="test-site", metadata={"dev_eui": bin_eui}),
         DeviceRecord(device_id=counter_id, kind="footfall", site="test-site"),
     ]
-    announce(registered_settings, records)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     messages: list[Message] = []
     for f in range(1, 6):
@@ -85,8 +89,11 @@ def test_chirpstack_events_of_both_milesight_profiles_land(
         )
         totals = struct.pack("<BBIBBI", 0x03, 0xD2, 1000 + 12 * f, 0x04, 0xD2, 500 + 5 * f)
         messages.append(event(app, counter_eui, counter_id, "vs133", f, moment, totals))
-    running_ingest.wait_for_received(publish_all(registered_settings, messages) + len(records))
+    return records, messages
 
+
+def assert_both_profiles_landed(influx: InfluxClient, tag: str) -> None:
+    bin_id, counter_id = f"bin-cs{tag}", f"ff-cs{tag}"
     bins = sorted(
         (p["time"], p["distance_mm"], p["fill_pct"])
         for p in points(influx, "raw", "bin")
@@ -110,3 +117,110 @@ def test_chirpstack_events_of_both_milesight_profiles_land(
         for p in points(influx, "raw", "ingest_rejects")
         if tag in p.get("device_id", "") or tag in p.get("topic", "")
     ]
+
+
+def test_chirpstack_events_of_both_milesight_profiles_land(
+    registered_settings: Settings, influx: InfluxClient, running_ingest: RunningIngest
+) -> None:
+    tag = secrets.token_hex(3)
+    records, messages = both_profiles(f"app-{tag}", tag)
+    announce(registered_settings, records)
+    running_ingest.wait_for_received(publish_all(registered_settings, messages) + len(records))
+    assert_both_profiles_landed(influx, tag)
+
+
+@pytest.mark.slow
+def test_chirpstack_events_cross_the_generated_bridge_from_chirpstacks_broker(
+    mosquitto: MosquittoServer, influxd: InfluxdServer, tmp_path: Path
+) -> None:
+    """ChirpStack publishes its events to a broker of its own, a mosquitto in
+    chirpstack/chirpstack-docker's docker-compose.yml (eclipse-mosquitto:2): here a second
+    mosquitto, with TLS (a test CA) and a password login, as a council's would be across a
+    network. It is the TTS stand-in's, so behind its MQTT 3.1.1 gate, which ChirpStack's
+    mosquitto would not have; the bridge speaks 3.1.1 to either. The project's broker takes them through the file ``smartplace lorawan bridge --server
+    chirpstack`` writes; the events are published there at QoS 1 (chirpstack.toml's
+    ``[integration.mqtt] qos = 1``, as the README asks) and land through ingest exactly."""
+    password = secrets.token_urlsafe(16)
+    (tmp_path / "chirpstack").mkdir()
+    standin = StandInServer(mosquitto.binary, tmp_path / "chirpstack", password, "smartplace")
+    password_file = tmp_path / "chirpstack-broker-password.txt"
+    password_file.write_text(password + "\n")
+    application = str(uuid.uuid4())
+    bridge_file = tmp_path / "chirpstack.conf"
+    wrote = run_smartplace(
+        {},
+        "lorawan",
+        "bridge",
+        "--server",
+        "chirpstack",
+        "--output",
+        str(bridge_file),
+        "--address",
+        f"127.0.0.1:{standin.port}",
+        "--username",
+        "smartplace",
+        "--api-key-file",
+        str(password_file),
+        "--application",
+        application,
+        "--ca-file",
+        str(standin.ca),
+    )
+    assert wrote.returncode == 0, wrote.stderr
+    assert bridge_file.read_text() == render_chirpstack_bridge(
+        ChirpstackBridge(
+            f"127.0.0.1:{standin.port}", application, "smartplace", password_file, standin.ca
+        )
+    )
+    broker = MosquittoServer(
+        mosquitto.binary,
+        tmp_path / "project",
+        free_port(),
+        ("bridge-admin", secrets.token_urlsafe(12)),
+        mosquitto.plugin,
+        extra_config=bridge_file.read_text(),
+    )
+    broker.start()
+    try:
+        mqtt = provisioned_mqtt(broker, "csbridge")
+        settings = Settings(
+            mqtt=mqtt,
+            influx=InfluxSettings(
+                url=influxd.url, database=f"test_{mqtt.topic_prefix.removeprefix('csbridge-')}"
+            ),
+            ingest=IngestSettings(
+                batch_max_wait_s=0.05, require_registered_devices=True, http_port=0
+            ),
+            registry_file=tmp_path / "registry.db",
+        )
+        bridge_id = f"smartplace-bridge-{application.split('-', 1)[0]}"
+        wait_for(
+            lambda: f"Received SUBSCRIBE from {bridge_id}" in standin.log_text(),
+            "the bridge subscribed at the ChirpStack stand-in",
+        )
+        login = re.search(
+            rf"as {bridge_id} \(p(\d+), c(\d), k\d+, u'([^']+)'\)", standin.log_text()
+        )
+        # MQTT 3.1.1 (mosquitto's enum 2), a persistent session (c0), the configured user
+        assert login is not None
+        assert login.groups() == ("2", "0", "smartplace")
+
+        tag = secrets.token_hex(3)
+        records, messages = both_profiles(application, tag)
+        announce(settings, records)
+        ingest = RunningIngest(settings)
+        ingest.start()
+        chirpstack = tts_publisher(standin, password)  # a 3.1.1 client, as ChirpStack's is
+        try:
+            for topic, payload in messages:
+                chirpstack.publish(topic, payload, qos=1).wait_for_publish(10)
+            ingest.wait_for_received(len(messages) + len(records))
+        finally:
+            chirpstack.loop_stop()
+            chirpstack.disconnect()
+            ingest.close()
+        with InfluxClient(settings.influx) as influx:
+            assert_both_profiles_landed(influx, tag)
+    finally:
+        broker.stop()
+        standin.stop()

@@ -1,14 +1,21 @@
 """A stand-in for The Things Stack's MQTT server, shared by the bridge and backfill tests.
 
 A mosquitto with TLS (a CA made here), logins as ``{application}@{tenant}`` with an
-API key, as TTS's MQTT server asks; stock mosquitto cannot refuse MQTT 5, so tests check
-from its log which protocol the bridge spoke. Plus a TCP relay between the bridge and it,
-so a test can cut the bridge's link while the stand-in itself keeps running, as a
-network outage does.
+API key, as TTS's MQTT server asks. mosquitto 2.0 cannot refuse MQTT 5 (its
+``accept_protocol_versions`` listener option comes with 2.1: ChangeLog.txt on
+eclipse/mosquitto's develop branch; no 2.0 release has it), so a gate in front of it
+does what TTS's MQTT server does (TheThingsIndustries/mystique, pkg/packet/connect.go
+``ConnectPacket.Validate`` and pkg/session/connect.go ``ReadConnect``): a CONNECT whose
+protocol level is not 3 or 4 (MQTT 3.1, 3.1.1) is answered with a 3.1.1 CONNACK 0x01,
+unacceptable protocol version, and the connection closed. The gate speaks TLS only, with
+the same certificate, and records which client ids and levels it let through. Plus a TCP
+relay between the bridge and it, so a test can cut the bridge's link while the stand-in
+itself keeps running, as a network outage does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import getpass
@@ -92,20 +99,23 @@ def make_ca(directory: Path) -> tuple[Path, Path, Path]:
 class StandInServer:
     """A mosquitto with TLS and a password file: the network server's MQTT server."""
 
-    def __init__(self, binary: Path, directory: Path, api_key: str) -> None:
+    def __init__(
+        self, binary: Path, directory: Path, api_key: str, username: str = APPLICATION
+    ) -> None:
         self.directory = directory
-        self.port = free_port()
+        self.username = username
+        self.mosquitto_port = free_port()
         self.ca, cert, key = make_ca(directory)
         passwords = directory / "passwords"
         subprocess.run(
-            ["mosquitto_passwd", "-b", "-c", str(passwords), APPLICATION, api_key],
+            ["mosquitto_passwd", "-b", "-c", str(passwords), username, api_key],
             check=True,
             capture_output=True,
         )
         self.log = directory / "standin.log"
         config = directory / "standin.conf"
         config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+            f"listener {self.mosquitto_port} 127.0.0.1\n"
             f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
             f"allow_anonymous false\npassword_file {passwords}\n"
             "max_queued_messages 0\n"
@@ -116,13 +126,114 @@ class StandInServer:
         self.process = subprocess.Popen(
             [str(binary), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        self.gate = Mqtt311Gate(self.mosquitto_port, self.ca, cert, key)
+        self.port = self.gate.port
+        """Where clients connect: the gate, in front of the mosquitto."""
 
     def log_text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
 
     def stop(self) -> None:
+        self.gate.close()
         self.process.terminate()
         self.process.wait(10)
+
+
+UNACCEPTABLE_PROTOCOL_VERSION = b"\x20\x02\x00\x01"
+"""An MQTT 3.1.1 CONNACK, return code 1: what mystique answers a CONNECT of another level."""
+
+
+async def _remaining_length(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """An MQTT fixed header's remaining length (a variable byte integer) and its bytes."""
+    value, raw = 0, b""
+    for shift in range(0, 28, 7):
+        byte = await reader.readexactly(1)
+        raw += byte
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value, raw
+    raise ValueError("remaining length longer than 4 bytes")
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+class Mqtt311Gate:
+    """TLS in front of the stand-in's mosquitto that lets through MQTT 3.1 and 3.1.1 only.
+
+    On an event loop of its own (asyncio does TLS in memory, on one thread: an SSL socket is
+    not safe to read and write from two). ``passed`` holds (client id, protocol level) of each
+    connection let through, ``refused`` the levels answered UNACCEPTABLE_PROTOCOL_VERSION.
+    """
+
+    def __init__(self, target_port: int, ca: Path, cert: Path, key: Path) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.passed: list[tuple[str, int]] = []
+        self.refused: list[int] = []
+        self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._server_tls.load_cert_chain(cert, key)
+        self._client_tls = ssl.create_default_context(cafile=str(ca))
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        listening = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(listening,), name="mqtt311-gate", daemon=True
+        )
+        self._thread.start()
+        assert listening.wait(10), "the gate did not start listening"
+
+    def _run(self, listening: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._connection, "127.0.0.1", self.port, ssl=self._server_tls)
+        )
+        listening.set()
+        self._loop.run_forever()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readexactly(1)
+            if head[0] >> 4 != 1:  # the first packet is no CONNECT: mystique closes
+                return
+            length, raw_length = await _remaining_length(reader)
+            body = await reader.readexactly(length)
+            name_end = 2 + int.from_bytes(body[0:2], "big")
+            name, level = body[2:name_end], body[name_end]
+            if name not in (b"MQTT", b"MQIsdp") or level not in (3, 4):
+                self.refused.append(level)
+                writer.write(UNACCEPTABLE_PROTOCOL_VERSION)
+                await writer.drain()
+                return
+            at = name_end + 4  # level, connect flags, keep alive (2); no properties before 5
+            client_id = body[at + 2 : at + 2 + int.from_bytes(body[at : at + 2], "big")]
+            self.passed.append((client_id.decode(errors="replace"), level))
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port, ssl=self._client_tls, server_hostname="127.0.0.1"
+            )
+            up_writer.write(head + raw_length + body)
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+        except (asyncio.IncompleteReadError, ValueError, OSError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        async def shut() -> None:
+            if self._server is not None:
+                self._server.close()
+            self._loop.stop()
+
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(shut()))
+        self._thread.join(10)
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
@@ -162,7 +273,7 @@ def tts_publisher(standin: StandInServer, api_key: str) -> paho.Client:
         client_id=f"tts-standin-publisher-{secrets.token_hex(3)}",
         protocol=paho.MQTTv311,
     )
-    client.username_pw_set(APPLICATION, api_key)
+    client.username_pw_set(standin.username, api_key)
     client.tls_set(ca_certs=str(standin.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     client.connect("127.0.0.1", standin.port)
     client.loop_start()

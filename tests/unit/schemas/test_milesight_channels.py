@@ -62,15 +62,31 @@ VS133_CHANNELS: list[tuple[str, str, dict[str, Any]]] = [
         case
         for n in range(4)
         for case in (
-            (f"{3 + 3 * n:02x}d2 line {n + 1} in :64", f"{3 + 3 * n:02X}D20A000000", {}),
-            (f"{4 + 3 * n:02x}d2 line {n + 1} out :76", f"{4 + 3 * n:02X}D20B000000", {}),
-            (f"{5 + 3 * n:02x}cc line {n + 1} period :88", f"{5 + 3 * n:02X}CC01000200", {}),
+            (
+                f"{3 + 3 * n:02x}d2 line {n + 1} in :64",
+                f"{3 + 3 * n:02X}D20A000000",
+                {f"line_{n + 1}_total_in": 10},
+            ),
+            (
+                f"{4 + 3 * n:02x}d2 line {n + 1} out :76",
+                f"{4 + 3 * n:02X}D20B000000",
+                {f"line_{n + 1}_total_out": 11},
+            ),
+            (
+                f"{5 + 3 * n:02x}cc line {n + 1} period :88",
+                f"{5 + 3 * n:02X}CC01000200",
+                {f"line_{n + 1}_period_in": 1, f"line_{n + 1}_period_out": 2},
+            ),
             (f"{0x11 + 3 * n:02x}d2 child {n + 1} in :70", f"{0x11 + 3 * n:02X}D201000000", {}),
             (f"{0x12 + 3 * n:02x}d2 child {n + 1} out :82", f"{0x12 + 3 * n:02X}D201000000", {}),
             (f"{0x13 + 3 * n:02x}cc child {n + 1} period :95", f"{0x13 + 3 * n:02X}CC01000100", {}),
         )
     ),
-    ("0fe3 regions :102", "0FE302100709", {}),
+    (
+        "0fe3 regions :102",
+        "0FE302100709",
+        {"region_1_count": 2, "region_2_count": 16, "region_3_count": 7, "region_4_count": 9},
+    ),
     ("1de3 child regions :110", "1DE301010101", {}),
     ("10e4 dwell :118", "10E40109101121", {}),
     ("1ee4 child dwell :125", "1EE40109101121", {}),
@@ -134,6 +150,8 @@ def channel_key(frame: str) -> tuple[int, int]:
 def test_em310_frame_with_any_vendor_channel_keeps_its_reading(
     name: str, frame: str, expected: dict[str, Any]
 ) -> None:
+    alone = decode_frame(bytes.fromhex(frame), EM310.channels)
+    assert (alone.values, alone.error, alone.dropped) == (expected, None, [])
     decoded = decode_frame(bytes.fromhex(frame + EM310_DISTANCE), EM310.channels)
     assert (decoded.error, decoded.dropped) == (None, [])
     assert decoded.values == {**expected, "distance_mm": 300}
@@ -145,9 +163,12 @@ def test_em310_frame_with_any_vendor_channel_keeps_its_reading(
 def test_vs133_frame_with_any_vendor_channel_keeps_its_reading(
     name: str, frame: str, expected: dict[str, Any]
 ) -> None:
+    alone = decode_frame(bytes.fromhex(frame), VS133.channels)
+    assert (alone.values, alone.error, alone.dropped) == (expected, None, [])
     decoded = decode_frame(bytes.fromhex(frame + VS133_TOTAL), VS133.channels)
-    assert decoded.error is None
-    assert decoded.values["line_1_total_in"] == 72
+    assert (decoded.error, decoded.dropped) == (None, [])
+    # the later line 1 total wins over a case's own, as in the vendor's decoder
+    assert decoded.values == {**expected, "line_1_total_in": 72}
 
 
 @pytest.mark.parametrize(
@@ -314,6 +335,46 @@ def test_vs133_period_counts_are_used_directly() -> None:
     )
     [reading], _ = frame(2, "2026-11-24T10:10:00Z", lines(line_1_period_in=7, line_1_period_out=3))
     assert reading == {"device_id": "ff-1", "count_in": 7, "count_out": 3, "interval_s": 600}
+
+
+def test_vs133_period_counts_of_all_four_lines_are_summed_when_the_profile_counts_them() -> None:
+    four = VS133.model_copy(update={"counted_lines": [1, 2, 3, 4]})
+    frame = counter(TtnState(), four)
+    periods = {f"line_{n}_period_{w}": n for n in range(1, 5) for w in ("in", "out")}
+    frame(1, "2026-11-24T10:00:00Z", lines(**periods))
+    later = {name: n * (2 if name.endswith("in") else 3) for name, n in periods.items()}
+    [reading], rejects = frame(2, "2026-11-24T10:10:00Z", lines(**later))
+    assert rejects == []
+    # line n: 2n in, 3n out
+    assert reading == {"device_id": "ff-1", "count_in": 20, "count_out": 30, "interval_s": 600}
+
+
+def test_vs133_one_full_frame_keeps_every_lines_totals_and_every_region() -> None:
+    """The default profile counts line 1 from its period counts; every line's totals and the
+    regions are stored beside, and the other lines' period counts count for nothing."""
+    frame = counter(TtnState(), VS133)
+    registers = {f"line_{n}_total_{w}": 100 * n for n in range(1, 5) for w in ("in", "out")}
+    registers |= {
+        f"line_{n}_period_{w}": n + (w == "out") for n in range(1, 5) for w in ("in", "out")
+    }
+    frame(1, "2026-11-24T10:00:00Z", lines(**registers))
+    later = {name: value + 1 for name, value in registers.items()}
+    [reading], rejects = frame(
+        2, "2026-11-24T10:10:00Z", lines(**later) + bytes.fromhex("0FE302100709")
+    )
+    assert rejects == []
+    assert reading == {
+        "device_id": "ff-1",
+        "count_in": 2,
+        "count_out": 3,
+        "interval_s": 600,
+        **{f"line_{n}_total_{w}": 100 * n + 1 for n in range(1, 5) for w in ("in", "out")},
+        "region_1_count": 2,
+        "region_2_count": 16,
+        "region_3_count": 7,
+        "region_4_count": 9,
+        "occupancy": 34,
+    }
 
 
 def test_vs133_a_32_bit_wrap_is_counted_across_not_taken_for_a_reset() -> None:

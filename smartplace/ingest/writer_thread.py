@@ -313,6 +313,10 @@ class WriterThread:
         )
 
     def _commit(self) -> None:
+        if self.rebuild is not None:
+            # The state leaves out windows waiting for their rebuild, and the records the
+            # replay has read are what say where it starts: none may be released before it.
+            return
         save_checkpoint(self.spool.directory, self.offsets.written, export_pipeline(self.pipeline))
         self.offsets.committed = self.offsets.written
         self.spool.release(self.offsets.committed)

@@ -33,9 +33,11 @@ ATTACKER = "lamp-0001"
 PER_VICTIM = 5
 
 
-def _provision(stack: Stack, tmp_path: Path, device_ids: list[str]) -> dict[str, str]:
+def _provision(
+    stack: Stack, tmp_path: Path, device_ids: list[str], kind: str = "air_quality"
+) -> dict[str, str]:
     rows = tmp_path / "devices.csv"
-    rows.write_text("device_id,kind\n" + "".join(f"{d},air_quality\n" for d in device_ids))
+    rows.write_text("device_id,kind\n" + "".join(f"{d},{kind}\n" for d in device_ids))
     secrets_path = tmp_path / "secrets.csv"
     done = stack.cli("devices", "import", str(rows), "--secrets-file", str(secrets_path))
     assert done.returncode == 0, done.stdout + done.stderr

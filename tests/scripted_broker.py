@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 
 from smartplace.ingest.receive.mqtt_wire import varint
 
-CONNECT, PUBACK, SUBSCRIBE, PINGREQ, DISCONNECT = 1, 4, 8, 12, 14
+CONNECT, PUBLISH, PUBACK, PUBREC, PUBREL, SUBSCRIBE, PINGREQ, DISCONNECT = 1, 3, 4, 5, 6, 8, 12, 14
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,13 @@ def connect_client_id(packet: Packet) -> str:
     position += length
     size = struct.unpack_from(">H", body, position)[0]
     return body[position + 2 : position + 2 + size].decode()
+
+
+def connect_properties(packet: Packet) -> Properties:
+    """The properties of a CONNECT (Receive Maximum, Session Expiry, ...), paho-named."""
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.unpack(packet.body[10:])  # type: ignore[no-untyped-call]
+    return properties
 
 
 def subscribe_filters(packet: Packet) -> list[tuple[str, int]]:

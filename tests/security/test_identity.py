@@ -33,9 +33,11 @@ ATTACKER = "lamp-0001"
 PER_VICTIM = 5
 
 
-def _provision(stack: Stack, tmp_path: Path, device_ids: list[str]) -> dict[str, str]:
+def _provision(
+    stack: Stack, tmp_path: Path, device_ids: list[str], kind: str = "air_quality"
+) -> dict[str, str]:
     rows = tmp_path / "devices.csv"
-    rows.write_text("device_id,kind\n" + "".join(f"{d},air_quality\n" for d in device_ids))
+    rows.write_text("device_id,kind\n" + "".join(f"{d},{kind}\n" for d in device_ids))
     secrets_path = tmp_path / "secrets.csv"
     done = stack.cli("devices", "import", str(rows), "--secrets-file", str(secrets_path))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -67,29 +69,36 @@ def _stored(stack: Stack, device_ids: tuple[str, ...]) -> int:
     return sum(int(row["count"]) for row in rows if row["device_id"] in device_ids)
 
 
-def _publish_victims(stack: Stack, first_ts_s: int) -> int:
-    """Each victim's readings, published by the simulator as the devices' uplinks would be."""
-    mqtt = _mqtt(stack)
+def _publish_readings(publisher: Publisher, device_ids: tuple[str, ...], first_ts_s: int) -> int:
+    """PER_VICTIM readings of each device, a minute apart, as the devices' uplinks would be."""
     sent = 0
-    with Publisher(mqtt, simulator_client_id(mqtt), mqtt.simulator_account()) as publisher:
-        for i in range(PER_VICTIM):
-            for device_id in VICTIMS:
-                payload = (
-                    f'{{"ts": {first_ts_s + i * 60}, "pm25_ugm3": {5 + i}, '
-                    f'"pm10_ugm3": {9 + i}, "no2_ugm3": {20 + i}}}'
-                ).encode()
-                publisher.publish(reading_topic("smartplace", "air_quality", device_id), payload)
-                sent += 1
-        assert publisher.flush(30)
+    for i in range(PER_VICTIM):
+        for device_id in device_ids:
+            payload = (
+                f'{{"ts": {first_ts_s + i * 60}, "pm25_ugm3": {5 + i}, '
+                f'"pm10_ugm3": {9 + i}, "no2_ugm3": {20 + i}}}'
+            ).encode()
+            publisher.publish(reading_topic("smartplace", "air_quality", device_id), payload)
+            sent += 1
+    assert publisher.flush(30)
     return sent
 
 
-def _wait_stored(stack: Stack, expected: int, timeout_s: float = 60) -> int:
+def _publish_victims(stack: Stack, first_ts_s: int) -> int:
+    """Each victim's readings, published by the simulator."""
+    mqtt = _mqtt(stack)
+    with Publisher(mqtt, simulator_client_id(mqtt), mqtt.simulator_account()) as publisher:
+        return _publish_readings(publisher, VICTIMS, first_ts_s)
+
+
+def _wait_stored(
+    stack: Stack, expected: int, device_ids: tuple[str, ...] = VICTIMS, timeout_s: float = 60
+) -> int:
     deadline = time.monotonic() + timeout_s
-    stored = _stored(stack, VICTIMS)
+    stored = _stored(stack, device_ids)
     while stored < expected and time.monotonic() < deadline:
         time.sleep(0.2)
-        stored = _stored(stack, VICTIMS)
+        stored = _stored(stack, device_ids)
     return stored
 
 
@@ -199,6 +208,22 @@ def test_a_device_id_naming_a_service_account_is_refused_and_its_password_kept(
         ).reason.value
         == 0
     )
+    # 0 readings lost: ingest still logs in and the simulator still publishes, and so does a
+    # device provisioned after the attempt, each counted in InfluxDB.
+    owner = f"after-{RESERVED.index(name):04d}"
+    owner_secret = _provision(stack, tmp_path, [owner])[owner]
+    ingest = IngestRun(stack)
+    ingest.start()
+    try:
+        mqtt = _mqtt(stack)
+        first_ts_s = int(time.time()) - 600
+        with Publisher(mqtt, simulator_client_id(mqtt), mqtt.simulator_account()) as simulator:
+            sent = _publish_readings(simulator, (owner,), first_ts_s)
+        with Publisher(mqtt, owner, (owner, owner_secret)) as device:
+            sent += _publish_readings(device, (owner,), first_ts_s + 30)
+        assert _wait_stored(stack, sent, (owner,)) == sent == 2 * PER_VICTIM
+    finally:
+        assert ingest.stop() == 0
 
 
 def test_adding_a_device_whose_account_the_broker_already_has_changes_nothing(

@@ -18,11 +18,14 @@ jitter and subscribe again.
 What the broker says in CONNACK is taken as it says it (MQTT 5.0, 3.2.2.3):
 the session expiry it grants (a shorter one than configured is an error: an
 outage longer than it loses the backlog), its keep-alive, its maximum packet
-size, the client id it assigns. Subscriptions ask for QoS 1 at most, so a
-QoS 2 delivery is a protocol error (3.8.4-8). A message over our Maximum
-Packet Size, which a conforming broker drops for us but ejabberd sends
-anyway, is handed over cut short (refused as payload_too_large) and the rest
-of it skipped, instead of dropping the connection and being sent it again.
+size, the client id it assigns; its Receive Maximum bounds only what a
+client publishes, and ingest publishes nothing (it sends CONNECT, SUBSCRIBE,
+PUBACK, PINGREQ and DISCONNECT), so it holds for any. Subscriptions ask for
+QoS 1 at most, so a QoS 2 delivery is a protocol error (3.8.4-8). A message
+over our Maximum Packet Size, which a conforming broker drops for us but
+ejabberd sends anyway, is handed over cut short (refused as
+payload_too_large) and the rest of it skipped, instead of dropping the
+connection and being sent it again.
 """
 
 from __future__ import annotations

@@ -22,12 +22,15 @@ from tests.scripted_broker import (
     DISCONNECT,
     PINGREQ,
     PUBACK,
+    PUBLISH,
+    PUBREL,
     SUBSCRIBE,
     Connection,
     ScriptedBroker,
     accept_and_subscribe,
     connack,
     connect_client_id,
+    connect_properties,
     disconnect,
     publish,
     scripted_broker,
@@ -177,6 +180,34 @@ def test_server_keep_alive_and_maximum_packet_size_are_honoured() -> None:
     ]
     assert all(len(p.body) + 2 <= 30 for p in subscribes)
     assert any(p.kind == PINGREQ for p in broker.connections[0].received)
+
+
+def test_a_broker_receive_maximum_of_one_is_never_exceeded_ingest_publishes_nothing() -> None:
+    # The broker's Receive Maximum bounds the QoS 1 and 2 PUBLISHes a client has unacknowledged
+    # with it (3.3.4): ingest only subscribes, so it honours any, down to 1, by sending none.
+    # Its own Receive Maximum, in CONNECT, is the setting: the broker's bound towards us.
+    def script(connection: Connection) -> None:
+        accept_and_subscribe(connection, ReceiveMaximum=1)
+        connection.send(b"".join(publish(READING, b"%d" % n, packet_id=n) for n in range(1, 8)))
+        for _ in range(7):
+            connection.expect(PUBACK)
+        connection.read()
+
+    with scripted_broker(script) as broker:
+        subscriber = subscriber_for(broker, receive_maximum=7)
+        subscriber.start()
+        batch = take_until(subscriber, 7)
+        subscriber.ack(batch)
+        deadline = time.monotonic() + 20
+        while sum(p.kind == PUBACK for p in broker.connections[0].received) < 7:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        subscriber.stop()
+    received = broker.connections[0].received
+    assert connect_properties(received[0]).ReceiveMaximum == 7
+    assert [p.kind for p in received] == [CONNECT, SUBSCRIBE, *[PUBACK] * 7, DISCONNECT]
+    assert not [p for p in received if p.kind in (PUBLISH, PUBREL)]
+    assert [p.packet_id for p in received if p.kind == PUBACK] == list(range(1, 8))
 
 
 def test_a_server_keep_alive_of_zero_means_no_pings() -> None:

@@ -31,14 +31,28 @@ import numpy.typing as npt
 
 from smartplace.ingest.decode.slots import device_runs
 from smartplace.lineprotocol import FieldValue, Precision, format_point
-from smartplace.schemas.reasons import Reject
-from smartplace.storage import DELIVERY_LEDGER, LEDGER_MARKS
+from smartplace.schemas.reasons import Reject, RejectReason
+from smartplace.storage import DELIVERY_LEDGER
 
 HOUR_NS = 3_600 * 1_000_000_000
 KEEP_HOURS = 2
 """Hours kept open behind the newest arrival: a replay after a crash reaches back this far."""
 
 Key = tuple[str, int]  # (device id, arrival hour start in ns)
+
+TOTALS = frozenset(
+    {
+        "received",
+        "accepted",
+        "written",
+        "duplicate",
+        "late",
+        "missed_frames",
+        "backfilled_frames",
+        *(f"rejected_{reason.value}" for reason in RejectReason),
+    }
+)
+"""The running totals a ledger point may hold (besides ``rejected``, their sum, and the marks)."""
 
 
 class DeliveryLedger:
@@ -83,7 +97,7 @@ class DeliveryLedger:
             totals: Counter[str] = Counter()
             for name, value in row.items():
                 count = _int64(value)
-                if count and name not in ("time", "rejected", *LEDGER_MARKS):
+                if count and name in TOTALS:
                     totals[name] = count
             self._totals[device, hour] = totals
             refused = max(_int64(row.get("refused_through_ns")) or 0, 0)

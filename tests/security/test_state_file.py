@@ -175,6 +175,12 @@ def _tampered(tmp_path: Path, change: str) -> StateFileError:
         state.document["extra"] = 1
     elif change == "quality-fields":
         state.document["quality"][0]["fields"] = ["pm25_ugm3"]
+    elif change == "window-value-nan":
+        state.arrays[f"{key}.mins"] = np.full_like(state.arrays[f"{key}.mins"], np.nan)
+    elif change == "window-count-negative":
+        state.arrays[f"{key}.counts"] = state.arrays[f"{key}.counts"] - 1_000
+    elif change == "site-sum-infinite":
+        state.arrays["daqi.0.sums"] = np.full_like(state.arrays["daqi.0.sums"], np.inf)
     elif change == "registry-record":
         state.document["registry"] = [{"device_id": "../../etc", "kind": "x"}]
     pipeline = Pipeline(settings())
@@ -195,6 +201,9 @@ def _tampered(tmp_path: Path, change: str) -> StateFileError:
         "field-type",
         "unknown-key",
         "quality-fields",
+        "window-value-nan",
+        "window-count-negative",
+        "site-sum-infinite",
         "registry-record",
     ],
 )
@@ -219,6 +228,11 @@ LEDGER_CHANGES = {
         "ledger": [["aq-0001", HOUR, {"received": 1}], ["aq-0001", HOUR, {"received": 2}]]
     },
     "latest-arrival-beyond-int64": {"latest_arrival_ns": 2**63},
+    "total-no-ledger-keeps": {"ledger": [["aq-0001", HOUR, {"a\nb": 1}]]},
+    "touched-with-no-totals": {"ledger_touched": [["aq-0001", HOUR]]},
+    "reject-place-negative": {"reject_ordinal": -5},
+    "site-time-beyond-int64": {"sites": [{"site": "market", "latest_ns": 2**64 - 1, "due": []}]},
+    "site-due-off-its-hour": {"sites": [{"site": "market", "latest_ns": HOUR, "due": [HOUR + 1]}]},
 }
 
 

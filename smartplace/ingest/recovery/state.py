@@ -49,7 +49,7 @@ from smartplace.devices.model import DeviceRecord
 from smartplace.errors import StateFileError
 from smartplace.ingest.check.quality import QualityChecker
 from smartplace.ingest.decode.slots import DeviceSlots
-from smartplace.ingest.ledger import HOUR_NS
+from smartplace.ingest.ledger import HOUR_NS, TOTALS
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.windows.site_daqi import _Site
 from smartplace.ingest.windows.sketch import BUCKETS
@@ -93,7 +93,17 @@ def _on_an_hour(ns: int) -> int:
 Nanos = Annotated[int, Field(ge=0, lt=1 << 63)]
 """A time in ns since the epoch, as InfluxDB can store it."""
 Hour = Annotated[Nanos, AfterValidator(_on_an_hour)]
-Total = Annotated[int, Field(ge=-(1 << 63), lt=1 << 63)]
+Int64 = Annotated[int, Field(ge=-(1 << 63), lt=1 << 63)]
+Count = Annotated[int, Field(ge=0, lt=1 << 63)]
+
+
+def _a_total(name: str) -> str:
+    if name not in TOTALS:
+        raise ValueError("not a running total the ledger keeps")
+    return name
+
+
+TotalName = Annotated[str, AfterValidator(_a_total)]
 
 
 class _Doc(BaseModel):
@@ -116,8 +126,8 @@ class QualityDoc(_Doc):
 
 class SiteDoc(_Doc):
     site: str
-    latest_ns: int
-    due: list[int]
+    latest_ns: Int64
+    due: list[Hour]
 
 
 class StateDoc(_Doc):
@@ -127,17 +137,17 @@ class StateDoc(_Doc):
     quality: list[QualityDoc]
     bin_devices: list[str]
     sites: list[SiteDoc]
-    ledger: list[tuple[str, Hour, dict[str, Total]]]
+    ledger: list[tuple[str, Hour, dict[TotalName, Int64]]]
     ledger_touched: list[tuple[str, Hour]]
     ledger_through: tuple[Nanos, Nanos]
     ledger_resumed: list[tuple[str, Hour, Nanos, Nanos]]
     registry: list[dict[str, Any]]
-    ttn_seen: list[tuple[str, str, int]]
-    ttn_counters: list[tuple[str, int, dict[str, int]]]
-    ttn_highest_f_cnt: list[tuple[str, str, int]]
-    ttn_wraps: int
+    ttn_seen: list[tuple[str, str, Int64]]
+    ttn_counters: list[tuple[str, Int64, dict[str, Int64]]]
+    ttn_highest_f_cnt: list[tuple[str, str, Int64]]
+    ttn_wraps: Count
     last_reject_ns: Nanos
-    reject_ordinal: int
+    reject_ordinal: Count
     latest_arrival_ns: Nanos
 
 
@@ -367,6 +377,8 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     for name, rows in (("ledger", doc.ledger), ("ledger_resumed", doc.ledger_resumed)):
         if len({(row[0], row[1]) for row in rows}) != len(rows):
             raise StateFileError(f"{name}: a device's hour is listed twice")
+    if not {(d, h) for d, h in doc.ledger_touched} <= {(d, h) for d, h, _ in doc.ledger}:
+        raise StateFileError("ledger_touched: an hour with no totals")
     try:
         records = [DeviceRecord.model_validate(r) for r in doc.registry]
     except ValidationError as exc:
@@ -475,6 +487,12 @@ def _restore_windows(pipeline: Pipeline, doc: WindowsDoc, arrays: _Arrays) -> Wi
         "_last": take(f"{key}.last", "<f8", (n, f)),
         "_sketch": take(f"{key}.sketch", "<i4", (n, quantiled, BUCKETS)),
     }
+    counted = parts["_counts"] > 0
+    values = ("_sums", "_mins", "_maxs", *(("_first", "_last") if aggregator.track_order else ()))
+    if np.any(parts["_counts"] < 0) or np.any(parts["_sketch"] < 0):
+        raise StateFileError(f"{key}: a count is negative")
+    if not all(_plain_numbers(parts[name][counted]) for name in values):
+        raise StateFileError(f"{key}: a window holds a value no reading could give")
     watermark = take(f"{key}.watermark", "<i8", (d,))
     closed_through = take(f"{key}.closed_through", "<i8", (d,))
     last_arrival = take(f"{key}.last_arrival", "<i8", (d,))
@@ -495,6 +513,12 @@ def _restore_windows(pipeline: Pipeline, doc: WindowsDoc, arrays: _Arrays) -> Wi
     aggregator._closed_through = _padded(closed_through, devices, np.iinfo(np.int64).min)
     aggregator._last_arrival = _padded(last_arrival, devices, np.iinfo(np.int64).min)
     return aggregator
+
+
+def _plain_numbers(values: npt.NDArray[np.float64]) -> bool:
+    """Finite, and far enough from the float range's end that adding readings cannot
+    overflow it (line protocol has no infinity)."""
+    return bool(np.all(np.abs(values) <= 1e300))
 
 
 def _padded(array: npt.NDArray[Any], length: int, fill: object) -> npt.NDArray[Any]:
@@ -540,6 +564,8 @@ def _restore_site(index: int, doc: SiteDoc, arrays: _Arrays) -> _Site:
     hours = arrays.take(f"{key}.hours", "<i8", (-1,))
     sums = arrays.take(f"{key}.sums", "<f8", (len(hours), 4))
     counts = arrays.take(f"{key}.counts", "<i8", (len(hours), 4))
+    if np.any(counts < 0) or not _plain_numbers(sums):
+        raise StateFileError(f"{key}: a count is negative or a sum no reading could give")
     site = _Site(latest_ns=doc.latest_ns, due=set(doc.due))
     for hour, s, c in zip(hours.tolist(), sums, counts, strict=True):
         site.sums[hour], site.counts[hour] = s.copy(), c.copy()

@@ -131,8 +131,8 @@ class Pipeline:
         info = device_info_lines(decoded.registry_updates, self.precision)
         out.raw.add(info, DEVICE_INFO)
         self.ledger.count_rejects(decoded.rejects)
-        for device, name, count in self.ttn.take_frame_events():
-            self.ledger.count_frames(device, name, count, now_ns or self._latest_arrival_ns)
+        for device, name, count, arrived_ns in self.ttn.take_frame_events():
+            self.ledger.count_frames(device, name, count, arrived_ns)
             out.lorawan_frames[name] += count
         if now_ns is not None:
             self._latest_arrival_ns = now_ns

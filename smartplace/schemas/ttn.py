@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,8 +113,10 @@ class TtnState:
     """Counter totals seen to wrap past 2**32 (counted across, not taken for a reset)."""
     _highest_f_cnt: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
     """(state key, session) -> the highest frame counter seen: a jump past it is a gap."""
-    _frame_events: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(device, missed_frames | backfilled_frames) -> count, since the pipeline last took them."""
+    arrival_ns: int = 0
+    """When the message being decoded arrived: its frame events are of that time."""
+    _frame_events: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """(device, missed_frames | backfilled_frames, count, arrival) since the pipeline took them."""
 
     def note_frame(self, state_key: str, device_id: str, session: str, f_cnt: int) -> None:
         """Count the uplinks a frame counter jump says were missed, and the late ones that
@@ -123,18 +125,18 @@ class TtnState:
         highest = self._highest_f_cnt.get(key)
         if highest is None or f_cnt > highest:
             if highest is not None and f_cnt > highest + 1:
-                self._frame_events[device_id, "missed_frames"] += f_cnt - highest - 1
+                missed = f_cnt - highest - 1
+                self._frame_events.append((device_id, "missed_frames", missed, self.arrival_ns))
             self._highest_f_cnt[key] = f_cnt
             self._highest_f_cnt.move_to_end(key)
             if len(self._highest_f_cnt) > DEDUPLICATION_MEMORY:
                 self._highest_f_cnt.popitem(last=False)
         else:
-            self._frame_events[device_id, "backfilled_frames"] += 1
+            self._frame_events.append((device_id, "backfilled_frames", 1, self.arrival_ns))
 
-    def take_frame_events(self) -> list[tuple[str, str, int]]:
-        """(device, missed_frames | backfilled_frames, count) since the last call."""
-        events = [(device, name, count) for (device, name), count in self._frame_events.items()]
-        self._frame_events.clear()
+    def take_frame_events(self) -> list[tuple[str, str, int, int]]:
+        """(device, missed_frames | backfilled_frames, count, arrival) since the last call."""
+        events, self._frame_events = self._frame_events, []
         return events
 
     def export_memory(self) -> TtnMemory:

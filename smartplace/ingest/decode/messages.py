@@ -403,6 +403,7 @@ def _decode_message(
         return
 
     origin = _Origin(message, device_id, site)
+    ttn.arrival_ns = message.received_ns
     if topic.leaf == "ttn":
         decoded = ttn_candidates(document, payload, topic.application, ttn, device_id)
         _route(_bounded(decoded, payload, limits.max_readings_per_payload), origin, groups, rejects)

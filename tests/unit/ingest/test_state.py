@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import struct
 import tempfile
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -12,6 +15,7 @@ import pytest
 
 from smartplace.config import IngestSettings, Settings
 from smartplace.errors import InfluxError, InfluxUnavailableError, StateFileError
+from smartplace.ingest.ledger import HOUR_NS
 from smartplace.ingest.pipeline import Pipeline, PipelineOutput
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.spool import Spool
@@ -300,7 +304,7 @@ def test_lorawan_memory_comes_back_exactly() -> None:
     assert memory.wraps == 2
     assert not copy.ttn.first_sighting("fc-0001", "sess-a", 41)
     copy.ttn.note_frame("fc-0001", "fc-0001", "sess-a", 46)
-    assert copy.ttn.take_frame_events() == [("fc-0001", "missed_frames", 1)]
+    assert copy.ttn.take_frame_events() == [("fc-0001", "missed_frames", 1, 0)]
 
 
 def test_a_grace_raised_between_runs_does_not_reopen_a_window_already_written() -> None:
@@ -336,3 +340,39 @@ def test_devices_first_seen_out_of_alphabetical_order_come_back() -> None:
     later = [reading(d, NOW_S - 100) for d in ("aq-0005", "aq-0009", "aq-0001")]
     assert outputs(copy.process(later)) == outputs(original.process(later))
     assert outputs(copy.flush()) == outputs(original.flush())
+
+
+def test_a_replay_batch_across_a_resumed_mark_counts_each_frame_gap_once() -> None:
+    """The point counted the gap 2 -> 5 up to the fourth uplink's arrival; with the state lost
+    all five come back in one batch: only the gap 6 -> 9, after the mark, is new."""
+    hour = NOW_NS - NOW_NS % HOUR_NS
+
+    def uplink(f_cnt: int, i: int) -> RawMessage:
+        frame = struct.pack("<BBBBBH", 0x01, 0x75, 80, 0x03, 0x82, 300 + f_cnt)
+        ids = {"device_id": "bin-0042", "application_ids": {"application_id": "town-bins"}}
+        received_at = datetime.fromtimestamp(NOW_S - 1000 + 60 * i, UTC)
+        body = {
+            "end_device_ids": ids,
+            "received_at": received_at.isoformat().replace("+00:00", "Z"),
+            "uplink_message": {
+                "session_key_id": "s1",
+                "f_port": 85,
+                "f_cnt": f_cnt,
+                "frm_payload": base64.b64encode(frame).decode(),
+                "version_ids": {"brand_id": "milesight-iot", "model_id": "em310-udl"},
+            },
+        }
+        topic = "v3/town-bins@ttn/devices/bin-0042/up"
+        return RawMessage(topic, orjson.dumps(body), hour + (i + 1) * 10**9)
+
+    uplinks = [uplink(f_cnt, i) for i, f_cnt in enumerate([1, 2, 5, 6, 9])]
+    pipeline = Pipeline(settings())
+    point = {
+        "device_id": "bin-0042",
+        "time": hour,
+        "missed_frames": 2,
+        "through_ns": hour + 4 * 10**9,
+    }
+    assert pipeline.ledger.resume([point], hour + 10 * 10**9) == 1
+    pipeline.process(uplinks)
+    assert pipeline.ledger._totals["bin-0042", hour]["missed_frames"] == 4

@@ -235,7 +235,7 @@ def _close_quiet(aggregator: WindowAggregator, quiet: Mapping[str, int]) -> None
         return
     slots = aggregator._slots_for(np.array(list(quiet), dtype=np.str_))
     latest = np.array(list(quiet.values()), dtype=np.int64)
-    np.maximum.at(aggregator._watermark, slots, latest + aggregator.length_ns + aggregator.grace_ns)
+    np.maximum.at(aggregator._watermark, slots, latest)
     _closed_through(
         aggregator, slots, latest - latest % aggregator.length_ns + aggregator.length_ns
     )

@@ -332,11 +332,9 @@ class WindowAggregator:
         complete = in_use & ((end <= watermark) | closes)
         emitted = self._write(np.flatnonzero(complete & self._row_dirty), late)
         closing = np.flatnonzero(in_use & closes)
-        # A window the wall clock closed stays closed: its device's watermark moves past it,
-        # so a reading for it from now on is late beyond grace, as for event-time closing.
-        closing_slots = self._row_slot[closing]
-        np.maximum.at(self._watermark, closing_slots, end[closing] + self.grace_ns)
-        np.maximum.at(self._closed_through, closing_slots, end[closing])
+        # A window closed stays closed: a reading for it from now on is late beyond grace,
+        # whatever grace a later run has (the watermark stays the device's own event time).
+        np.maximum.at(self._closed_through, self._row_slot[closing], end[closing])
         self._close(closing)
         return emitted
 

@@ -376,3 +376,25 @@ def test_a_replay_batch_across_a_resumed_mark_counts_each_frame_gap_once() -> No
     assert pipeline.ledger.resume([point], hour + 10 * 10**9) == 1
     pipeline.process(uplinks)
     assert pipeline.ledger._totals["bin-0042", hour]["missed_frames"] == 4
+
+
+def test_a_grace_lowered_between_runs_still_takes_readings_for_windows_never_written() -> None:
+    """The wall clock closed a quiet device's minute under a grace of 600 s; after a restart
+    with 10 s its readings for the next minutes, never written, are not late (all 12 were)."""
+    minute = NOW_S - NOW_S % 60 - 3600
+
+    def reading(ts: int, value: float, arrival_ns: int) -> RawMessage:
+        body = orjson.dumps({"ts": ts, "no2_ugm3": value})
+        return RawMessage("smartplace/air_quality/aq-0002/reading", body, arrival_ns)
+
+    start_ns = minute * 10**9
+    before = Pipeline(settings(windows_s=[60], window_grace_s=600))
+    before.process([reading(minute + 10 * i, 10.0 + i, start_ns + i * 10**10) for i in range(6)])
+    [written] = before.tick(start_ns + 661 * 10**9).agg.lines
+    assert "no2_ugm3_count=6i" in written
+    after = restored_copy(before, settings(windows_s=[60], window_grace_s=10))
+    back_ns = start_ns + 700 * 10**9
+    later = [reading(minute + 60 + 5 * i, 50.0, back_ns + i) for i in range(12)]
+    assert after.process(later).late_beyond_grace == 0
+    again = after.process([reading(minute + 30, 99.0, back_ns + 20)])  # the written minute
+    assert again.late_beyond_grace == 1

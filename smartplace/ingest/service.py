@@ -28,7 +28,6 @@ from smartplace.ingest.receive.shard import device_shard, shard_of
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint
-from smartplace.ingest.recovery.ledger_resume import counted_through
 from smartplace.ingest.recovery.rebuild import missing_windows, rebuild_windows
 from smartplace.ingest.recovery.state import (
     aggregated_fields,
@@ -67,8 +66,6 @@ class IngestService:
         self._to_rebuild: dict[str, list[int]] = {}
         """Window lengths per kind that no saved state covered: rebuilt from InfluxDB."""
         self.health: HealthServer | None = None
-        self._held_through_ns: int | None = None
-        """With a saved state used, the latest arrival it and the spool hold (see _state_outrun)."""
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Run until ``stop`` is set, then drain the spool (within the drain timeout) and return."""
@@ -90,7 +87,6 @@ class IngestService:
                 self._rebuild if self._to_rebuild else None,
                 spool.next_seq,
                 self._roll_back_to,
-                self._state_outrun if self._held_through_ns is not None else None,
             )
             writer.start()
             subscriber = MqttSubscriber(
@@ -127,10 +123,6 @@ class IngestService:
         backlog is written (``rebuild.py``)."""
         checkpoint = load_checkpoint(spool.directory)
         self._restore(checkpoint)
-        ledger = self.pipeline.ledger
-        if not ledger.resume_pending:  # the saved state is used
-            last = spool.read(spool.next_seq - 1, 1) if spool.next_seq else []
-            self._held_through_ns = max([ledger.through_ns, *(r.message.received_ns for r in last)])
         if checkpoint is None:
             return 0
         if checkpoint.committed_seq > spool.next_seq:
@@ -232,23 +224,6 @@ class IngestService:
             self.pipeline._daqi = daqi
         self._to_rebuild = {}
         return points
-
-    def _state_outrun(self, influx: InfluxClient) -> bool:
-        """Whether InfluxDB's ledger counted arrivals that neither the saved state nor the spool
-        holds: the spool directory was put back from a backup, and its state is older than
-        what is stored (after a crash the spool still holds everything since the state)."""
-        assert self._held_through_ns is not None
-        counted = counted_through(influx, self._ours_device, time.time_ns())
-        if counted <= self._held_through_ns:
-            return False
-        log.error(
-            "SAVED STATE OLDER THAN INFLUXDB: the delivery ledger counted arrivals up to %d ns,"
-            " the state and the spool hold up to %d (the spool directory restored from a"
-            " backup?): taken as no usable state, open windows rebuilt from InfluxDB",
-            counted,
-            self._held_through_ns,
-        )
-        return True
 
     def _ours_device(self, device_id: str) -> bool:
         """Whether a device is this worker's: its windows are held here, no other worker's."""

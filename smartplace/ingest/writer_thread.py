@@ -64,7 +64,6 @@ class WriterThread:
         rebuild: Callable[[InfluxClient], Points] | None = None,
         replay_until: int = 0,
         recover: Recover | None = None,
-        state_outrun: Callable[[InfluxClient], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
@@ -77,9 +76,6 @@ class WriterThread:
         (so InfluxDB holds every reading received so far): the aggregates it returns are due."""
         self.replay_until = replay_until
         self.recover = recover
-        self.state_outrun = state_outrun
-        """Asked once before the first batch, with a saved state used: whether InfluxDB holds
-        more than it (then the start goes on as without a usable state, through ``recover``)."""
         """How a roll-back gets the pipeline as of a checkpoint (None: the checkpoint's state
         or, without one, empty) and the rebuild it then needs, as a start would."""
         """Whether no backlog can be waiting elsewhere (the broker), so quiet means quiet."""
@@ -120,8 +116,6 @@ class WriterThread:
             in_flight: _InFlight | None = None
             self.offsets.read = self.offsets.written
             while True:
-                if self.state_outrun is not None and not self._check_state(influx):
-                    return
                 if self.pipeline.ledger.resume_pending and not self._resume_ledger(influx):
                     return
                 if self.rebuild is not None and self.offsets.read >= self.replay_until:
@@ -299,27 +293,6 @@ class WriterThread:
             return False
         self.rebuild = None
         return self._write(influx, out, batch=False)
-
-    def _check_state(self, influx: InfluxClient) -> bool:
-        """Before the first batch: a saved state older than InfluxDB is dropped for a rebuild."""
-        assert self.state_outrun is not None
-        assert self.recover is not None
-        outrun, check = [False], self.state_outrun
-
-        def run() -> None:
-            try:
-                outrun[0] = check(influx)
-            except (InfluxUnavailableError, InfluxAuthError):
-                raise
-            except InfluxError as exc:
-                log.warning("could not check the saved state against InfluxDB (%s)", exc)
-
-        if not retry(run, self.give_up, "check the saved state", self.stats, self.settings):
-            return False
-        self.state_outrun = None
-        if outrun[0]:
-            self.pipeline, self.rebuild = self.recover(None)
-        return True
 
     def _resume_ledger(self, influx: InfluxClient) -> bool:
         """Before a batch of a pipeline with no saved state: its ledger's open hours."""

@@ -183,8 +183,6 @@ def test_ingest_killed_three_times(scenario_factory: ScenarioFactory) -> None:
         scenario.ingest.start()
         scenario.measure_recovery(back_at)
     scenario.finish_and_check()
-    # A kill leaves the spool holding all since the state: never taken for a restored backup.
-    assert "SAVED STATE OLDER" not in scenario.ingest.log_path.read_text(errors="replace")
     scenario.report("ingest SIGKILLed 3 times")
 
 

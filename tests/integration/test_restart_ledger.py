@@ -3,7 +3,6 @@ written before the restart, are never overwritten by totals counted only since i
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.recovery.checkpoint import CHECKPOINT_FILE
 from tests.conftest import RunningIngest
-from tests.integration.helpers import points, publish_all, reading_message, restart_stream
+from tests.integration.helpers import points, publish_all, restart_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -101,44 +100,3 @@ def test_a_replay_reaching_past_the_open_hours_does_not_overwrite_an_older_hours
     assert ingest.error is None
     [point] = [p for p in points(influx, "raw", "delivery_ledger") if p["device_id"] == "aq-old"]
     assert (point["time"], point["received"], point["written"]) == (hour, 12, 12)
-
-
-def test_a_spool_directory_restored_from_a_backup_is_not_taken_over_what_influxdb_holds(
-    settings: Settings, influx: InfluxClient, tmp_path: Path
-) -> None:
-    """Three runs of 10 readings; the spool directory is put back as it was after the first
-    before the third. Its state is ingest's own and valid, but older than InfluxDB: used as it
-    was, the day's aggregate and the hour's ledger point were written from 20 of 30 readings."""
-    if time.time() % 3600 > 3600 - 90:
-        time.sleep(91)  # every run in one arrival hour
-    spool = tmp_path / "spool"
-    ingest = settings.ingest.model_copy(update={"spool_dir": spool, "windows_s": [60, 86400]})
-    configured = settings.model_copy(update={"ingest": ingest})
-    now_s = int(time.time())
-    minute = now_s - now_s % 60 - 600
-
-    def run(first: int) -> None:
-        part = [
-            reading_message(configured, "aq-backup", {"ts": minute + i, "no2_ugm3": 10.0 + i % 7})
-            for i in range(first, first + 10)
-        ]
-        ingest = RunningIngest(configured)
-        ingest.start()
-        try:
-            publish_all(configured, part)
-            ingest.wait_for_received(len(part), timeout_s=60)
-            time.sleep(0.3)
-        finally:
-            ingest.close()
-        assert ingest.error is None
-
-    run(0)
-    shutil.copytree(spool, tmp_path / "backup")
-    run(100)
-    shutil.rmtree(spool)
-    shutil.copytree(tmp_path / "backup", spool)
-    run(200)
-    assert len(points(influx, "raw", "air_quality")) == 30
-    assert [p["no2_ugm3_count"] for p in points(influx, "agg", "air_quality_1d")] == [30]
-    ledger = points(influx, "raw", "delivery_ledger")
-    assert [(p["received"], p["written"]) for p in ledger] == [(30, 30)]

@@ -11,7 +11,6 @@ the replay counts only what came after.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from smartplace.errors import InfluxAuthError, InfluxError, InfluxUnavailableError
 from smartplace.influx import InfluxClient, quote_identifier
@@ -58,22 +57,3 @@ def resume_ledger(
         taken,
     )
     return taken
-
-
-def counted_through(influx: InfluxClient, ours: Callable[[str], bool], now_ns: int) -> int:
-    """The latest arrival InfluxDB's ledger points say was counted, over this worker's devices
-    and the open hours (0 when none say)."""
-    policy = quote_identifier(influx.settings.raw_retention_policy)
-    rows = influx.query_rows(
-        f'SELECT max("through_ns") FROM {policy}.{quote_identifier(DELIVERY_LEDGER)}'  # noqa: S608
-        ' WHERE time >= $since GROUP BY "device_id"',
-        {"since": resume_horizon(now_ns)},
-    )
-    marks = [
-        row["max"]
-        for row in rows
-        if isinstance(row.get("device_id"), str)
-        and ours(str(row["device_id"]))
-        and isinstance(row.get("max"), int)
-    ]
-    return max(marks, default=0)

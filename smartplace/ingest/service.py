@@ -159,7 +159,7 @@ class IngestService:
         that state does not cover marked for the rebuild (``self._to_rebuild``)."""
         self.pipeline = Pipeline(self.settings)
         restored: frozenset[tuple[str, int]] = frozenset()
-        state_used = False
+        ledger_restored = False
         if checkpoint is not None and checkpoint.state is not None:
             try:
                 result = restore_pipeline(self.pipeline, checkpoint.state)
@@ -170,11 +170,11 @@ class IngestService:
                 )
                 self.pipeline = Pipeline(self.settings)  # nothing of the refused state in it
             else:
-                restored, state_used = result.windows, True
+                restored, ledger_restored = result.windows, result.ledger
                 for dropped in result.dropped:
                     log.warning("saved state for %s dropped", dropped)
         # Without a saved ledger, its open hours come back from InfluxDB before any batch.
-        self.pipeline.ledger.resume_pending = not state_used
+        self.pipeline.ledger.resume_pending = not ledger_restored
         self._to_rebuild = missing_windows(configured_windows(self.pipeline), restored)
         for kind, lengths in self._to_rebuild.items():
             for aggregator in self.pipeline._aggregators_for(kind, aggregated_fields(kind)):

@@ -16,7 +16,7 @@ from tests.chaos.harness import (
     assert_aggregates_exact,
 )
 from tests.conftest import RunningIngest
-from tests.integration.helpers import publish_all, restart_stream
+from tests.integration.helpers import points, publish_all, restart_stream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,6 +58,7 @@ def test_one_worker_then_two_never_writes_an_aggregate_from_partial_data(
     assert all(worker.error is None for worker in workers)
 
     assert_aggregates_exact(influx, readings)
+    assert_ledger_exact(influx)
 
 
 def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_partial_data(
@@ -76,6 +77,7 @@ def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_parti
     _run([one], messages[2 * third :])
 
     assert_aggregates_exact(influx, readings)
+    assert_ledger_exact(influx)
 
 
 def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
@@ -114,3 +116,16 @@ def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
     _run([worker_settings(three, i) for i in range(3)], messages[half:])
 
     assert_aggregates_exact(influx, readings)
+    assert_ledger_exact(influx)
+
+
+def assert_ledger_exact(influx: InfluxClient) -> None:
+    """Every device's readings, over its arrival hours, received and written once each: a
+    device moved to another worker must not have an hour's point written over from the part
+    that worker counted (chaos-002, 2 -> 3 workers, read (30, 30) of (60, 60))."""
+    totals: dict[str, list[int]] = {}
+    for point in points(influx, "raw", "delivery_ledger"):
+        device = totals.setdefault(point["device_id"], [0, 0])
+        device[0] += point["received"]
+        device[1] += point["written"]
+    assert totals == {f"chaos-{d:03d}": [PER_DEVICE, PER_DEVICE] for d in range(DEVICES)}

@@ -331,6 +331,9 @@ class Restored:
     """(kind, window length s) whose open windows came back."""
     dropped: tuple[str, ...]
     """What was saved but is not configured any more, for the log."""
+    ledger: bool = True
+    """Whether the delivery ledger came back (not when devices moved between workers: the
+    hours of a device new to this worker were counted by another, and are read back)."""
 
 
 def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
@@ -352,8 +355,9 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     if resharded:
         assert doc.shard is not None
         dropped.append(
-            f"open windows (saved by worker {doc.shard[1]} of {doc.shard[0]}, now worker"
-            f" {pipeline.shard[1]} of {pipeline.shard[0]}: devices have moved between workers)"
+            f"open windows and the delivery ledger (saved by worker {doc.shard[1]} of"
+            f" {doc.shard[0]}, now worker {pipeline.shard[1]} of {pipeline.shard[0]}: devices"
+            " have moved between workers)"
         )
     for windows in doc.windows:
         key = (windows.kind, windows.length_s)
@@ -395,14 +399,8 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
         if digest not in recent._seen:
             recent._seen.add(digest)
             recent._order.append(digest)
-    ledger = pipeline.ledger
-    for device, hour, totals in doc.ledger:
-        ledger._totals[device, hour] = Counter(totals)
-    ledger._touched.update((d, h) for d, h in doc.ledger_touched)
-    ledger.through_ns, ledger.refused_through_ns = doc.ledger_through
-    for device, hour, through, refused in doc.ledger_resumed:
-        ledger.resumed[device, hour] = (through, refused)
-        ledger._resumed_until = max(ledger._resumed_until, through)
+    if not resharded:
+        _restore_ledger(pipeline, doc)
     for record in records:
         pipeline.directory.restore(record)
     pipeline.ttn.restore_memory(
@@ -416,7 +414,18 @@ def restore_pipeline(pipeline: Pipeline, snapshot: Snapshot) -> Restored:
     pipeline._last_reject_ns = doc.last_reject_ns
     pipeline._reject_ordinal = doc.reject_ordinal
     pipeline._latest_arrival_ns = doc.latest_arrival_ns
-    return Restored(frozenset(aggregators), tuple(dropped))
+    return Restored(frozenset(aggregators), tuple(dropped), ledger=not resharded)
+
+
+def _restore_ledger(pipeline: Pipeline, doc: StateDoc) -> None:
+    ledger = pipeline.ledger
+    for device, hour, totals in doc.ledger:
+        ledger._totals[device, hour] = Counter(totals)
+    ledger._touched.update((d, h) for d, h in doc.ledger_touched)
+    ledger.through_ns, ledger.refused_through_ns = doc.ledger_through
+    for device, hour, through, refused in doc.ledger_resumed:
+        ledger.resumed[device, hour] = (through, refused)
+        ledger._resumed_until = max(ledger._resumed_until, through)
 
 
 def _first_error(exc: Exception) -> str:

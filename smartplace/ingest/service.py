@@ -24,7 +24,7 @@ from smartplace.ingest.health import HealthServer
 from smartplace.ingest.pipeline import Pipeline
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.ingest.receive.mqtt_wire import Subscription
-from smartplace.ingest.receive.shard import device_shard, shard_of
+from smartplace.ingest.receive.shard import MessageShards, device_shard
 from smartplace.ingest.receive.spool import Spool
 from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.ingest.recovery.checkpoint import Checkpoint, load_checkpoint
@@ -66,6 +66,7 @@ class IngestService:
         self._to_rebuild: dict[str, list[int]] = {}
         """Window lengths per kind that no saved state covered: rebuilt from InfluxDB."""
         self.health: HealthServer | None = None
+        self._shards = MessageShards(settings.mqtt.topic_prefix, i.workers, i.max_payload_bytes)
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Run until ``stop`` is set, then drain the spool (within the drain timeout) and return."""
@@ -301,9 +302,7 @@ class IngestService:
             batch = kept
         if ingest.workers == 1:
             return batch
-        return [
-            m for m in batch if shard_of(prefix, m.topic, ingest.workers) == ingest.worker_index
-        ]
+        return [m for m in batch if self._shards.of(m) == ingest.worker_index]
 
     def _unwritten(self, spool: Spool) -> int:
         """The backlog: messages acknowledged (in the spool) and not yet written to InfluxDB."""

@@ -25,6 +25,7 @@ from smartplace.config import InfluxSettings, IngestSettings, Settings
 from smartplace.devices.model import DeviceRecord
 from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
+from smartplace.ingest.receive.shard import device_shard, shard_of, worker_settings
 from smartplace.lorawan.bridge import ChirpstackBridge, render_chirpstack_bridge
 from smartplace.stack import InfluxdServer, MosquittoServer, free_port
 from smartplace.stack.mosquitto import provisioned_mqtt
@@ -328,3 +329,36 @@ def test_chirpstack_events_published_while_the_bridge_link_is_down_land_once_it_
     assert standin.log_text().count(f"Sending PUBLISH to {bridge_id}") == len(messages)
     with InfluxClient(bridged.settings.influx) as influx:
         assert_both_profiles_landed(influx, tag)
+
+
+def test_with_two_workers_chirpstack_events_go_to_their_registered_devices_worker(
+    registered_settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    """A ChirpStack topic names a DevEUI; the registry record is the device id's. Taken by
+    the DevEUI's worker, which never saw the record, every event was refused as
+    unknown_device (10 of 10)."""
+    tag = "aa0001"  # bin-csaa0001 and ff-csaa0001 hash to one worker, their DevEUIs to the other
+    records, messages = both_profiles(f"app-{tag}", tag)
+    base = registered_settings.model_copy(
+        update={
+            "ingest": registered_settings.ingest.model_copy(
+                update={"spool_dir": tmp_path / "spool", "workers": 2}
+            )
+        }
+    )
+    prefix = base.mqtt.topic_prefix
+    by_id = {device_shard(r.device_id, 2) for r in records}
+    by_eui = {shard_of(prefix, topic, 2) for topic, _ in messages}
+    assert (by_id, by_eui) == ({0}, {1})
+    announce(base, records)
+    workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(base, messages)
+        workers[0].wait_for_received(len(messages) + len(records))
+    finally:
+        for worker in reversed(workers):
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+    assert_both_profiles_landed(influx, tag)

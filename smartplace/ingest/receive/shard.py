@@ -11,9 +11,13 @@ broker once per worker, so for one reading per message one worker is best.
 from __future__ import annotations
 
 import zlib
+from contextlib import suppress
 
 from smartplace.accounts import worker_identity
 from smartplace.config import Settings
+from smartplace.devices.directory import DeviceDirectory
+from smartplace.ingest.receive.message import RawMessage
+from smartplace.schemas.chirpstack import topic_device_id
 from smartplace.schemas.topics import parse_topic
 
 
@@ -26,6 +30,30 @@ def shard_of(prefix: str, topic: str, workers: int) -> int:
     if parsed is None or not parsed.device_id:
         return 0
     return device_shard(parsed.device_id, workers)
+
+
+class MessageShards:
+    """The worker for each message, as ``shard_of``, except a ChirpStack event: its topic
+    names a DevEUI, and the device is the one the registry gives it (as decoding finds it),
+    so it goes to that device's worker, where its registry record and windows are. The
+    registry is learnt from the records every worker receives."""
+
+    def __init__(self, prefix: str, workers: int, max_payload_bytes: int) -> None:
+        self.prefix, self.workers, self.max_payload_bytes = prefix, workers, max_payload_bytes
+        self.registry = DeviceDirectory()
+
+    def of(self, message: RawMessage) -> int:
+        parsed = parse_topic(self.prefix, message.topic)
+        if parsed is None or not parsed.device_id:
+            return 0
+        device_id = parsed.device_id
+        if parsed.leaf == "registry":
+            with suppress(ValueError):  # a record refused where it is decoded
+                self.registry.apply(device_id, message.payload)
+        elif parsed.leaf == "chirpstack":
+            devices, limit = self.registry.devices, self.max_payload_bytes
+            device_id = topic_device_id(device_id, message.payload, devices, limit)
+        return device_shard(device_id, self.workers)
 
 
 def device_shard(device_id: str, workers: int) -> int:

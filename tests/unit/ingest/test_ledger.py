@@ -124,6 +124,11 @@ def test_a_resumed_hour_counts_only_what_arrived_after_its_point() -> None:
     assert (ledger.through_ns, ledger.refused_through_ns) == (H + 60, H + 40)
 
 
+def _accept(ledger: DeliveryLedger, devices: list[str], received_ns: list[int]) -> None:
+    none = np.zeros(len(devices), dtype=bool)
+    ledger.count_readings(np.array(devices), np.array(received_ns), duplicate=none, late=none)
+
+
 def _point(device: str, hour: int, through: object, **totals: object) -> dict[str, object]:
     return {"device_id": device, "time": hour, "through_ns": through, **totals}
 
@@ -132,12 +137,7 @@ def test_a_resumed_mark_ahead_of_the_clock_is_taken_as_now() -> None:
     """The clock was set back across the restart: what arrives from now on is new."""
     ledger = DeliveryLedger()
     assert ledger.resume([_point("a", H, H + 40 * 60 * 10**9, received=5, written=5)], H + 100)
-    ledger.count_readings(
-        np.array(["a", "a"]),
-        np.array([H + 100, H + 101]),
-        duplicate=np.zeros(2, dtype=bool),
-        late=np.zeros(2, dtype=bool),
-    )
+    _accept(ledger, ["a", "a"], [H + 100, H + 101])
     assert ledger._totals["a", H] == {"received": 6, "accepted": 1, "written": 6}
 
 
@@ -157,12 +157,7 @@ def test_a_resume_reaches_as_far_back_as_it_is_told() -> None:
     assert DeliveryLedger().resume(rows, H) == 0
     ledger = DeliveryLedger()
     assert ledger.resume(rows, H, since_ns=old) == 1
-    ledger.count_readings(
-        np.array(["a", "a"]),
-        np.array([old + 50, old + 51]),
-        duplicate=np.zeros(2, dtype=bool),
-        late=np.zeros(2, dtype=bool),
-    )
+    _accept(ledger, ["a", "a"], [old + 50, old + 51])
     assert ledger._totals["a", old] == {"received": 8, "accepted": 1, "written": 8}
 
 

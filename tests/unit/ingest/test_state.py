@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import struct
 import tempfile
@@ -29,6 +28,7 @@ from smartplace.ingest.recovery.state import (
 )
 from smartplace.ingest.service import IngestService
 from smartplace.schemas.ttn import TtnMemory
+from tests.unit.schemas.test_ttn import uplink as ttn_uplink
 
 NOW_NS = 1_795_514_400 * 10**9
 NOW_S = NOW_NS // 10**9
@@ -349,19 +349,8 @@ def test_a_replay_batch_across_a_resumed_mark_counts_each_frame_gap_once() -> No
 
     def uplink(f_cnt: int, i: int) -> RawMessage:
         frame = struct.pack("<BBBBBH", 0x01, 0x75, 80, 0x03, 0x82, 300 + f_cnt)
-        ids = {"device_id": "bin-0042", "application_ids": {"application_id": "town-bins"}}
-        received_at = datetime.fromtimestamp(NOW_S - 1000 + 60 * i, UTC)
-        body = {
-            "end_device_ids": ids,
-            "received_at": received_at.isoformat().replace("+00:00", "Z"),
-            "uplink_message": {
-                "session_key_id": "s1",
-                "f_port": 85,
-                "f_cnt": f_cnt,
-                "frm_payload": base64.b64encode(frame).decode(),
-                "version_ids": {"brand_id": "milesight-iot", "model_id": "em310-udl"},
-            },
-        }
+        at = datetime.fromtimestamp(NOW_S - 1000 + 60 * i, UTC).isoformat()
+        body = ttn_uplink("bin-0042", f_cnt, at, frm=frame, model_id="em310-udl")
         topic = "v3/town-bins@ttn/devices/bin-0042/up"
         return RawMessage(topic, orjson.dumps(body), hour + (i + 1) * 10**9)
 

@@ -27,12 +27,12 @@ from smartplace.devices.provisioning import announce
 from smartplace.influx import InfluxClient
 from smartplace.ingest.receive.shard import device_shard, shard_of, worker_settings
 from smartplace.lorawan.bridge import ChirpstackBridge, render_chirpstack_bridge
-from smartplace.stack import InfluxdServer, MosquittoServer, free_port
+from smartplace.stack import InfluxdServer, MosquittoServer
 from smartplace.stack.mosquitto import provisioned_mqtt
 
 from ..conftest import RunningIngest
 from .helpers import Message, points, publish_all, run_smartplace
-from .tts_standin import LinkRelay, StandInServer, tts_publisher, wait_for
+from .tts_standin import LinkRelay, StandInServer, bridged_broker, tts_publisher, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -207,14 +207,7 @@ def chirpstack_bridged(
             f"127.0.0.1:{relay.port}", application, "smartplace", password_file, standin.ca
         )
     )
-    broker = MosquittoServer(
-        mosquitto.binary,
-        tmp_path / "project",
-        free_port(),
-        ("bridge-admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        extra_config=bridge_file.read_text(),
-    )
+    broker = bridged_broker(mosquitto, tmp_path / "project", bridge_file)
     broker.start()
     try:
         mqtt = provisioned_mqtt(broker, "csbridge")

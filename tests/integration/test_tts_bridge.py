@@ -48,6 +48,7 @@ from .tts_standin import (
     APPLICATION,
     UNACCEPTABLE_PROTOCOL_VERSION,
     StandInServer,
+    bridged_broker,
     tts_publisher,
     uplink,
     wait_for,
@@ -91,14 +92,7 @@ def bridged(
     assert bridge_file.read_text() == render_tts_bridge(
         TtsBridge(f"127.0.0.1:{standin.port}", APPLICATION, key_file, standin.ca)
     )
-    broker = MosquittoServer(
-        mosquitto.binary,
-        tmp_path / "project",
-        free_port(),
-        ("bridge-admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        extra_config=bridge_file.read_text(),
-    )
+    broker = bridged_broker(mosquitto, tmp_path / "project", bridge_file)
     broker.start()
     mqtt = provisioned_mqtt(broker, "bridge")
     settings = Settings(

@@ -34,7 +34,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartplace.stack import free_port
+from smartplace.stack import MosquittoServer, free_port
 
 APPLICATION = "town-bins@council"
 
@@ -346,3 +346,18 @@ class LinkRelay:
     def close(self) -> None:
         if self._listener is not None:
             self.cut()
+
+
+def bridged_broker(
+    mosquitto: MosquittoServer, directory: Path, bridge_file: Path
+) -> MosquittoServer:
+    """The project's broker (a mosquitto of its own, dynamic security) running a bridge file
+    a ``smartplace lorawan bridge`` command wrote; not started."""
+    return MosquittoServer(
+        mosquitto.binary,
+        directory,
+        free_port(),
+        ("bridge-admin", secrets.token_urlsafe(12)),
+        mosquitto.plugin,
+        extra_config=bridge_file.read_text(),
+    )

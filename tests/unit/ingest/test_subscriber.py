@@ -57,6 +57,19 @@ def take_until(subscriber: MqttSubscriber, count: int, timeout_s: float = 20.0) 
     return got
 
 
+def take_and_ack(
+    broker: ScriptedBroker, subscriber: MqttSubscriber, count: int
+) -> list[RawMessage]:
+    """``count`` messages, acknowledged, once the broker has had every PUBACK."""
+    batch = take_until(subscriber, count)
+    subscriber.ack(batch)
+    deadline = time.monotonic() + 20
+    while sum(p.kind == PUBACK for p in broker.connections[0].received) < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return batch
+
+
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reconnect delays of 1/64 s doubling to 1 s: exact in binary, short in a test."""
@@ -196,12 +209,7 @@ def test_a_broker_receive_maximum_of_one_is_never_exceeded_ingest_publishes_noth
     with scripted_broker(script) as broker:
         subscriber = subscriber_for(broker, receive_maximum=7)
         subscriber.start()
-        batch = take_until(subscriber, 7)
-        subscriber.ack(batch)
-        deadline = time.monotonic() + 20
-        while sum(p.kind == PUBACK for p in broker.connections[0].received) < 7:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        take_and_ack(broker, subscriber, 7)
         subscriber.stop()
     received = broker.connections[0].received
     assert connect_properties(received[0]).ReceiveMaximum == 7
@@ -261,12 +269,7 @@ def test_an_oversized_message_is_acknowledged_and_handed_over_cut_on_one_connect
     with scripted_broker(script) as broker:
         subscriber = subscriber_for(broker)
         subscriber.start()
-        batch = take_until(subscriber, 2)
-        subscriber.ack(batch)
-        deadline = time.monotonic() + 20
-        while sum(p.kind == PUBACK for p in broker.connections[0].received) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        batch = take_and_ack(broker, subscriber, 2)
         subscriber.stop()
     assert [(m.topic, m.payload, m.mid) for m in batch] == [
         (READING, huge[: PAYLOAD_LIMIT + 1], 21),

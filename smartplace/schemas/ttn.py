@@ -115,6 +115,8 @@ class TtnState:
     """(state key, session) -> the highest frame counter seen: a jump past it is a gap."""
     arrival_ns: int = 0
     """When the message being decoded arrived: its frame events are of that time."""
+    missed_before: int = 0
+    """Uplinks the frame counter says were missed just before the one being decoded."""
     _frame_events: list[tuple[str, str, int, int]] = field(default_factory=list)
     """(device, missed_frames | backfilled_frames, count, arrival) since the pipeline took them."""
 
@@ -123,9 +125,10 @@ class TtnState:
         arrive below the highest counter seen (backfilled, or delivered out of order)."""
         key = (state_key, session)
         highest = self._highest_f_cnt.get(key)
+        self.missed_before = 0
         if highest is None or f_cnt > highest:
             if highest is not None and f_cnt > highest + 1:
-                missed = f_cnt - highest - 1
+                missed = self.missed_before = f_cnt - highest - 1
                 self._frame_events.append((device_id, "missed_frames", missed, self.arrival_ns))
             self._highest_f_cnt[key] = f_cnt
             self._highest_f_cnt.move_to_end(key)
@@ -315,6 +318,13 @@ def uplink_candidates(uplink: LorawanUplink, payload: bytes, state: TtnState) ->
     if uplink.snr:
         status["snr_db"] = max(uplink.snr)
 
+    if profile is not None and registered is not None and registered.kind != profile.kind:
+        # As a native topic's kind is checked: the registry says what the device measures.
+        detail = (
+            f"registered as {registered.kind}, its payload profile {profile.name} gives"
+            f" {profile.kind}"
+        )
+        return [Refusal(RejectReason.TOPIC_DEVICE_MISMATCH, detail, payload, paths.envelope)]
     if profile is None:
         decoded.append(
             Refusal(
@@ -539,6 +549,11 @@ def _footfall_from_totals(
     }
     counted_totals = [f"line_{line}_total_{way}" for line in lines for way in ways]
     periods = [f"line_{line}_period_{way}" for line in lines for way in ways]
+    beyond = [name for name, value in totals.items() if not 0 <= value < TOTAL_MODULUS]
+    if beyond:
+        # Checked here, before the baseline moves: a register is 32 bits.
+        detail = f"{beyond[0]} = {totals[beyond[0]]} is not a 32-bit counter register"
+        return [Refusal(RejectReason.OUT_OF_RANGE, detail, payload, path)]
     has_totals = all(name in totals for name in counted_totals)
     has_periods = all(isinstance(values.get(name), int) for name in periods)
     regions = {
@@ -593,7 +608,12 @@ def _footfall_from_totals(
     if previous is None:
         return []  # the first frame is the baseline: counts start with the next
     interval_s = round((ts_ns - previous.ts_ns) / 1e9)
-    if has_periods:
+    # After uplinks were missed, a frame's period counts are its own report period only;
+    # the totals' rise since the baseline covers the missed ones too.
+    covers_gap = state.missed_before > 0 and all(
+        name in totals and name in baseline for name in counted_totals
+    )
+    if has_periods and not covers_gap:
         count_in = sum(values[f"line_{line}_period_in"] for line in lines)
         count_out = sum(values[f"line_{line}_period_out"] for line in lines)
         if not has_totals:

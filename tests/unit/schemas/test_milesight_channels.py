@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -437,3 +438,56 @@ def test_a_later_unknown_value_voids_an_earlier_one_as_the_vendors_decoder_does(
     decoded = decode_frame(bytes.fromhex("040001040002017564"), EM310.channels)
     assert decoded.values == {"battery_pct": 100}
     assert decoded.dropped == ["tilt has no meaning for value 2"]
+
+
+def test_vs133_after_missed_uplinks_the_totals_rise_counts_them_and_their_backfill_is_refused() -> (
+    None
+):
+    """Every 10 minutes a frame with totals and period counts (frame f: 10 + f in); f_cnt 4
+    and 5 are lost on the way and backfilled later. Frame 6's period counts are its own 10
+    minutes, its totals' rise since frame 3 holds 4 and 5 too: 45 counted there, and the
+    backfilled frames refused. (Frame 6 counted 16 of 45, and 4 and 5 were refused: lost.)"""
+    frame = counter(TtnState(), VS133)
+    start = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    got = []
+    for f_cnt in (1, 2, 3, 6, 4, 5, 7):
+        at = (start + timedelta(minutes=10 * f_cnt)).isoformat().replace("+00:00", "Z")
+        registers = lines(
+            line_1_total_in=100 + sum(10 + f for f in range(2, f_cnt + 1)),
+            line_1_total_out=0,
+            line_1_period_in=10 + f_cnt if f_cnt > 1 else 0,
+            line_1_period_out=0,
+        )
+        readings, rejects = frame(f_cnt, at, registers)
+        got.append((f_cnt, [(r["count_in"], r["interval_s"]) for r in readings], rejects))
+    assert got == [
+        (1, [], []),
+        (2, [(12, 600)], []),
+        (3, [(13, 600)], []),
+        (6, [(14 + 15 + 16, 1800)], []),
+        (4, [], ["out_of_order_frame"]),
+        (5, [], ["out_of_order_frame"]),
+        (7, [(17, 600)], []),
+    ]
+
+
+def test_vs133_totals_beyond_32_bits_are_refused_and_leave_the_baseline() -> None:
+    """A decoded payload alone (no bytes to check it by) with a total of 2**62: refused, and
+    the next genuine frame counts from the last good one (it was refused as count_in < 0)."""
+    state = TtnState()
+    frame = counter(state, VS133)
+    frame(1, "2026-11-24T10:00:00Z", lines(line_1_total_in=100, line_1_total_out=100))
+    forged = uplink("ff-1", 2, "2026-11-24T10:05:00Z", b"", "vs133")
+    del forged["uplink_message"]["frm_payload"]
+    forged["uplink_message"]["decoded_payload"] = {
+        "line_1": {"total_in": 2**62, "total_out": 100, "period_in": 0, "period_out": 0}
+    }
+    readings, rejects = split(ttn_candidates(forged, b"", "a", state))
+    assert ([m for m, _ in readings if m == "footfall"], [r for r, _ in rejects]) == (
+        [],
+        ["out_of_range"],
+    )
+    [reading], rejects = frame(
+        3, "2026-11-24T10:10:00Z", lines(line_1_total_in=110, line_1_total_out=104)
+    )
+    assert (reading["count_in"], reading["count_out"], rejects) == (10, 4, [])

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from smartplace.devices.model import DeviceRecord
 from smartplace.ingest.decode.messages import DecodeLimits, decode_messages
 from smartplace.ingest.receive.message import RawMessage
 from smartplace.schemas.candidate import Candidate, Refusal
@@ -352,3 +353,15 @@ def test_a_frame_counter_no_lorawan_device_can_send_is_refused_and_counts_no_gap
     readings, rejects = decode("v3/app1@ttn/devices/dev1/up", payload, 1_795_514_460 * 10**9, state)
     assert (readings, rejects) == ([], [("wrong_shape", "uplink_message.f_cnt")])
     assert state.take_frame_events() == []
+
+
+def test_an_uplink_whose_profile_gives_another_kind_than_the_device_is_registered_as_is_refused() -> (
+    None
+):
+    """aq-1 is registered as air quality; an uplink for it naming the VS133 stored footfall
+    under it. A native topic's kind is checked against the registry; so is a profile's."""
+    state = TtnState(devices={"aq-1": DeviceRecord(device_id="aq-1", kind="air_quality")})
+    totals = struct.pack("<BBIBBI", 0x03, 0xD2, 1000, 0x04, 0xD2, 500)
+    document = uplink("aq-1", 7, "2026-11-24T10:00:00Z", frm=totals, model_id="vs133")
+    decoded, rejects = split(ttn_candidates(document, b"", "a", state))
+    assert (decoded, rejects) == ([], ["topic_device_mismatch"])

@@ -124,6 +124,10 @@ class IngestService:
         backlog is written (``rebuild.py``)."""
         checkpoint = load_checkpoint(spool.directory)
         self._restore(checkpoint)
+        # A session's backlog comes before the retained registry records at a restart: the
+        # ChirpStack events in it are routed by the devices the saved state knows.
+        for record in self.pipeline.directory.devices.values():
+            self._shards.registry.restore(record)
         if checkpoint is None:
             return 0
         if checkpoint.committed_seq > spool.next_seq:

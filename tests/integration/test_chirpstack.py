@@ -355,3 +355,36 @@ def test_with_two_workers_chirpstack_events_go_to_their_registered_devices_worke
             worker.close()
     assert all(worker.error is None for worker in workers)
     assert_both_profiles_landed(influx, tag)
+
+
+def test_with_two_workers_chirpstack_events_queued_while_ingest_was_down_land(
+    registered_settings: Settings, influx: InfluxClient, tmp_path: Path
+) -> None:
+    """At a restart the session's backlog comes before the retained registry records: the
+    events are routed by the devices the saved state knows (0 of 5 bin events landed)."""
+    tag = "aa0001"
+    records, messages = both_profiles(f"app-{tag}", tag)
+    base = registered_settings.model_copy(
+        update={
+            "ingest": registered_settings.ingest.model_copy(
+                update={"spool_dir": tmp_path / "spool", "workers": 2}
+            )
+        }
+    )
+    announce(base, records)
+    for backlog in ([], messages):
+        workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
+        for worker in workers:
+            worker.start()
+        try:
+            workers[0].wait_for_received(len(backlog) + len(records))
+        finally:
+            for worker in reversed(workers):
+                worker.close()
+        assert all(worker.error is None for worker in workers)
+        if not backlog:
+            publish_all(base, messages)  # while both workers are down
+    bins = [
+        p["distance_mm"] for p in points(influx, "raw", "bin") if p["device_id"] == f"bin-cs{tag}"
+    ]
+    assert sorted(bins) == [1100.0 - 100 * f for f in range(5, 0, -1)]

@@ -54,6 +54,10 @@ class BackfillResult:
     """Lines that were not an uplink of the application (other message types, other applications)."""
 
 
+_EVENT_STREAM_OTHER = (b":", b"event:", b"id:", b"retry:")
+"""Event-stream lines that carry no data (WHATWG HTML, server-sent events, 9.2.6)."""
+
+
 def stored_uplinks(
     server: str,
     application: str,
@@ -82,12 +86,15 @@ def stored_uplinks(
                 text = line.strip()
                 if text.startswith(b"data:"):  # an event-stream frame carries the same object
                     text = text[5:].strip()
+                elif text.startswith(_EVENT_STREAM_OTHER):
+                    continue  # a comment (keep-alive), or an event name, id or retry
                 if not text:
                     continue
                 try:
                     item = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    raise BackfillError(f"{url}: not JSON: {exc}") from None
+                except orjson.JSONDecodeError:
+                    yield None  # one unreadable line is counted as skipped; the rest still fill
+                    continue
                 if isinstance(item, dict) and "error" in item:
                     ended = str(item["error"])[:300]
                     raise BackfillError(f"{url}: the stream ended with {ended!r}")

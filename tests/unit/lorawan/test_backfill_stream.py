@@ -128,3 +128,20 @@ def test_a_line_that_is_no_stored_uplink_is_counted_not_dropped(
         {"f_cnt": 3},
         up,
     ]
+
+
+def test_event_stream_lines_without_data_are_passed_over_and_a_bad_line_is_only_skipped(
+    answer: tuple[str, list[tuple[int, bytes]]],
+) -> None:
+    """A keep-alive comment or an event name used to end the backfill ("not JSON"), leaving
+    everything after it unfilled."""
+    url, queued = answer
+    good = b'data: {"result": {"uplink_message": {"f_cnt": 4}}}\n'
+    stream = b": keep-alive\nevent: message\nid: 7\nretry: 1000\n" + good + b"data: {oops\n" + good
+    queued.append((200, stream))
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    assert list(stored_uplinks(url, "app1@ttn", "NNSXS.KEY", since)) == [
+        {"uplink_message": {"f_cnt": 4}},
+        None,
+        {"uplink_message": {"f_cnt": 4}},
+    ]

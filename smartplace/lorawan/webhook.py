@@ -59,8 +59,8 @@ def webhook_app(
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             return Response(status_code=401)
-        body = await request.body()
-        if len(body) > max_payload_bytes:
+        body = await _capped_body(request, max_payload_bytes)
+        if body is None:
             return Response(status_code=413)
         topic = _topic(body, tenant)
         if topic is None:
@@ -71,6 +71,20 @@ def webhook_app(
         return Response(status_code=204)
 
     return app
+
+
+async def _capped_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than ``limit``: it is never
+    held whole past the limit (a declared length is refused before anything is read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _topic(body: bytes, tenant: str) -> str | None:

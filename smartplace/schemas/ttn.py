@@ -594,11 +594,15 @@ def _footfall_from_totals(
         ]
     if previous is not None and ts_ns - previous.ts_ns < MIN_COUNTER_INTERVAL_NS:
         gap_s = (ts_ns - previous.ts_ns) / 1e9
+        fate = (
+            "its crossings are counted with the next frame"
+            if has_totals
+            else "its period counts are not counted (no totals to carry them)"
+        )
         return [
             Refusal(
                 RejectReason.OUT_OF_ORDER_FRAME,
-                f"counter frame {gap_s:.1f} s after the last one: its crossings are counted "
-                "with the next frame",
+                f"counter frame {gap_s:.1f} s after the last one: {fate}",
                 payload,
                 path,
             )

@@ -491,3 +491,20 @@ def test_vs133_totals_beyond_32_bits_are_refused_and_leave_the_baseline() -> Non
         3, "2026-11-24T10:10:00Z", lines(line_1_total_in=110, line_1_total_out=104)
     )
     assert (reading["count_in"], reading["count_out"], rejects) == (10, 4, [])
+
+
+def test_a_too_close_frame_of_period_counts_alone_says_they_are_not_counted() -> None:
+    """The refusal said "its crossings are counted with the next frame": true of totals only."""
+    state = TtnState()
+    state.profile_override = VS133
+    details = []
+    for f_cnt, at in ((1, "2026-11-24T10:00:00Z"), (2, "2026-11-24T10:00:00.400Z")):
+        registers = lines(line_1_period_in=5, line_1_period_out=0)
+        document = uplink("ff-1", f_cnt, at, registers, "vs133")
+        details += [
+            r.detail for r in ttn_candidates(document, b"", "a", state) if isinstance(r, Refusal)
+        ]
+    assert details == [
+        "counter frame 0.4 s after the last one: its period counts are not counted"
+        " (no totals to carry them)"
+    ]

@@ -34,6 +34,7 @@ from smartplace.errors import InfluxError
 from smartplace.influx import quote_identifier
 from smartplace.ingest.receive.shard import shard_of
 from smartplace.lineprotocol import FieldValue, format_point
+from smartplace.schemas.chirpstack import topic_device_id
 from smartplace.schemas.topics import parse_topic, reading_topic
 from smartplace.storage import DEVICE_HEALTH
 
@@ -146,13 +147,17 @@ class DeviceHealth:
         payloads, self._payloads = self._payloads, {}
         for topic, received_ns in arrived.items():
             parsed = parse_topic(self.prefix, topic)
-            if parsed is None or parsed.leaf == "registry" or parsed.device_id not in devices:
-                continue  # only registered devices: odd topics cannot grow this state
-            device = parsed.device_id
-            self._last_ns[device] = max(received_ns, self._last_ns.get(device, 0))
+            if parsed is None or parsed.leaf == "registry":
+                continue
             payload = payloads.get(topic)
+            device = parsed.device_id
+            if parsed.leaf == "chirpstack":  # the topic names a DevEUI: the registry says whose
+                device = topic_device_id(device, payload or b"", devices, len(payload or b""))
+            if device not in devices:
+                continue  # only registered devices: odd topics cannot grow this state
+            self._last_ns[device] = max(received_ns, self._last_ns.get(device, 0))
             if payload is not None:
-                found = status_fields(payload, ttn=parsed.leaf == "ttn")
+                found = status_fields(payload, ttn=parsed.leaf in ("ttn", "chirpstack"))
                 self._status[device] = {**self._status.get(device, {}), **found}
         for gone in [d for d in self._last_ns if d not in devices]:
             del self._last_ns[gone]
@@ -160,7 +165,8 @@ class DeviceHealth:
 
 
 def status_fields(payload: bytes, ttn: bool) -> dict[str, FieldValue]:
-    """Battery, RSSI, SNR and firmware from a native status (object or array) or a TTN uplink;
+    """Battery, RSSI, SNR and firmware from a native status (object or array) or a LoRaWAN
+    uplink (``ttn``: a TTS uplink or a ChirpStack event);
     what is missing, mistyped or out of range is left out (decode rejects or flags it)."""
     try:
         document: Any = orjson.loads(payload)
@@ -172,12 +178,14 @@ def status_fields(payload: bytes, ttn: bool) -> dict[str, FieldValue]:
         return {}
     found: dict[str, FieldValue] = {}
     if ttn:
-        uplink = document.get("uplink_message")
+        # A TTS uplink, or a ChirpStack event (its object and rxInfo at the top level).
+        uplink = document.get("uplink_message", document if "rxInfo" in document else None)
         if not isinstance(uplink, dict):
             return {}
-        decoded = uplink.get("decoded_payload")
+        decoded = uplink.get("decoded_payload", uplink.get("object"))
         document = decoded if isinstance(decoded, dict) else {}
-        gateways = [g for g in uplink.get("rx_metadata") or [] if isinstance(g, dict)]
+        radio = uplink.get("rx_metadata", uplink.get("rxInfo"))
+        gateways = [g for g in radio or [] if isinstance(g, dict)]
         rssi = [_number(g.get("rssi", g.get("channel_rssi"))) for g in gateways]
         snr = [_number(g.get("snr")) for g in gateways]
         document = {

@@ -116,3 +116,24 @@ def test_each_worker_writes_its_own_devices_only() -> None:
     assert written[0] | written[1] == set(many)
     assert not written[0] & written[1]
     assert all(shard_of("sp", f"sp/air_quality/{d}/reading", 2) == 1 for d in written[1])
+
+
+def test_a_chirpstack_device_is_heard_by_the_dev_eui_its_record_gives() -> None:
+    """A ChirpStack topic names a DevEUI, not a device id: such a device was never heard, and
+    its silence alert fired however often it spoke."""
+    devices = {
+        "bin-cs1": DeviceRecord(
+            device_id="bin-cs1", kind="bin", metadata={"dev_eui": "24e1247aa000100a"}
+        ),
+    }
+    event = {
+        "deviceInfo": {"devEui": "24E1247AA000100A", "deviceName": "Library bin"},
+        "rxInfo": [{"rssi": -104, "snr": 1.5}, {"rssi": -97, "snr": -2.0}],
+    }
+    tracker = health()
+    topic = "application/app-1/device/24E1247AA000100A/event/up"
+    tracker.heard([RawMessage(topic, orjson.dumps(event), 1180 * S)])
+    [line] = tracker.lines(devices, 1200 * S)
+    assert line.split(" ")[1] == (
+        'silent_s=20.0,heard=true,registry_status="active",rssi_dbm=-97.0,snr_db=1.5'
+    )

@@ -176,9 +176,6 @@ class _CounterBaseline:
     ts_ns: int
     totals: dict[str, int]
     """line_N_total_in/out -> the counter's register at ts_ns."""
-    period_ns: int | None = None
-    """The device's report period, as its last frame of period counts in order showed it
-    (not saved: after a restart, a late frame of period counts alone waits for the next)."""
 
 
 def _crossings(total: int, last: int, interval_s: int) -> tuple[int, bool]:
@@ -586,16 +583,7 @@ def _footfall_from_totals(
             )
         ]
     previous = state._counters.get(state_key)
-    period_only = has_periods and not has_totals
     if previous is not None and ts_ns < previous.ts_ns:
-        if period_only and previous.period_ns:
-            # A late frame (a backfill) of period counts alone: they are its own, so they
-            # count, over the device's report period; the baseline stays where it is.
-            count_in = sum(values[f"line_{line}_period_in"] for line in lines)
-            count_out = sum(values[f"line_{line}_period_out"] for line in lines)
-            interval_s = max(1, round(previous.period_ns / 1e9))
-            reading = _counted(device_id, count_in, count_out, interval_s, totals, regions)
-            return [Candidate(FootfallReading, profile.kind, reading, payload, path, ts_ns)]
         return [
             Refusal(
                 RejectReason.OUT_OF_ORDER_FRAME,
@@ -632,10 +620,6 @@ def _footfall_from_totals(
     if has_periods and not covers_gap:
         count_in = sum(values[f"line_{line}_period_in"] for line in lines)
         count_out = sum(values[f"line_{line}_period_out"] for line in lines)
-        # its own report period: the time since the last frame, shared with the missed ones
-        period_ns = (ts_ns - previous.ts_ns) // (state.missed_before + 1)
-        state._counters[state_key].period_ns = period_ns
-        interval_s = max(1, round(period_ns / 1e9))
         if not has_totals:
             # the totals baseline moves on by what the periods counted
             moved = state._counters[state_key].totals
@@ -655,18 +639,6 @@ def _footfall_from_totals(
         count_out = sum(counted[f"line_{line}_total_out"] for line in lines)
     else:
         return []  # totals now, periods before: these totals are the new baseline
-    reading = _counted(device_id, count_in, count_out, interval_s, totals, regions)
-    return [Candidate(FootfallReading, profile.kind, reading, payload, path, ts_ns)]
-
-
-def _counted(
-    device_id: str,
-    count_in: int,
-    count_out: int,
-    interval_s: int,
-    totals: dict[str, int],
-    regions: dict[str, int],
-) -> dict[str, Any]:
     reading: dict[str, Any] = {
         "device_id": device_id,
         "count_in": count_in,
@@ -677,4 +649,4 @@ def _counted(
     }
     if regions:
         reading["occupancy"] = sum(regions.values())
-    return reading
+    return [Candidate(FootfallReading, profile.kind, reading, payload, path, ts_ns)]

@@ -508,30 +508,3 @@ def test_a_too_close_frame_of_period_counts_alone_says_they_are_not_counted() ->
         "counter frame 0.4 s after the last one: its period counts are not counted"
         " (no totals to carry them)"
     ]
-
-
-def test_vs133_period_counts_alone_after_missed_uplinks_count_each_frame_and_their_backfill() -> (
-    None
-):
-    """Frames of period counts alone (no totals to cover a gap): f_cnt 4 and 5 are lost, then
-    backfilled. Each frame counts its own period over the device's report period (frame 6
-    said 1800 s for its 10 minutes, and the backfilled 4 and 5 were refused: lost)."""
-    frame = counter(TtnState(), VS133)
-    start = datetime(2026, 11, 24, 10, tzinfo=UTC)
-    got = []
-    for f_cnt in (1, 2, 3, 6, 4, 5, 7):
-        at = (start + timedelta(minutes=10 * f_cnt)).isoformat().replace("+00:00", "Z")
-        registers = lines(line_1_period_in=10 + f_cnt, line_1_period_out=f_cnt)
-        readings, rejects = frame(f_cnt, at, registers)
-        got.append(
-            (f_cnt, [(r["count_in"], r["count_out"], r["interval_s"]) for r in readings], rejects)
-        )
-    assert got == [
-        (1, [], []),
-        (2, [(12, 2, 600)], []),
-        (3, [(13, 3, 600)], []),
-        (6, [(16, 6, 600)], []),
-        (4, [(14, 4, 600)], []),
-        (5, [(15, 5, 600)], []),
-        (7, [(17, 7, 600)], []),
-    ]

@@ -157,17 +157,19 @@ class DeviceHealth:
                 continue  # only registered devices: odd topics cannot grow this state
             self._last_ns[device] = max(received_ns, self._last_ns.get(device, 0))
             if payload is not None:
-                found = status_fields(payload, ttn=parsed.leaf in ("ttn", "chirpstack"))
+                found = status_fields(
+                    payload, ttn=parsed.leaf == "ttn", chirpstack=parsed.leaf == "chirpstack"
+                )
                 self._status[device] = {**self._status.get(device, {}), **found}
         for gone in [d for d in self._last_ns if d not in devices]:
             del self._last_ns[gone]
             self._status.pop(gone, None)
 
 
-def status_fields(payload: bytes, ttn: bool) -> dict[str, FieldValue]:
-    """Battery, RSSI, SNR and firmware from a native status (object or array) or a LoRaWAN
-    uplink (``ttn``: a TTS uplink or a ChirpStack event);
-    what is missing, mistyped or out of range is left out (decode rejects or flags it)."""
+def status_fields(payload: bytes, ttn: bool, chirpstack: bool = False) -> dict[str, FieldValue]:
+    """Battery, RSSI, SNR and firmware from a native status (object or array), a TTS uplink
+    (``ttn``) or a ChirpStack event (``chirpstack``); what is missing, mistyped or out of
+    range is left out (decode rejects or flags it)."""
     try:
         document: Any = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -177,15 +179,15 @@ def status_fields(payload: bytes, ttn: bool) -> dict[str, FieldValue]:
     if not isinstance(document, dict):
         return {}
     found: dict[str, FieldValue] = {}
-    if ttn:
+    if ttn or chirpstack:
         # A TTS uplink, or a ChirpStack event (its object and rxInfo at the top level).
-        uplink = document.get("uplink_message", document if "rxInfo" in document else None)
+        uplink = document if chirpstack else document.get("uplink_message")
         if not isinstance(uplink, dict):
             return {}
-        decoded = uplink.get("decoded_payload", uplink.get("object"))
+        decoded = uplink.get("object" if chirpstack else "decoded_payload")
         document = decoded if isinstance(decoded, dict) else {}
-        radio = uplink.get("rx_metadata", uplink.get("rxInfo"))
-        gateways = [g for g in radio or [] if isinstance(g, dict)]
+        radio = uplink.get("rxInfo" if chirpstack else "rx_metadata")
+        gateways = [g for g in radio if isinstance(g, dict)] if isinstance(radio, list) else []
         rssi = [_number(g.get("rssi", g.get("channel_rssi"))) for g in gateways]
         snr = [_number(g.get("snr")) for g in gateways]
         document = {

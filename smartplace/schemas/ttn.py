@@ -546,6 +546,7 @@ def _footfall_from_totals(
         for line in range(1, 5)
         for way in ways
         if isinstance(value := values.get(name := f"line_{line}_total_{way}"), int)
+        and not isinstance(value, bool)
     }
     counted_totals = [f"line_{line}_total_{way}" for line in lines for way in ways]
     periods = [f"line_{line}_period_{way}" for line in lines for way in ways]
@@ -553,6 +554,17 @@ def _footfall_from_totals(
     if beyond:
         # Checked here, before the baseline moves: a register is 32 bits.
         detail = f"{beyond[0]} = {totals[beyond[0]]} is not a 32-bit counter register"
+        return [Refusal(RejectReason.OUT_OF_RANGE, detail, payload, path)]
+    odd = [
+        name
+        for line in range(1, 5)
+        for way in ways
+        if isinstance(value := values.get(name := f"line_{line}_period_{way}"), int)
+        and (isinstance(value, bool) or not 0 <= value < 1 << 16)
+    ]
+    if odd:
+        # Before the baseline moves too (period counts move it): a period count is 16 bits.
+        detail = f"{odd[0]} = {str(values[odd[0]])[:40]} is not a 16-bit period count"
         return [Refusal(RejectReason.OUT_OF_RANGE, detail, payload, path)]
     has_totals = all(name in totals for name in counted_totals)
     has_periods = all(isinstance(values.get(name), int) for name in periods)

@@ -86,6 +86,22 @@ def test_a_ttn_uplink_gives_the_best_gateway() -> None:
 def test_hostile_status_payloads_give_nothing(payload: bytes) -> None:
     assert status_fields(payload, ttn=False) == {}
     assert status_fields(payload, ttn=True) == {}
+    assert status_fields(payload, ttn=False, chirpstack=True) == {}
+
+
+@pytest.mark.parametrize("radio", [5, True, 1.5, "gw", {"rssi": -90}, None])
+def test_gateways_that_are_not_a_list_give_no_radio_fields(radio: object) -> None:
+    """A ChirpStack event with rxInfo 5 raised TypeError here, and the receive loop's health
+    write took ingest down with it (a TTS rx_metadata of 5 too)."""
+    event = {"rxInfo": radio, "object": {"battery_pct": 50}}
+    uplink = {"uplink_message": {"rx_metadata": radio, "decoded_payload": {"battery_pct": 50}}}
+    assert status_fields(orjson.dumps(event), ttn=False, chirpstack=True) == {"battery_pct": 50.0}
+    assert status_fields(orjson.dumps(uplink), ttn=True) == {"battery_pct": 50.0}
+
+
+def test_a_tts_uplink_is_not_read_as_a_chirpstack_event() -> None:
+    event_shaped = {"rxInfo": [{"rssi": -40}], "object": {"battery_pct": 10}}
+    assert status_fields(orjson.dumps(event_shaped), ttn=True) == {}
 
 
 def test_topics_of_unregistered_devices_are_not_kept() -> None:

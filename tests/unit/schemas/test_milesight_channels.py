@@ -508,3 +508,30 @@ def test_a_too_close_frame_of_period_counts_alone_says_they_are_not_counted() ->
         "counter frame 0.4 s after the last one: its period counts are not counted"
         " (no totals to carry them)"
     ]
+
+
+@pytest.mark.parametrize(
+    "decoded",
+    [
+        {"line_1": {"period_in": -5, "period_out": 0}},
+        {"line_1": {"period_in": 70000, "period_out": 0}},
+        {"line_1": {"period_in": True, "period_out": 0}},
+    ],
+)
+def test_vs133_a_period_count_beyond_16_bits_is_refused_and_leaves_the_baseline(
+    decoded: dict[str, Any],
+) -> None:
+    """Period counts move the totals' baseline: one of -5 was refused as a reading but had
+    moved it to 95 first, so the frame after counted 35 for 30."""
+    state = TtnState()
+    frame = counter(state, VS133)
+    frame(1, "2026-11-24T10:00:00Z", lines(line_1_total_in=100, line_1_total_out=100))
+    forged = uplink("ff-1", 2, "2026-11-24T10:05:00Z", b"", "vs133")
+    del forged["uplink_message"]["frm_payload"]
+    forged["uplink_message"]["decoded_payload"] = decoded
+    _readings, rejects = split(ttn_candidates(forged, b"", "a", state))
+    assert [r for r, _ in rejects] == ["out_of_range"]
+    [reading], rejects = frame(
+        3, "2026-11-24T10:10:00Z", lines(line_1_total_in=130, line_1_total_out=104)
+    )
+    assert (reading["count_in"], reading["count_out"], rejects) == (30, 4, [])

@@ -87,7 +87,15 @@ class DeviceHealth:
         self._next_write = now + self.interval_s
         if self._silent_since is None:
             self._silent_since = self._silence_before(influx, retention_policy)
-        lines = self.lines(dict(devices), time.time_ns())  # a copy: the writer thread updates it
+        try:
+            lines = self.lines(
+                dict(devices), time.time_ns()
+            )  # a copy: the writer thread updates it
+        except Exception:
+            # Health is for watching: a message it cannot read must never stop the receive loop.
+            log.exception("device health skipped this interval")
+            self._arrived, self._payloads = {}, {}
+            return
         try:
             influx.write(lines, retention_policy)
         except InfluxError as exc:

@@ -153,3 +153,19 @@ def test_a_chirpstack_device_is_heard_by_the_dev_eui_its_record_gives() -> None:
     assert line.split(" ")[1] == (
         'silent_s=20.0,heard=true,registry_status="active",rssi_dbm=-97.0,snr_db=1.5'
     )
+
+
+def test_a_failure_in_health_skips_its_interval_and_never_reaches_the_receive_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """write_if_due runs on the receive loop: whatever breaks in it must not stop ingest."""
+
+    def broken(*_args: object, **_kwargs: object) -> dict[str, object]:
+        raise TypeError("a status nobody foresaw")
+
+    monkeypatch.setattr("smartplace.ingest.device_health.status_fields", broken)
+    tracker = health()
+    tracker._silent_since, tracker._next_write = {}, 0.0
+    tracker.heard([RawMessage("sp/air_quality/aq-0001/status", b"{}", 1100 * S)])
+    tracker.write_if_due(None, DEVICES, "raw")  # type: ignore[arg-type]  # never reached
+    assert (tracker._arrived, tracker._payloads) == ({}, {})

@@ -521,6 +521,22 @@ def _kind_candidates(
     return [Candidate(model, profile.kind, reading, payload, path, ts_ns)]
 
 
+def _registers(
+    values: Mapping[str, Any], what: str, bits: int
+) -> tuple[dict[str, int], str | None]:
+    """The frame's ``line_N_{what}_{in,out}`` registers that are integers; or, for the first
+    one outside ``bits`` bits (a bool is none), why it is refused."""
+    found: dict[str, int] = {}
+    for line in range(1, 5):
+        for way in ("in", "out"):
+            value = values.get(name := f"line_{line}_{what}_{way}")
+            if isinstance(value, int):
+                if isinstance(value, bool) or not 0 <= value < 1 << bits:
+                    return {}, f"{name} = {str(value)[:40]} is not a {bits}-bit counter register"
+                found[name] = value
+    return found, None
+
+
 def _footfall_from_totals(
     profile: Profile,
     values: dict[str, Any],
@@ -537,37 +553,20 @@ def _footfall_from_totals(
     Every line's totals and every region's count are stored as the counter reported them.
     The first frame of a device is only the baseline (a count needs an interval). A frame
     older than the last, or too close after it, is refused and leaves the baseline as it
-    was, so the crossings it carries are counted with the next one.
+    was, so the crossings its totals carry are counted with the next one.
     """
     lines = profile.counted_lines
     ways = ("in", "out")
-    totals = {
-        name: value
-        for line in range(1, 5)
-        for way in ways
-        if isinstance(value := values.get(name := f"line_{line}_total_{way}"), int)
-        and not isinstance(value, bool)
-    }
+    # Checked before anything moves the baseline: a total is a 32-bit register, a period
+    # count 16 bits.
+    totals, odd_total = _registers(values, "total", 32)
+    periods, odd_period = _registers(values, "period", 16)
+    if odd := odd_total or odd_period:
+        return [Refusal(RejectReason.OUT_OF_RANGE, odd, payload, path)]
     counted_totals = [f"line_{line}_total_{way}" for line in lines for way in ways]
-    periods = [f"line_{line}_period_{way}" for line in lines for way in ways]
-    beyond = [name for name, value in totals.items() if not 0 <= value < TOTAL_MODULUS]
-    if beyond:
-        # Checked here, before the baseline moves: a register is 32 bits.
-        detail = f"{beyond[0]} = {totals[beyond[0]]} is not a 32-bit counter register"
-        return [Refusal(RejectReason.OUT_OF_RANGE, detail, payload, path)]
-    odd = [
-        name
-        for line in range(1, 5)
-        for way in ways
-        if isinstance(value := values.get(name := f"line_{line}_period_{way}"), int)
-        and (isinstance(value, bool) or not 0 <= value < 1 << 16)
-    ]
-    if odd:
-        # Before the baseline moves too (period counts move it): a period count is 16 bits.
-        detail = f"{odd[0]} = {str(values[odd[0]])[:40]} is not a 16-bit period count"
-        return [Refusal(RejectReason.OUT_OF_RANGE, detail, payload, path)]
+    counted_periods = [f"line_{line}_period_{way}" for line in lines for way in ways]
     has_totals = all(name in totals for name in counted_totals)
-    has_periods = all(isinstance(values.get(name), int) for name in periods)
+    has_periods = all(name in periods for name in counted_periods)
     regions = {
         name: values[name]
         for i in range(1, 5)
@@ -630,8 +629,8 @@ def _footfall_from_totals(
         name in totals and name in baseline for name in counted_totals
     )
     if has_periods and not covers_gap:
-        count_in = sum(values[f"line_{line}_period_in"] for line in lines)
-        count_out = sum(values[f"line_{line}_period_out"] for line in lines)
+        count_in = sum(periods[f"line_{line}_period_in"] for line in lines)
+        count_out = sum(periods[f"line_{line}_period_out"] for line in lines)
         if not has_totals:
             # the totals baseline moves on by what the periods counted
             moved = state._counters[state_key].totals
@@ -639,7 +638,7 @@ def _footfall_from_totals(
                 for way in ways:
                     name = f"line_{line}_total_{way}"
                     if name in moved:
-                        moved[name] = (moved[name] + values[f"line_{line}_period_{way}"]) % (
+                        moved[name] = (moved[name] + periods[f"line_{line}_period_{way}"]) % (
                             TOTAL_MODULUS
                         )
     elif all(name in baseline for name in counted_totals):

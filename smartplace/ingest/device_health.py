@@ -88,9 +88,7 @@ class DeviceHealth:
         if self._silent_since is None:
             self._silent_since = self._silence_before(influx, retention_policy)
         try:
-            lines = self.lines(
-                dict(devices), time.time_ns()
-            )  # a copy: the writer thread updates it
+            lines = self.lines(dict(devices), time.time_ns())  # a copy: the writer updates it
         except Exception:
             # Health is for watching: a message it cannot read must never stop the receive loop.
             log.exception("device health skipped this interval")
@@ -159,8 +157,10 @@ class DeviceHealth:
                 continue
             payload = payloads.get(topic)
             device = parsed.device_id
-            if parsed.leaf == "chirpstack":  # the topic names a DevEUI: the registry says whose
-                device = topic_device_id(device, payload or b"", devices, len(payload or b""))
+            if parsed.leaf == "chirpstack" and payload is not None:
+                # The topic names a DevEUI: the registry says whose (read whatever its size:
+                # the broker bounds it, and this runs once an interval, not per message).
+                device = topic_device_id(device, payload, devices, len(payload))
             if device not in devices:
                 continue  # only registered devices: odd topics cannot grow this state
             self._last_ns[device] = max(received_ns, self._last_ns.get(device, 0))

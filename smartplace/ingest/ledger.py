@@ -40,13 +40,11 @@ KEEP_HOURS = 2
 
 Key = tuple[str, int]  # (device id, arrival hour start in ns)
 
+ALWAYS = ("received", "accepted", "written", "duplicate", "late")
+"""The totals every ledger point holds, 0 or not."""
 TOTALS = frozenset(
     {
-        "received",
-        "accepted",
-        "written",
-        "duplicate",
-        "late",
+        *ALWAYS,
         "missed_frames",
         "backfilled_frames",
         *(f"rejected_{reason.value}" for reason in RejectReason),
@@ -191,13 +189,7 @@ class DeliveryLedger:
         out = []
         for device, hour in sorted(self._touched):
             totals = self._totals[device, hour]
-            fields: dict[str, FieldValue] = {
-                "received": 0,
-                "accepted": 0,
-                "written": 0,
-                "duplicate": 0,
-                "late": 0,
-            }
+            fields: dict[str, FieldValue] = dict.fromkeys(ALWAYS, 0)
             fields.update(totals)
             fields["rejected"] = sum(v for k, v in totals.items() if k.startswith("rejected_"))
             fields["through_ns"] = self.through_ns

@@ -471,28 +471,6 @@ def test_vs133_after_missed_uplinks_the_totals_rise_counts_them_and_their_backfi
     ]
 
 
-def test_vs133_totals_beyond_32_bits_are_refused_and_leave_the_baseline() -> None:
-    """A decoded payload alone (no bytes to check it by) with a total of 2**62: refused, and
-    the next genuine frame counts from the last good one (it was refused as count_in < 0)."""
-    state = TtnState()
-    frame = counter(state, VS133)
-    frame(1, "2026-11-24T10:00:00Z", lines(line_1_total_in=100, line_1_total_out=100))
-    forged = uplink("ff-1", 2, "2026-11-24T10:05:00Z", b"", "vs133")
-    del forged["uplink_message"]["frm_payload"]
-    forged["uplink_message"]["decoded_payload"] = {
-        "line_1": {"total_in": 2**62, "total_out": 100, "period_in": 0, "period_out": 0}
-    }
-    readings, rejects = split(ttn_candidates(forged, b"", "a", state))
-    assert ([m for m, _ in readings if m == "footfall"], [r for r, _ in rejects]) == (
-        [],
-        ["out_of_range"],
-    )
-    [reading], rejects = frame(
-        3, "2026-11-24T10:10:00Z", lines(line_1_total_in=110, line_1_total_out=104)
-    )
-    assert (reading["count_in"], reading["count_out"], rejects) == (10, 4, [])
-
-
 def test_a_too_close_frame_of_period_counts_alone_says_they_are_not_counted() -> None:
     """The refusal said "its crossings are counted with the next frame": true of totals only."""
     state = TtnState()
@@ -513,24 +491,31 @@ def test_a_too_close_frame_of_period_counts_alone_says_they_are_not_counted() ->
 @pytest.mark.parametrize(
     "decoded",
     [
+        {"line_1": {"total_in": 2**62, "total_out": 100, "period_in": 0, "period_out": 0}},
         {"line_1": {"period_in": -5, "period_out": 0}},
         {"line_1": {"period_in": 70000, "period_out": 0}},
         {"line_1": {"period_in": True, "period_out": 0}},
     ],
+    ids=["total-of-2**62", "period-of--5", "period-of-70000", "period-of-true"],
 )
-def test_vs133_a_period_count_beyond_16_bits_is_refused_and_leaves_the_baseline(
+def test_vs133_a_register_beyond_its_bits_is_refused_and_leaves_the_baseline(
     decoded: dict[str, Any],
 ) -> None:
-    """Period counts move the totals' baseline: one of -5 was refused as a reading but had
-    moved it to 95 first, so the frame after counted 35 for 30."""
+    """A decoded payload alone (no bytes to check it by): a total beyond 32 bits or a period
+    count beyond 16 is refused before it moves the baseline. A total of 2**62 made the next
+    genuine frame be refused (count_in < 0); a period of -5 moved it to 95, so the next
+    frame counted 35 for 30."""
     state = TtnState()
     frame = counter(state, VS133)
     frame(1, "2026-11-24T10:00:00Z", lines(line_1_total_in=100, line_1_total_out=100))
     forged = uplink("ff-1", 2, "2026-11-24T10:05:00Z", b"", "vs133")
     del forged["uplink_message"]["frm_payload"]
     forged["uplink_message"]["decoded_payload"] = decoded
-    _readings, rejects = split(ttn_candidates(forged, b"", "a", state))
-    assert [r for r, _ in rejects] == ["out_of_range"]
+    readings, rejects = split(ttn_candidates(forged, b"", "a", state))
+    assert ([m for m, _ in readings if m == "footfall"], [r for r, _ in rejects]) == (
+        [],
+        ["out_of_range"],
+    )
     [reading], rejects = frame(
         3, "2026-11-24T10:10:00Z", lines(line_1_total_in=130, line_1_total_out=104)
     )

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,6 +100,20 @@ def settings(mosquitto: MosquittoServer, influxd: InfluxdServer) -> Settings:
         # Tests of other things publish as unregistered devices; registry tests turn this on.
         ingest=IngestSettings(batch_max_wait_s=0.05, require_registered_devices=False, http_port=0),
         registry_file=Path(tempfile.mkdtemp(prefix="smartplace-test-registry-")) / "registry.db",
+    )
+
+
+def another_broker(mosquitto: MosquittoServer, directory: Path, **options: Any) -> MosquittoServer:
+    """A mosquitto of its own, with dynamic security as the session's, on a free port (with
+    ``options`` such as ``tls`` or ``extra_config``); not started."""
+    admin = ("admin", secrets.token_urlsafe(12))
+    return MosquittoServer(
+        mosquitto.binary,
+        directory,
+        free_port(),
+        admin,
+        mosquitto.plugin,
+        **options,
     )
 
 

@@ -8,7 +8,6 @@ local stack's has; a test needing another certificate starts a broker of its own
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import ssl
 import time
@@ -29,7 +28,7 @@ from smartplace.ingest.receive.subscriber import MqttSubscriber
 from smartplace.publisher import Publisher
 from smartplace.stack import MosquittoServer, free_port
 from smartplace.stack.tls import TlsFiles, ensure_certificates
-from tests.conftest import RunningIngest
+from tests.conftest import RunningIngest, another_broker
 
 from .helpers import points, publish_all, reading_message, run_smartplace
 
@@ -175,14 +174,7 @@ def _broker_serving(
     mosquitto: MosquittoServer, directory: Path, files: TlsFiles
 ) -> MosquittoServer:
     """A broker of its own (the session's one has the test CA) with this certificate set."""
-    return MosquittoServer(
-        mosquitto.binary,
-        directory,
-        free_port(),
-        ("admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        tls=(free_port(), files),
-    )
+    return another_broker(mosquitto, directory, tls=(free_port(), files))
 
 
 def _env(mqtt: MqttSettings) -> dict[str, str]:

@@ -35,6 +35,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from smartplace.stack import MosquittoServer, free_port
+from tests.conftest import another_broker
 
 APPLICATION = "town-bins@council"
 
@@ -353,11 +354,4 @@ def bridged_broker(
 ) -> MosquittoServer:
     """The project's broker (a mosquitto of its own, dynamic security) running a bridge file
     a ``smartplace lorawan bridge`` command wrote; not started."""
-    return MosquittoServer(
-        mosquitto.binary,
-        directory,
-        free_port(),
-        ("bridge-admin", secrets.token_urlsafe(12)),
-        mosquitto.plugin,
-        extra_config=bridge_file.read_text(),
-    )
+    return another_broker(mosquitto, directory, extra_config=bridge_file.read_text())

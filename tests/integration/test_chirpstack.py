@@ -324,37 +324,43 @@ def test_chirpstack_events_published_while_the_bridge_link_is_down_land_once_it_
         assert_both_profiles_landed(influx, tag)
 
 
+TWO_WORKERS_TAG = "aa0001"
+"""bin-csaa0001 and ff-csaa0001 hash to worker 0 of 2, their DevEUIs to worker 1."""
+
+
+def two_workers(settings: Settings, tmp_path: Path) -> Settings:
+    ingest = settings.ingest.model_copy(update={"spool_dir": tmp_path / "spool", "workers": 2})
+    return settings.model_copy(update={"ingest": ingest})
+
+
+def run_two_workers(base: Settings, messages: list[Message], worker_0_receives: int) -> None:
+    """Both workers up, ``messages`` published, stopped once worker 0 has received its count."""
+    workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(base, messages)
+        workers[0].wait_for_received(worker_0_receives)
+    finally:
+        for worker in reversed(workers):
+            worker.close()
+    assert all(worker.error is None for worker in workers)
+
+
 def test_with_two_workers_chirpstack_events_go_to_their_registered_devices_worker(
     registered_settings: Settings, influx: InfluxClient, tmp_path: Path
 ) -> None:
     """A ChirpStack topic names a DevEUI; the registry record is the device id's. Taken by
     the DevEUI's worker, which never saw the record, every event was refused as
     unknown_device (10 of 10)."""
-    tag = "aa0001"  # bin-csaa0001 and ff-csaa0001 hash to one worker, their DevEUIs to the other
-    records, messages = both_profiles(f"app-{tag}", tag)
-    base = registered_settings.model_copy(
-        update={
-            "ingest": registered_settings.ingest.model_copy(
-                update={"spool_dir": tmp_path / "spool", "workers": 2}
-            )
-        }
-    )
-    prefix = base.mqtt.topic_prefix
+    records, messages = both_profiles(f"app-{TWO_WORKERS_TAG}", TWO_WORKERS_TAG)
+    base = two_workers(registered_settings, tmp_path)
     by_id = {device_shard(r.device_id, 2) for r in records}
-    by_eui = {shard_of(prefix, topic, 2) for topic, _ in messages}
+    by_eui = {shard_of(base.mqtt.topic_prefix, topic, 2) for topic, _ in messages}
     assert (by_id, by_eui) == ({0}, {1})
     announce(base, records)
-    workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
-    for worker in workers:
-        worker.start()
-    try:
-        publish_all(base, messages)
-        workers[0].wait_for_received(len(messages) + len(records))
-    finally:
-        for worker in reversed(workers):
-            worker.close()
-    assert all(worker.error is None for worker in workers)
-    assert_both_profiles_landed(influx, tag)
+    run_two_workers(base, messages, len(messages) + len(records))
+    assert_both_profiles_landed(influx, TWO_WORKERS_TAG)
 
 
 def test_with_two_workers_chirpstack_events_queued_while_ingest_was_down_land(
@@ -362,29 +368,12 @@ def test_with_two_workers_chirpstack_events_queued_while_ingest_was_down_land(
 ) -> None:
     """At a restart the session's backlog comes before the retained registry records: the
     events are routed by the devices the saved state knows (0 of 5 bin events landed)."""
-    tag = "aa0001"
-    records, messages = both_profiles(f"app-{tag}", tag)
-    base = registered_settings.model_copy(
-        update={
-            "ingest": registered_settings.ingest.model_copy(
-                update={"spool_dir": tmp_path / "spool", "workers": 2}
-            )
-        }
-    )
+    records, messages = both_profiles(f"app-{TWO_WORKERS_TAG}", TWO_WORKERS_TAG)
+    base = two_workers(registered_settings, tmp_path)
     announce(base, records)
-    for backlog in ([], messages):
-        workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
-        for worker in workers:
-            worker.start()
-        try:
-            workers[0].wait_for_received(len(backlog) + len(records))
-        finally:
-            for worker in reversed(workers):
-                worker.close()
-        assert all(worker.error is None for worker in workers)
-        if not backlog:
-            publish_all(base, messages)  # while both workers are down
-    bins = [
-        p["distance_mm"] for p in points(influx, "raw", "bin") if p["device_id"] == f"bin-cs{tag}"
-    ]
+    run_two_workers(base, [], len(records))  # the sessions, and each worker's saved state
+    publish_all(base, messages)  # while both workers are down
+    run_two_workers(base, [], len(messages) + len(records))
+    bin_id = f"bin-cs{TWO_WORKERS_TAG}"
+    bins = [p["distance_mm"] for p in points(influx, "raw", "bin") if p["device_id"] == bin_id]
     assert sorted(bins) == [1100.0 - 100 * f for f in range(5, 0, -1)]

@@ -17,6 +17,7 @@ from smartplace.influx import InfluxClient
 from smartplace.publisher import Publisher
 from smartplace.schemas import reading_topic
 from tests.chaos.harness import Reading, deterministic_stream
+from tests.conftest import RunningIngest
 
 Message = tuple[str, bytes]
 
@@ -87,3 +88,21 @@ def restart_stream(
     return readings, [
         (reading_topic(prefix, "air_quality", r.device_id), r.payload()) for r in readings
     ]
+
+
+def run_workers(
+    each: list[Settings], messages: list[Message], receives: list[int], timeout_s: float = 60
+) -> None:
+    """Ingest workers (one ``RunningIngest`` per settings) up, ``messages`` published, and
+    stopped once each has received its count; worker 0 stops last, so its flush lands last."""
+    workers = [RunningIngest(s) for s in each]
+    for worker in workers:
+        worker.start()
+    try:
+        publish_all(each[0], messages)
+        for worker, count in zip(workers, receives, strict=True):
+            worker.wait_for_received(count, timeout_s=timeout_s)
+    finally:
+        for worker in reversed(workers):
+            worker.close()
+    assert all(worker.error is None for worker in workers)

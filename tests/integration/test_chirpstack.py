@@ -31,7 +31,7 @@ from smartplace.stack import InfluxdServer, MosquittoServer
 from smartplace.stack.mosquitto import provisioned_mqtt
 
 from ..conftest import RunningIngest
-from .helpers import Message, points, publish_all, run_smartplace
+from .helpers import Message, points, publish_all, run_smartplace, run_workers
 from .tts_standin import LinkRelay, StandInServer, bridged_broker, tts_publisher, wait_for
 
 pytestmark = pytest.mark.integration
@@ -335,16 +335,7 @@ def two_workers(settings: Settings, tmp_path: Path) -> Settings:
 
 def run_two_workers(base: Settings, messages: list[Message], worker_0_receives: int) -> None:
     """Both workers up, ``messages`` published, stopped once worker 0 has received its count."""
-    workers = [RunningIngest(worker_settings(base, index)) for index in (0, 1)]
-    for worker in workers:
-        worker.start()
-    try:
-        publish_all(base, messages)
-        workers[0].wait_for_received(worker_0_receives)
-    finally:
-        for worker in reversed(workers):
-            worker.close()
-    assert all(worker.error is None for worker in workers)
+    run_workers([worker_settings(base, i) for i in (0, 1)], messages, [worker_0_receives, 0])
 
 
 def test_with_two_workers_chirpstack_events_go_to_their_registered_devices_worker(

@@ -16,7 +16,7 @@ from tests.chaos.harness import (
     assert_aggregates_exact,
 )
 from tests.conftest import RunningIngest
-from tests.integration.helpers import points, publish_all, restart_stream
+from tests.integration.helpers import points, publish_all, restart_stream, run_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -81,21 +81,9 @@ def test_one_worker_then_two_then_one_again_never_writes_an_aggregate_from_parti
 
 
 def _run(each: list[Settings], messages: list[tuple[str, bytes]]) -> None:
-    workers = [RunningIngest(s) for s in each]
-    for worker in workers:
-        worker.start()
-    try:
-        publish_all(each[0], messages)
-        for index, worker in enumerate(workers):
-            n = len(workers)
-            prefix = each[0].mqtt.topic_prefix
-            worker.wait_for_received(
-                sum(1 for t, _ in messages if shard_of(prefix, t, n) == index), timeout_s=60
-            )
-    finally:
-        for worker in reversed(workers):
-            worker.close()
-    assert all(worker.error is None for worker in workers)
+    prefix, n = each[0].mqtt.topic_prefix, len(each)
+    mine = [sum(1 for t, _ in messages if shard_of(prefix, t, n) == i) for i in range(n)]
+    run_workers(each, messages, mine)
 
 
 def test_two_workers_then_three_never_writes_an_aggregate_from_partial_data(
